@@ -1,0 +1,61 @@
+"""Generated files, stored once by content hash under the data directory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..domain.errors import AssetNotFound
+
+ASSET_KINDS = (
+    "scene_still",
+    "product_shot",
+    "banner",
+    "flyer",
+    "clip",
+    "voiceover",
+    "final_video",
+    "thumbnail",
+)
+
+
+class AssetStore:
+    """Content-addressed files; events carry only the asset record, never the bytes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, asset_id: str) -> Path:
+        if len(asset_id) != 64 or not all(c in "0123456789abcdef" for c in asset_id):
+            raise AssetNotFound(asset_id)
+        return self.root / asset_id[:2] / asset_id
+
+    def put(self, content: bytes, *, kind: str, content_type: str) -> dict[str, Any]:
+        """Store bytes (once) and return the asset record that events carry."""
+        if kind not in ASSET_KINDS:
+            raise ValueError(f"unknown asset kind {kind!r}")
+        asset_id = hashlib.sha256(content).hexdigest()
+        target = self.path(asset_id)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+            os.replace(tmp, target)
+        return {
+            "id": asset_id,
+            "kind": kind,
+            "content_type": content_type,
+            "size": len(content),
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+
+    def read(self, asset_id: str) -> bytes:
+        try:
+            return self.path(asset_id).read_bytes()
+        except FileNotFoundError:
+            raise AssetNotFound(asset_id) from None

@@ -1,0 +1,306 @@
+"""Commands and queries over the event store: the `eventsourcing` application of aytada-es."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import RecordConflictError
+
+from .domain.account import Account, account_id
+from .domain.credits import CreditMovement
+from .domain.errors import (
+    AccountExists,
+    AccountNotFound,
+    BadInput,
+    InsufficientCredits,
+    ProjectNotFound,
+)
+from .domain.project import JSON, Project
+from .domain.steps import Step
+
+T = TypeVar("T")
+CONFLICT_RETRIES = 8
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored only as this hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "ayt_" + secrets.token_urlsafe(32)
+
+
+class Studio(Application[UUID]):
+    """The event-sourced record of every project and account."""
+
+    name = "Aytada"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(
+            {"AGGREGATE_CACHE_MAXSIZE": "2000", **(env or {})},
+        )
+
+    # ---- loading -----------------------------------------------------------------------
+
+    def project(self, project_id: UUID) -> Project:
+        """Any project, deleted or not (stages, auditors, support)."""
+        try:
+            project = self.repository.get(project_id)
+        except AggregateNotFoundError:
+            raise ProjectNotFound(project_id) from None
+        if not isinstance(project, Project):
+            raise ProjectNotFound(project_id)
+        return project
+
+    def project_of(self, owner_id: UUID, project_id: UUID) -> Project:
+        """A user's own, not deleted project; anything else is not found."""
+        project = self.project(project_id)
+        if project.owner_id != owner_id or project.deleted:
+            raise ProjectNotFound(project_id)
+        return project
+
+    def account(self, account: UUID) -> Account:
+        try:
+            found = self.repository.get(account)
+        except AggregateNotFoundError:
+            raise AccountNotFound(account) from None
+        if not isinstance(found, Account):
+            raise AccountNotFound(account)
+        return found
+
+    def account_named(self, name: str) -> Account:
+        try:
+            return self.account(account_id(name))
+        except AccountNotFound:
+            raise AccountNotFound(name) from None
+
+    # ---- accounts ----------------------------------------------------------------------
+
+    def open_account(
+        self, name: str, *, role: str = "user", credits: int = 0, actor: str = "cli"
+    ) -> tuple[Account, str]:
+        """Open an account; returns it with its token, which is never stored in clear."""
+        if name and account_id(name) in self.repository:
+            raise AccountExists(name)
+        token = new_token()
+        account = Account.open(name=name, role=role, token_hash=hash_token(token), actor=actor)
+        account.grant(credits, actor=actor)
+        try:
+            self.save(account)
+        except RecordConflictError:
+            raise AccountExists(name) from None
+        return account, token
+
+    def grant_credits(self, name: str, amount: int, *, actor: str = "cli") -> Account:
+        def grant() -> Account:
+            account = self.account_named(name)
+            account.grant(amount, actor=actor)
+            self.save(account)
+            return account
+
+        return self._retrying(grant)
+
+    # ---- commands of the user ----------------------------------------------------------
+
+    def create_project(
+        self,
+        owner_id: UUID,
+        *,
+        title: object,
+        format: object,
+        brief: object,
+        autopilot: bool = False,
+        actor: str,
+    ) -> Project:
+        if not isinstance(autopilot, bool):
+            raise BadInput("bad autopilot", {"autopilot": "true or false"})
+
+        def create() -> Project:
+            account = self.account(owner_id)
+            project = Project.create(
+                owner_id=owner_id,
+                title=title,
+                format=format,
+                brief=brief,
+                autopilot=autopilot,
+                actor=actor,
+            )
+            self._continue_autopilot(project, account, actor="autopilot")
+            self.save(project, account)
+            return project
+
+        return self._retrying(create)
+
+    def request_ideas(
+        self, owner_id: UUID, project_id: UUID, *, count: int | None = None, actor: str
+    ) -> Project:
+        return self._command(
+            owner_id, project_id, lambda p: p.request_ideas(count=count, actor=actor), actor
+        )
+
+    def request_script(
+        self, owner_id: UUID, project_id: UUID, *, idea: int | None = None, actor: str
+    ) -> Project:
+        return self._command(
+            owner_id, project_id, lambda p: p.request_script(idea=idea, actor=actor), actor
+        )
+
+    def request_scenes(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
+        return self._command(owner_id, project_id, lambda p: p.request_scenes(actor=actor), actor)
+
+    def request_render(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
+        return self._command(owner_id, project_id, lambda p: p.request_render(actor=actor), actor)
+
+    def retry(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
+        return self._command(owner_id, project_id, lambda p: p.retry(actor=actor), actor)
+
+    def delete_project(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
+        def delete() -> Project:
+            project = self.project_of(owner_id, project_id)
+            project.delete(actor=actor)
+            self.save(project)
+            return project
+
+        return self._retrying(delete)
+
+    def restore_project(self, project_id: UUID, *, actor: str) -> Project:
+        def restore() -> Project:
+            project = self.project(project_id)
+            project.restore(actor=actor)
+            self.save(project)
+            return project
+
+        return self._retrying(restore)
+
+    def _command(
+        self,
+        owner_id: UUID,
+        project_id: UUID,
+        command: Callable[[Project], list[CreditMovement]],
+        actor: str,
+    ) -> Project:
+        def run() -> Project:
+            project = self.project_of(owner_id, project_id)
+            account = self.account(project.owner_id)
+            movements = command(project)
+            account.apply_movements(project.id, movements, actor=actor)
+            self.save(project, account)
+            return project
+
+        return self._retrying(run)
+
+    # ---- commands of the stages --------------------------------------------------------
+
+    def record_clip(
+        self, project_id: UUID, *, version: int, scene: int, asset: JSON, actor: str
+    ) -> bool:
+        """Record one finished clip of a render; False when the request is no longer current."""
+
+        def run() -> bool:
+            project = self.project(project_id)
+            if not project.is_current(Step.VIDEO, version):
+                return False
+            project.record_clip(version=version, scene=scene, asset=asset, actor=actor)
+            self.save(project)
+            return True
+
+        return self._retrying(run)
+
+    def complete_step(
+        self,
+        project_id: UUID,
+        *,
+        step: Step,
+        version: int,
+        result: JSON,
+        generation: JSON,
+        actor: str,
+    ) -> bool:
+        """Record a step's success; False (and nothing saved) when it was already recorded."""
+
+        def run() -> bool:
+            project = self.project(project_id)
+            if not project.is_current(step, version):
+                return False
+            account = self.account(project.owner_id)
+            movements = project.succeed(
+                step=step, version=version, result=result, generation=generation, actor=actor
+            )
+            account.apply_movements(project.id, movements, actor=actor)
+            self._continue_autopilot(project, account, actor="autopilot")
+            self.save(project, account)
+            return True
+
+        return self._retrying(run)
+
+    def fail_step(
+        self,
+        project_id: UUID,
+        *,
+        step: Step,
+        version: int,
+        error: str,
+        generation: JSON,
+        actor: str,
+    ) -> bool:
+        """Record a step's failure after its attempts; False when no longer current."""
+
+        def run() -> bool:
+            project = self.project(project_id)
+            if not project.is_current(step, version):
+                return False
+            account = self.account(project.owner_id)
+            movements = project.fail(
+                step=step, version=version, error=error, generation=generation, actor=actor
+            )
+            account.apply_movements(project.id, movements, actor=actor)
+            self.save(project, account)
+            return True
+
+        return self._retrying(run)
+
+    def add_assets(self, project_id: UUID, *, assets: list[JSON], actor: str) -> None:
+        def run() -> None:
+            project = self.project(project_id)
+            project.add_assets(assets=assets, actor=actor)
+            self.save(project)
+
+        self._retrying(run)
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _continue_autopilot(project: Project, account: Account, *, actor: str) -> None:
+        cost = project.autopilot_cost()
+        if project.autopilot_next() is None:
+            return
+        if cost > account.balance:
+            project.pause_autopilot(
+                reason=str(InsufficientCredits(cost, account.balance)), actor=actor
+            )
+            return
+        account.apply_movements(project.id, project.continue_autopilot(actor=actor), actor=actor)
+
+    @staticmethod
+    def _retrying(command: Callable[[], T]) -> T:
+        """Run a command again on a fresh load when another writer saved first."""
+        for _ in range(CONFLICT_RETRIES - 1):
+            try:
+                return command()
+            except RecordConflictError:
+                continue
+        return command()
+
+    def event_state(self, event: Any) -> dict[str, Any]:
+        """An event's own fields, without the library's bookkeeping."""
+        return {
+            k: v
+            for k, v in vars(event).items()
+            if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")
+        }

@@ -1,0 +1,146 @@
+"""Settings, read once from the environment; a bad value fails loudly at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .domain.errors import ConfigError
+
+PROJECT_EVENTS = "aytada.project-events"
+ACCOUNT_EVENTS = "aytada.account-events"
+DEAD_LETTERS = "aytada.project-events.dlq"
+
+
+class Settings(BaseModel):
+    """Everything the service reads from its environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    kafka_bootstrap: str | None = None
+    kafka_namespace: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+    topic_partitions: int = Field(6, ge=1, le=1000)
+    providers: Literal["local", "cloud", "instant"] = "local"
+    stage_attempts: int = Field(3, ge=1, le=20)
+    stage_backoff_s: float = Field(0.5, ge=0, le=60)
+    poll_interval_s: float = Field(0.05, gt=0, le=10)
+    elevenlabs_api_key: str | None = None
+    shotstack_api_key: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read AYTADA_* (and the providers' keys) from an environment mapping."""
+        names = {
+            "data_dir": "AYTADA_DATA_DIR",
+            "database_url": "AYTADA_DATABASE_URL",
+            "kafka_bootstrap": "AYTADA_KAFKA_BOOTSTRAP",
+            "kafka_namespace": "AYTADA_KAFKA_NAMESPACE",
+            "topic_partitions": "AYTADA_TOPIC_PARTITIONS",
+            "providers": "AYTADA_PROVIDERS",
+            "stage_attempts": "AYTADA_STAGE_ATTEMPTS",
+            "stage_backoff_s": "AYTADA_STAGE_BACKOFF_S",
+            "poll_interval_s": "AYTADA_POLL_INTERVAL_S",
+            "elevenlabs_api_key": "ELEVENLABS_API_KEY",
+            "shotstack_api_key": "SHOTSTACK_API_KEY",
+            "llm_base_url": "AYTADA_LLM_BASE_URL",
+            "llm_api_key": "AYTADA_LLM_API_KEY",
+        }
+        values = {field: environ[var] for field, var in names.items() if environ.get(var)}
+        try:
+            settings = cls(**values)  # type: ignore[arg-type]
+        except ValidationError as e:
+            problems = "; ".join(f"{names[str(err['loc'][0])]}: {err['msg']}" for err in e.errors())
+            raise ConfigError(f"bad configuration: {problems}") from None
+        settings.database()  # fail now, not at the first write
+        return settings
+
+    def database(self) -> Database:
+        return Database.parse(self.database_url or f"sqlite:///{self.data_dir / 'aytada.sqlite'}")
+
+    def topic(self, name: str) -> str:
+        return f"{self.kafka_namespace}{name}"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.data_dir / "assets"
+
+
+class Database(BaseModel):
+    """Where the event store and the read models live."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["sqlite", "postgres"]
+    path: str = ""
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    name: str = ""
+    db_schema: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> Database:
+        """`sqlite:///relative/or//absolute/path` or `postgresql://user:pw@host:port/db?schema=s`."""
+        parts = urlsplit(url)
+        if parts.scheme == "sqlite":
+            path = unquote(parts.path)[1:] if parts.path.startswith("/") else ""
+            if not path or parts.netloc or ":memory:" in path:
+                raise ConfigError(
+                    f"AYTADA_DATABASE_URL: {url!r} is not sqlite:///path/to/file.sqlite"
+                )
+            return cls(kind="sqlite", path=path)
+        if parts.scheme in ("postgresql", "postgres"):
+            name = unquote(parts.path.lstrip("/"))
+            query = parse_qs(parts.query)
+            schema = query.get("schema", [""])[0]
+            if not name or (schema and not schema.replace("_", "a").isalnum()):
+                raise ConfigError(
+                    f"AYTADA_DATABASE_URL: {url!r} is not postgresql://user@host:port/db[?schema=s]"
+                )
+            try:
+                port = parts.port or 5432
+            except ValueError:
+                raise ConfigError(f"AYTADA_DATABASE_URL: bad port in {url!r}") from None
+            return cls(
+                kind="postgres",
+                host=parts.hostname or "127.0.0.1",
+                port=port,
+                user=unquote(parts.username or "postgres"),
+                password=unquote(parts.password or ""),
+                name=name,
+                db_schema=schema,
+            )
+        raise ConfigError(
+            f"AYTADA_DATABASE_URL: {url!r} is neither sqlite:///... nor postgresql://..."
+        )
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The `eventsourcing` library's persistence settings for this database."""
+        if self.kind == "sqlite":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": self.path,
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.name,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_SCHEMA": self.db_schema,
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+        }

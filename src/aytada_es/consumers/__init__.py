@@ -1,0 +1,1 @@
+"""Stage consumers: each reacts to its events on Kafka and saves the next command."""

@@ -1,0 +1,130 @@
+"""The stage extension point and the machinery every generation step shares."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from ..adapters.assets import AssetStore
+from ..application import Studio
+from ..domain.project import JSON, Project
+from ..domain.steps import Step
+from ..kafka.envelope import Envelope
+from ..providers.base import Brief, PermanentProviderError, Providers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage may use: the event store, the asset store, the providers, the retry policy."""
+
+    studio: Studio
+    assets: AssetStore
+    providers: Providers
+    attempts: int = 3
+    backoff_s: float = 0.5
+
+    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a (blocking) event-store call off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class Stage(ABC):
+    """A stage consumer: reacts to some event types and issues the next command.
+
+    To add one, subclass `Stage` (or `StepStage` for a billed generation step), give it a
+    unique `name` (its consumer group is `aytada.stage.<name>`) and the event `reacts_to`,
+    implement `handle`, and register it (see `consumers.registry`). The runner decodes and
+    validates each message, calls `handle` at most once per successful message, commits
+    only after `handle` returns, and dead-letters what it cannot decode. `handle` must be
+    idempotent: the same event can arrive twice (check the project's state first).
+    """
+
+    name: ClassVar[str]
+    reacts_to: ClassVar[frozenset[str]]
+
+    @abstractmethod
+    async def handle(self, envelope: Envelope, ctx: StageContext) -> None:
+        """React to one event."""
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """A step's result, the units it really used, and who made it."""
+
+    result: JSON
+    units: int
+
+
+class StepStage(Stage):
+    """A billed generation step: acts once per request, retries, then records success or failure."""
+
+    step: ClassVar[Step]
+
+    @abstractmethod
+    async def generate(self, project: Project, version: int, ctx: StageContext) -> StepOutput:
+        """Do the generation for the project's current request."""
+
+    async def handle(self, envelope: Envelope, ctx: StageContext) -> None:
+        project: Project = await ctx.call(ctx.studio.project, envelope.project_id)
+        if not project.is_current(self.step, envelope.version):
+            return  # handled already (a repeated message) or superseded
+        actor = f"stage:{self.name}"
+        started = datetime.now(UTC)
+        error = ""
+        for attempt in range(1, ctx.attempts + 1):
+            try:
+                output = await self.generate(project, envelope.version, ctx)
+            except PermanentProviderError as e:
+                error = f"{type(e).__name__}: {e}"
+                break
+            except Exception as e:
+                error = f"{type(e).__name__}: {e}"
+                log.warning("%s: attempt %d of %s failed: %s", self.name, attempt, project.id, e)
+                if attempt < ctx.attempts:
+                    await asyncio.sleep(ctx.backoff_s * 2 ** (attempt - 1))
+                continue
+            generation = self._generation(ctx, output.units, started, attempt)
+            await ctx.call(
+                ctx.studio.complete_step,
+                project.id,
+                step=self.step,
+                version=envelope.version,
+                result=output.result,
+                generation=generation,
+                actor=actor,
+            )
+            return
+        await ctx.call(
+            ctx.studio.fail_step,
+            project.id,
+            step=self.step,
+            version=envelope.version,
+            error=error[:1000],
+            generation=self._generation(ctx, 0, started, attempt),
+            actor=actor,
+        )
+
+    @staticmethod
+    def _generation(ctx: StageContext, units: int, started: datetime, attempts: int) -> JSON:
+        return {
+            "provider": ctx.providers.name,
+            "units": units,
+            "started_at": started,
+            "finished_at": datetime.now(UTC),
+            "attempts": attempts,
+        }
+
+
+def brief_of(project: Project) -> Brief:
+    return Brief(project.id, project.title, project.format, project.brief)
+
+
+def seconds(scenes: list[JSON]) -> int:
+    return math.ceil(sum(float(s.get("duration_s", 0)) for s in scenes))

@@ -1,0 +1,21 @@
+"""Ideas: ad concepts from the brief."""
+
+from __future__ import annotations
+
+from ..domain.project import Project
+from ..domain.steps import Step
+from .base import StageContext, StepOutput, StepStage, brief_of
+
+
+class IdeasStage(StepStage):
+    name = "ideas"
+    step = Step.IDEAS
+    reacts_to = frozenset({"IdeasRequested"})
+
+    async def generate(self, project: Project, version: int, ctx: StageContext) -> StepOutput:
+        assert project.request is not None
+        count = int(project.request["params"]["count"])
+        ideas = await ctx.providers.ideas.ideas(brief_of(project), count)
+        if not ideas:
+            raise ValueError("the provider returned no ideas")
+        return StepOutput({"ideas": ideas[:count]}, units=len(ideas[:count]))

@@ -1,0 +1,22 @@
+"""Script: the ad's words, from the chosen idea (or the brief alone)."""
+
+from __future__ import annotations
+
+from ..domain.project import Project
+from ..domain.steps import Step
+from .base import StageContext, StepOutput, StepStage, brief_of
+
+
+class ScriptStage(StepStage):
+    name = "script"
+    step = Step.SCRIPT
+    reacts_to = frozenset({"ScriptRequested"})
+
+    async def generate(self, project: Project, version: int, ctx: StageContext) -> StepOutput:
+        assert project.request is not None
+        index = project.request["params"].get("idea")
+        idea = project.ideas[index] if index is not None else None
+        script = await ctx.providers.script.script(brief_of(project), idea)
+        if not str(script.get("text", "")).strip():
+            raise ValueError("the provider returned an empty script")
+        return StepOutput({"script": {**script, "idea_index": index}}, units=1)

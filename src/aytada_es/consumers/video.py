@@ -1,0 +1,31 @@
+"""Video: a clip per scene, each recorded as it finishes (progress moves, a redelivery resumes)."""
+
+from __future__ import annotations
+
+from ..domain.project import Project
+from ..domain.steps import Step
+from .base import StageContext, StepOutput, StepStage, brief_of, seconds
+
+
+class VideoStage(StepStage):
+    name = "video"
+    step = Step.VIDEO
+    reacts_to = frozenset({"VideoRequested"})
+
+    async def generate(self, project: Project, version: int, ctx: StageContext) -> StepOutput:
+        done = {c["scene"] for c in project.clips}
+        brief = brief_of(project)
+        for scene in project.scenes:
+            if scene["index"] in done:
+                continue
+            asset = await ctx.providers.clips.clip(brief, scene)
+            await ctx.call(
+                ctx.studio.record_clip,
+                project.id,
+                version=version,
+                scene=scene["index"],
+                asset=asset,
+                actor=f"stage:{self.name}",
+            )
+        total = seconds(project.scenes)
+        return StepOutput({"duration_s": float(total)}, units=total)

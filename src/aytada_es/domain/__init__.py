@@ -1,0 +1,1 @@
+"""The domain: projects, accounts, statuses, steps and prices. Imports nothing else of ours."""

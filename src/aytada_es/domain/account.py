@@ -1,0 +1,119 @@
+"""The Account aggregate: a user, their role and their credit balance."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from .credits import CreditMovement, Movement
+from .errors import BadInput, InsufficientCredits
+
+ROLES = ("user", "auditor", "support")
+_ACCOUNTS = uuid5(NAMESPACE_URL, "aytada-es:accounts")
+
+
+def account_id(name: str) -> UUID:
+    """Accounts are named: one id per name, so a name cannot be taken twice."""
+    return uuid5(_ACCOUNTS, name)
+
+
+class Account(Aggregate):
+    """A user's account. `balance` is what is free to reserve; `reserved` is held for steps."""
+
+    class Event(Aggregate.Event):
+        actor: str
+
+    class AccountOpened(Event, Aggregate.Created):
+        name: str
+        role: str
+        token_hash: str
+
+        def apply(self, account: Account) -> None:
+            account.name = self.name
+            account.role = self.role
+            account.token_hash = self.token_hash
+            account.balance = 0
+            account.reserved = 0
+
+    class CreditsGranted(Event):
+        amount: int
+
+        def apply(self, account: Account) -> None:
+            account.balance += self.amount
+
+    class CreditsHeld(Event):
+        project_id: UUID
+        step: str
+        amount: int
+
+        def apply(self, account: Account) -> None:
+            account.balance -= self.amount
+            account.reserved += self.amount
+
+    class HoldCharged(Event):
+        project_id: UUID
+        step: str
+        amount: int
+
+        def apply(self, account: Account) -> None:
+            account.reserved -= self.amount
+
+    class HoldReleased(Event):
+        project_id: UUID
+        step: str
+        amount: int
+
+        def apply(self, account: Account) -> None:
+            account.reserved -= self.amount
+            account.balance += self.amount
+
+    class TokenRotated(Event):
+        token_hash: str
+
+        def apply(self, account: Account) -> None:
+            account.token_hash = self.token_hash
+
+    @staticmethod
+    def create_id(name: str, **_: Any) -> UUID:
+        return account_id(name)
+
+    @classmethod
+    def open(cls, *, name: str, role: str, token_hash: str, actor: str) -> Account:
+        fields = {}
+        if not name or len(name) > 100 or not name.isprintable() or name.strip() != name:
+            fields["name"] = "1 to 100 printable characters, no surrounding spaces"
+        if role not in ROLES:
+            fields["role"] = f"one of {', '.join(ROLES)}"
+        if fields:
+            raise BadInput("the account is not valid", fields)
+        return cls._create(
+            cls.AccountOpened, name=name, role=role, token_hash=token_hash, actor=actor
+        )
+
+    def grant(self, amount: int, *, actor: str) -> None:
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+            raise BadInput("bad credit amount", {"credits": "a whole number, 0 or more"})
+        if amount:
+            self.trigger_event(self.CreditsGranted, amount=amount, actor=actor)
+
+    def rotate_token(self, token_hash: str, *, actor: str) -> None:
+        self.trigger_event(self.TokenRotated, token_hash=token_hash, actor=actor)
+
+    def apply_movements(
+        self, project_id: UUID, movements: list[CreditMovement], *, actor: str
+    ) -> None:
+        """Mirror a project's reservations, charges and releases; refuse a short balance."""
+        needed = sum(m.amount for m in movements if m.kind is Movement.RESERVE)
+        if needed > self.balance:
+            raise InsufficientCredits(needed, self.balance)
+        events = {
+            Movement.RESERVE: self.CreditsHeld,
+            Movement.CHARGE: self.HoldCharged,
+            Movement.RELEASE: self.HoldReleased,
+        }
+        for m in movements:
+            self.trigger_event(
+                events[m.kind], project_id=project_id, step=m.step, amount=m.amount, actor=actor
+            )

@@ -1,0 +1,102 @@
+"""The one exception hierarchy of aytada-es; the web edge translates it to HTTP.
+
+AytadaError
+ ├── ConfigError                 bad or missing configuration (fails loudly at start-up)
+ ├── BadInput                    a request or message that does not validate (422)
+ ├── NotFound                    (404)
+ │    ├── ProjectNotFound        missing, or someone else's: the same answer
+ │    ├── AccountNotFound
+ │    └── AssetNotFound
+ ├── Forbidden                   authenticated, but the role may not do this (403)
+ ├── Unauthenticated             no or bad credentials (401)
+ ├── Conflict                    (409)
+ │    ├── IllegalTransition      the command is not allowed from the project's status
+ │    └── AccountExists
+ ├── InsufficientCredits         the balance does not cover the reservation (402)
+ └── ServiceUnavailable          a part of the system is down (503)
+"""
+
+from __future__ import annotations
+
+
+class AytadaError(Exception):
+    """Base of every error aytada-es raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(AytadaError):
+    code = "bad_config"
+
+
+class BadInput(AytadaError):
+    code = "invalid_input"
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+class NotFound(AytadaError):
+    code = "not_found"
+
+
+class ProjectNotFound(NotFound):
+    def __init__(self, project_id: object) -> None:
+        super().__init__(f"project {project_id} not found")
+        self.project_id = project_id
+
+
+class AccountNotFound(NotFound):
+    def __init__(self, account: object) -> None:
+        super().__init__(f"account {account} not found")
+
+
+class AssetNotFound(NotFound):
+    def __init__(self, asset_id: object) -> None:
+        super().__init__(f"asset {asset_id} not found")
+
+
+class Forbidden(AytadaError):
+    code = "forbidden"
+
+
+class Unauthenticated(AytadaError):
+    code = "unauthenticated"
+
+
+class Conflict(AytadaError):
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+    def __init__(self, command: str, status: str) -> None:
+        super().__init__(f"cannot {command} a project that is {status}")
+        self.command = command
+        self.status = status
+
+
+class AccountExists(Conflict):
+    code = "account_exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an account named {name!r} already exists")
+
+
+class InsufficientCredits(AytadaError):
+    code = "insufficient_credits"
+
+    def __init__(self, needed: int, balance: int) -> None:
+        super().__init__(f"this step needs {needed} credits; the balance is {balance}")
+        self.needed = needed
+        self.balance = balance
+
+
+class ServiceUnavailable(AytadaError):
+    code = "unavailable"

@@ -1,0 +1,593 @@
+"""The Project aggregate: one ad project, from draft to completed (or failed)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from .credits import CreditMovement, Movement, Reconciliation
+from .errors import BadInput, IllegalTransition
+from .status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
+from .steps import (
+    DEFAULT_IDEAS,
+    MAX_IDEAS,
+    MAX_SCENE_SECONDS,
+    MAX_SCENES,
+    MAX_SCRIPT_CHARACTERS,
+    SPECS,
+    STEP_OF_STATUS,
+    Step,
+    chain,
+)
+
+FORMATS = ("9:16", "16:9", "1:1", "4:5")
+MAX_TITLE = 200
+MAX_BRIEF = 5000
+
+JSON = dict[str, Any]
+
+
+def validate_brief(
+    title: object, format: object, brief: object, autopilot: object = False
+) -> tuple[str, str, str]:
+    """Check a new project's fields; raise BadInput naming every field at fault."""
+    fields: dict[str, str] = {}
+    if not isinstance(title, str) or not title.strip():
+        fields["title"] = "a title of 1 to 200 characters is required"
+    elif len(title.strip()) > MAX_TITLE:
+        fields["title"] = f"at most {MAX_TITLE} characters"
+    if format not in FORMATS:
+        fields["format"] = f"one of {', '.join(FORMATS)}"
+    if not isinstance(brief, str):
+        fields["brief"] = "text is required"
+    elif len(brief) > MAX_BRIEF:
+        fields["brief"] = f"at most {MAX_BRIEF} characters"
+    if not isinstance(autopilot, bool):
+        fields["autopilot"] = "true or false"
+    if fields:
+        raise BadInput("the project is not valid", fields)
+    assert isinstance(title, str) and isinstance(format, str) and isinstance(brief, str)
+    return title.strip(), format, brief
+
+
+class Project(Aggregate):
+    """An ad project. Commands validate first and record nothing when they refuse."""
+
+    class Event(Aggregate.Event):
+        actor: str
+
+    class ProjectCreated(Event, Aggregate.Created):
+        owner_id: UUID
+        title: str
+        format: str
+        brief: str
+        autopilot: bool
+
+        def apply(self, project: Project) -> None:
+            project._init(self)
+
+    class StepRequested(Event):
+        """Base of the request events: a stage consumer acts on each exactly once."""
+
+        STEP: ClassVar[Step]
+
+        def apply(self, project: Project) -> None:
+            spec = SPECS[self.STEP]
+            project.request = {
+                "step": spec.step.value,
+                "version": self.originator_version,
+                "params": self.params(),
+            }
+            project.failure = None
+            project._advance(spec.status)
+
+        def params(self) -> JSON:
+            return {}
+
+    class IdeasRequested(StepRequested):
+        STEP = Step.IDEAS
+        count: int
+
+        def params(self) -> JSON:
+            return {"count": self.count}
+
+    class ScriptRequested(StepRequested):
+        STEP = Step.SCRIPT
+        idea: int | None
+
+        def params(self) -> JSON:
+            return {"idea": self.idea}
+
+    class ScenesRequested(StepRequested):
+        STEP = Step.SCENES
+
+    class VideoRequested(StepRequested):
+        STEP = Step.VIDEO
+
+        def apply(self, project: Project) -> None:
+            super().apply(project)
+            project.clips = []
+
+    class VoiceoverRequested(StepRequested):
+        STEP = Step.VOICEOVER
+
+    class StitchingRequested(StepRequested):
+        STEP = Step.STITCHING
+
+    class CreditsReserved(Event):
+        step: str
+        amount: int
+
+        def apply(self, project: Project) -> None:
+            project.reserved += self.amount
+            project.open_reservations[self.step] = (
+                project.open_reservations.get(self.step, 0) + self.amount
+            )
+
+    class CreditsCharged(Event):
+        step: str
+        amount: int
+
+        def apply(self, project: Project) -> None:
+            project.charged += self.amount
+            project._close(self.step, self.amount)
+
+    class CreditsReleased(Event):
+        step: str
+        amount: int
+
+        def apply(self, project: Project) -> None:
+            project.released += self.amount
+            project._close(self.step, self.amount)
+
+    class GenerationRecorded(Event):
+        step: str
+        provider: str
+        units: int
+        credits: int
+        started_at: datetime
+        finished_at: datetime
+        outcome: str
+        attempts: int
+        error: str
+
+        def apply(self, project: Project) -> None:
+            project.generations += 1
+
+    class IdeasGenerated(Event):
+        ideas: list[JSON]
+
+        def apply(self, project: Project) -> None:
+            project.ideas = list(self.ideas)
+            project._finish(Step.IDEAS)
+
+    class ScriptGenerated(Event):
+        script: JSON
+
+        def apply(self, project: Project) -> None:
+            project.script = dict(self.script)
+            project._finish(Step.SCRIPT)
+
+    class ScenesGenerated(Event):
+        scenes: list[JSON]
+
+        def apply(self, project: Project) -> None:
+            project.scenes = list(self.scenes)
+            project._finish(Step.SCENES)
+
+    class ClipRendered(Event):
+        scene: int
+        asset: JSON
+
+        def apply(self, project: Project) -> None:
+            project.clips.append({"scene": self.scene, **self.asset})
+            project._add_asset(self.asset)
+            done = len({c["scene"] for c in project.clips})
+            total = max(len(project.scenes), 1)
+            floor = PROGRESS_FLOOR[Status.GENERATING_VIDEO]
+            span = VIDEO_PROGRESS_CEILING - floor
+            project.progress = max(project.progress, floor + span * min(done, total) // total)
+
+    class VideoGenerated(Event):
+        duration_s: float
+
+        def apply(self, project: Project) -> None:
+            project.video_duration_s = self.duration_s
+            project._finish(Step.VIDEO)
+
+    class VoiceoverGenerated(Event):
+        asset: JSON
+
+        def apply(self, project: Project) -> None:
+            project.voiceover = dict(self.asset)
+            project._add_asset(self.asset)
+            project._finish(Step.VOICEOVER)
+
+    class VideoStitched(Event):
+        video: JSON
+        thumbnail: JSON
+
+        def apply(self, project: Project) -> None:
+            project.final_video = dict(self.video)
+            project.thumbnail = dict(self.thumbnail)
+            project._add_asset(self.video)
+            project._add_asset(self.thumbnail)
+            project._finish(Step.STITCHING)
+
+    class AssetsAdded(Event):
+        assets: list[JSON]
+
+        def apply(self, project: Project) -> None:
+            for asset in self.assets:
+                project._add_asset(asset)
+
+    class StepFailed(Event):
+        step: str
+        error: str
+        attempts: int
+
+        def apply(self, project: Project) -> None:
+            assert project.request is not None
+            project.failure = {
+                "step": self.step,
+                "error": self.error,
+                "attempts": self.attempts,
+                "params": project.request["params"],
+                "failed_at": self.timestamp.isoformat(),
+            }
+            project.request = None
+            project.status = Status.FAILED
+
+    class StepRetried(Event):
+        step: str
+
+        def apply(self, project: Project) -> None:
+            project.retries += 1
+
+    class AutopilotPaused(Event):
+        step: str
+        reason: str
+
+        def apply(self, project: Project) -> None:
+            project.autopilot_paused = {"step": self.step, "reason": self.reason}
+
+    class ProjectDeleted(Event):
+        def apply(self, project: Project) -> None:
+            project.deleted = True
+            project.deleted_at = self.timestamp
+            project.deleted_by = self.actor
+
+    class ProjectRestored(Event):
+        def apply(self, project: Project) -> None:
+            project.deleted = False
+            project.deleted_at = None
+            project.deleted_by = None
+
+    # ---- state -------------------------------------------------------------------------
+
+    def _init(self, created: ProjectCreated) -> None:
+        self.owner_id = created.owner_id
+        self.title = created.title
+        self.format = created.format
+        self.brief = created.brief
+        self.autopilot = created.autopilot
+        self.status = Status.DRAFT
+        self.progress = 0
+        self.deleted = False
+        self.deleted_at: datetime | None = None
+        self.deleted_by: str | None = None
+        self.ideas: list[JSON] = []
+        self.script: JSON | None = None
+        self.scenes: list[JSON] = []
+        self.clips: list[JSON] = []
+        self.video_duration_s = 0.0
+        self.voiceover: JSON | None = None
+        self.final_video: JSON | None = None
+        self.thumbnail: JSON | None = None
+        self.assets: list[JSON] = []
+        self.request: JSON | None = None
+        self.failure: JSON | None = None
+        self.autopilot_paused: JSON | None = None
+        self.reserved = 0
+        self.charged = 0
+        self.released = 0
+        self.open_reservations: dict[str, int] = {}
+        self.generations = 0
+        self.retries = 0
+
+    def _advance(self, status: Status) -> None:
+        self.status = status
+        self.progress = max(self.progress, PROGRESS_FLOOR[status])
+
+    def _finish(self, step: Step) -> None:
+        self.request = None
+        done = SPECS[step].done_status
+        if done is not None:
+            self._advance(done)
+
+    def _close(self, step: str, amount: int) -> None:
+        left = self.open_reservations.get(step, 0) - amount
+        if left:
+            self.open_reservations[step] = left
+        else:
+            self.open_reservations.pop(step, None)
+
+    def _add_asset(self, asset: JSON) -> None:
+        if all(a["id"] != asset["id"] for a in self.assets):
+            self.assets.append(dict(asset))
+
+    # ---- creation ----------------------------------------------------------------------
+
+    @staticmethod
+    def create_id(**_: Any) -> UUID:
+        return uuid4()
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        owner_id: UUID,
+        title: object,
+        format: object,
+        brief: object,
+        autopilot: object,
+        actor: str,
+    ) -> Project:
+        title, format, brief = validate_brief(title, format, brief, autopilot)
+        return cls._create(
+            cls.ProjectCreated,
+            owner_id=owner_id,
+            title=title,
+            format=format,
+            brief=brief,
+            autopilot=bool(autopilot),
+            actor=actor,
+        )
+
+    # ---- queries -----------------------------------------------------------------------
+
+    @property
+    def action(self) -> str | None:
+        return self.status.action
+
+    @property
+    def still_reserved(self) -> int:
+        return sum(self.open_reservations.values())
+
+    def reconciliation(self) -> Reconciliation:
+        return Reconciliation(self.reserved, self.charged, self.released, self.still_reserved)
+
+    def is_current(self, step: Step | str, version: int) -> bool:
+        """Whether the request made at this version is the one still waiting for its stage."""
+        return (
+            self.request is not None
+            and self.request["step"] == step
+            and self.request["version"] == version
+        )
+
+    def estimate(self, step: Step, params: JSON | None = None) -> int:
+        """The most a step can cost from here; never lower than what it will charge."""
+        spec = SPECS[step]
+        params = params or {}
+        if step is Step.IDEAS:
+            return spec.cost(int(params.get("count", DEFAULT_IDEAS)))
+        if step is Step.SCENES:
+            return spec.cost(MAX_SCENES)
+        if step is Step.VIDEO:
+            seconds = sum(float(s.get("duration_s", MAX_SCENE_SECONDS)) for s in self.scenes)
+            return spec.cost(math.ceil(seconds or MAX_SCENES * MAX_SCENE_SECONDS))
+        if step is Step.VOICEOVER:
+            text = (self.script or {}).get("text", "")
+            return spec.cost(max(len(text), 1) if text else MAX_SCRIPT_CHARACTERS)
+        return spec.cost(1)
+
+    # ---- commands of the user ----------------------------------------------------------
+
+    def _require(self, command: str, *allowed: Status) -> None:
+        if self.status not in allowed:
+            raise IllegalTransition(command, self.status)
+
+    def request_ideas(self, *, count: int | None, actor: str) -> list[CreditMovement]:
+        self._require("generate ideas for", Status.DRAFT, Status.IDEAS_READY)
+        count = DEFAULT_IDEAS if count is None else count
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_IDEAS:
+            raise BadInput("bad idea count", {"count": f"an integer from 1 to {MAX_IDEAS}"})
+        return self._request(Step.IDEAS, {"count": count}, actor)
+
+    def request_script(self, *, idea: int | None, actor: str) -> list[CreditMovement]:
+        self._require("write a script for", Status.DRAFT, Status.IDEAS_READY, Status.SCRIPT_READY)
+        if idea is None:
+            idea = 0 if self.ideas else None
+        elif isinstance(idea, bool) or not isinstance(idea, int):
+            raise BadInput("bad idea", {"idea": "an integer index into the project's ideas"})
+        elif not 0 <= idea < len(self.ideas):
+            raise BadInput(
+                "no such idea",
+                {"idea": f"the project has {len(self.ideas)} ideas (0-based index)"},
+            )
+        return self._request(Step.SCRIPT, {"idea": idea}, actor)
+
+    def request_scenes(self, *, actor: str) -> list[CreditMovement]:
+        self._require("plan scenes for", Status.SCRIPT_READY, Status.SCENES_READY)
+        return self._request(Step.SCENES, {}, actor)
+
+    def request_render(self, *, actor: str) -> list[CreditMovement]:
+        self._require("render", Status.SCENES_READY)
+        return self._request(Step.VIDEO, {}, actor)
+
+    def retry(self, *, actor: str) -> list[CreditMovement]:
+        self._require("retry", Status.FAILED)
+        assert self.failure is not None
+        step = Step(self.failure["step"])
+        reservations = self._reservations(step, self.failure["params"])
+        self.trigger_event(self.StepRetried, step=step.value, actor=actor)
+        return self._trigger_request(step, self.failure["params"], actor, reservations)
+
+    def delete(self, *, actor: str) -> None:
+        if self.deleted:
+            raise IllegalTransition("delete", "deleted")
+        self.trigger_event(self.ProjectDeleted, actor=actor)
+
+    def restore(self, *, actor: str) -> None:
+        if not self.deleted:
+            raise IllegalTransition("restore", "not deleted")
+        self.trigger_event(self.ProjectRestored, actor=actor)
+
+    def _reservations(self, step: Step, params: JSON) -> list[CreditMovement]:
+        return [
+            CreditMovement(Movement.RESERVE, s.value, self.estimate(s, params if s is step else {}))
+            for s in chain(step)
+        ]
+
+    def _request(self, step: Step, params: JSON, actor: str) -> list[CreditMovement]:
+        return self._trigger_request(step, params, actor, self._reservations(step, params))
+
+    def _trigger_request(
+        self, step: Step, params: JSON, actor: str, reservations: list[CreditMovement]
+    ) -> list[CreditMovement]:
+        request_class: type[Project.StepRequested] = _REQUEST_CLASSES[step]
+        self.trigger_event(request_class, actor=actor, **params)
+        for r in reservations:
+            self.trigger_event(self.CreditsReserved, step=r.step, amount=r.amount, actor=actor)
+        return reservations
+
+    # ---- autopilot ---------------------------------------------------------------------
+
+    def autopilot_next(self) -> tuple[Step, JSON] | None:
+        """The step autopilot takes next from a ready status, if any."""
+        if not self.autopilot or self.deleted or self.autopilot_paused is not None:
+            return None
+        following = {
+            Status.DRAFT: (Step.IDEAS, {"count": DEFAULT_IDEAS}),
+            Status.IDEAS_READY: (Step.SCRIPT, {"idea": 0 if self.ideas else None}),
+            Status.SCRIPT_READY: (Step.SCENES, {}),
+            Status.SCENES_READY: (Step.VIDEO, {}),
+        }
+        return following.get(self.status)
+
+    def continue_autopilot(self, *, actor: str) -> list[CreditMovement]:
+        following = self.autopilot_next()
+        if following is None:
+            return []
+        step, params = following
+        return self._request(step, params, actor)
+
+    def autopilot_cost(self) -> int:
+        following = self.autopilot_next()
+        if following is None:
+            return 0
+        step, params = following
+        return sum(r.amount for r in self._reservations(step, params))
+
+    def pause_autopilot(self, *, reason: str, actor: str) -> None:
+        following = self.autopilot_next()
+        if following is not None:
+            self.trigger_event(
+                self.AutopilotPaused, step=following[0].value, reason=reason, actor=actor
+            )
+
+    # ---- commands of the stages --------------------------------------------------------
+
+    def _require_current(self, step: Step, version: int) -> None:
+        if not self.is_current(step, version):
+            raise IllegalTransition(f"complete {step} request v{version} of", self.status)
+
+    def record_clip(self, *, version: int, scene: int, asset: JSON, actor: str) -> None:
+        self._require_current(Step.VIDEO, version)
+        if any(c["scene"] == scene for c in self.clips):
+            return
+        self.trigger_event(self.ClipRendered, scene=scene, asset=asset, actor=actor)
+
+    def succeed(
+        self,
+        *,
+        step: Step,
+        version: int,
+        result: JSON,
+        generation: JSON,
+        actor: str,
+    ) -> list[CreditMovement]:
+        """Record a step's result and generation, charge its real cost, release the rest."""
+        self._require_current(step, version)
+        spec = SPECS[step]
+        open_amount = self.open_reservations.get(step.value, 0)
+        charge = min(spec.cost(int(generation["units"])), open_amount)
+        self.trigger_event(
+            self.GenerationRecorded,
+            **{**generation, "step": step.value, "credits": charge},
+            outcome="succeeded",
+            error="",
+            actor=actor,
+        )
+        result_class, field_names = _RESULTS[step]
+        self.trigger_event(result_class, actor=actor, **{k: result[k] for k in field_names})
+        movements = self._settle(step.value, charge, open_amount, actor)
+        if spec.next_step is not None:
+            next_class = _REQUEST_CLASSES[spec.next_step]
+            self.trigger_event(next_class, actor=actor)
+        return movements
+
+    def fail(
+        self, *, step: Step, version: int, error: str, generation: JSON, actor: str
+    ) -> list[CreditMovement]:
+        """Record that a step failed after its attempts; release everything reserved."""
+        self._require_current(step, version)
+        self.trigger_event(
+            self.GenerationRecorded,
+            **{**generation, "step": step.value, "credits": 0},
+            outcome="failed",
+            error=error,
+            actor=actor,
+        )
+        self.trigger_event(
+            self.StepFailed,
+            step=step.value,
+            error=error,
+            attempts=int(generation["attempts"]),
+            actor=actor,
+        )
+        movements: list[CreditMovement] = []
+        for s, amount in list(self.open_reservations.items()):
+            movements += self._settle(s, 0, amount, actor)
+        return movements
+
+    def add_assets(self, *, assets: list[JSON], actor: str) -> None:
+        new = [a for a in assets if all(a["id"] != b["id"] for b in self.assets)]
+        if new:
+            self.trigger_event(self.AssetsAdded, assets=new, actor=actor)
+
+    def _settle(self, step: str, charge: int, open_amount: int, actor: str) -> list[CreditMovement]:
+        movements = []
+        if charge:
+            self.trigger_event(self.CreditsCharged, step=step, amount=charge, actor=actor)
+            movements.append(CreditMovement(Movement.CHARGE, step, charge))
+        if open_amount - charge:
+            self.trigger_event(
+                self.CreditsReleased, step=step, amount=open_amount - charge, actor=actor
+            )
+            movements.append(CreditMovement(Movement.RELEASE, step, open_amount - charge))
+        return movements
+
+
+_REQUEST_CLASSES: dict[Step, type[Project.StepRequested]] = {
+    Step.IDEAS: Project.IdeasRequested,
+    Step.SCRIPT: Project.ScriptRequested,
+    Step.SCENES: Project.ScenesRequested,
+    Step.VIDEO: Project.VideoRequested,
+    Step.VOICEOVER: Project.VoiceoverRequested,
+    Step.STITCHING: Project.StitchingRequested,
+}
+_RESULTS: dict[Step, tuple[type[Project.Event], tuple[str, ...]]] = {
+    Step.IDEAS: (Project.IdeasGenerated, ("ideas",)),
+    Step.SCRIPT: (Project.ScriptGenerated, ("script",)),
+    Step.SCENES: (Project.ScenesGenerated, ("scenes",)),
+    Step.VIDEO: (Project.VideoGenerated, ("duration_s",)),
+    Step.VOICEOVER: (Project.VoiceoverGenerated, ("asset",)),
+    Step.STITCHING: (Project.VideoStitched, ("video", "thumbnail")),
+}
+assert set(STEP_OF_STATUS.values()) == set(_REQUEST_CLASSES)
+assert all(SPECS[s].request_event == c.__name__ for s, c in _REQUEST_CLASSES.items())

@@ -1,0 +1,1 @@
+"""Kafka: the broker process, the event envelope, the relay and the consumer runner."""

@@ -1,0 +1,40 @@
+"""Kafka client settings tuned for both Apache Kafka and the bundled Tansu broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+# Tansu answers a fetch only when fetch_max_wait_ms runs out (0-1 ms receives nothing),
+# holds a group join for half the session timeout, and loses topics on restart: hence
+# a short fetch wait, a short session, and frequent metadata refreshes.
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+    "fetch_max_wait_ms": 20,
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 1000,
+    "request_timeout_ms": 10000,
+    "metadata_max_age_ms": 5000,
+    "max_poll_records": 500,
+}
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "acks": "all",
+    "linger_ms": 2,
+    "request_timeout_ms": 10000,
+    "metadata_max_age_ms": 5000,
+}
+
+
+def producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_DEFAULTS, **overrides})
+
+
+def consumer(bootstrap: str, *topics: str, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        **{**CONSUMER_DEFAULTS, **overrides},
+    )

@@ -1,0 +1,72 @@
+"""The message every stored event becomes on Kafka (CONTRACT §5)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Envelope(BaseModel):
+    """`{"event_id", "position", "project_id", "version", "type", "occurred_at", "data"}`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID
+    position: int = Field(ge=1)
+    project_id: UUID
+    version: int = Field(ge=1)
+    type: str = Field(min_length=1, max_length=100, pattern=r"^[A-Z][A-Za-z0-9]*$")
+    occurred_at: datetime
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> bytes:
+        return str(self.project_id).encode()
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, value: bytes | None) -> Envelope:
+        """Decode and validate; raises pydantic.ValidationError or ValueError."""
+        if value is None:
+            raise ValueError("empty message")
+        return cls.model_validate_json(value)
+
+
+class AccountEnvelope(BaseModel):
+    """The same envelope for account events (topic aytada.account-events), keyed by account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID
+    position: int
+    account_id: UUID
+    version: int
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> bytes:
+        return str(self.account_id).encode()
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def jsonable(value: Any) -> Any:
+    """Domain values as JSON: UUIDs and datetimes as strings."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

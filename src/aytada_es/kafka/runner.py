@@ -1,0 +1,112 @@
+"""One stage as a Kafka consumer group: decode, act once, commit after, dead-letter the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from ..config import DEAD_LETTERS, PROJECT_EVENTS, Settings
+from ..consumers.base import Stage, StageContext
+from ..domain.errors import NotFound
+from . import clients
+from .envelope import Envelope
+
+log = logging.getLogger(__name__)
+HANDLER_ATTEMPTS = 5
+
+
+class StageRunner:
+    """One consumer group member for one stage; partitions are worked on concurrently."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        ctx: StageContext,
+        settings: Settings,
+        *,
+        bootstrap: str,
+        dead_letters: AIOKafkaProducer,
+    ) -> None:
+        self.stage = stage
+        self.ctx = ctx
+        self.bootstrap = bootstrap
+        self.dead_letters = dead_letters
+        self.topic = settings.topic(PROJECT_EVENTS)
+        self.dlq_topic = settings.topic(DEAD_LETTERS)
+        self.group_id = f"{settings.kafka_namespace}aytada.stage.{stage.name}"
+        self.consumed = 0
+        self.dead_lettered = 0
+        self.running = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = clients.consumer(self.bootstrap, self.topic, group_id=self.group_id)
+        await consumer.start()
+        self.running = True
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                if not batch:
+                    continue
+                await asyncio.gather(*(self._partition(records) for records in batch.values()))
+                await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        finally:
+            self.running = False
+            await consumer.stop()
+
+    async def _partition(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            await self._record(record)
+            self.consumed += 1
+
+    async def _record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            envelope = Envelope.from_bytes(record.value)
+        except (ValidationError, ValueError) as e:
+            await self._dead_letter(record, f"undecodable: {_short(e)}")
+            return
+        if envelope.type not in self.stage.reacts_to:
+            return
+        for attempt in range(1, HANDLER_ATTEMPTS + 1):
+            try:
+                await self.stage.handle(envelope, self.ctx)
+                return
+            except NotFound as e:
+                await self._dead_letter(record, f"{type(e).__name__}: {e}")
+                return
+            except Exception as e:
+                log.exception(
+                    "stage %s failed on %s v%d",
+                    self.stage.name,
+                    envelope.project_id,
+                    envelope.version,
+                )
+                if attempt == HANDLER_ATTEMPTS:
+                    await self._dead_letter(record, f"{type(e).__name__}: {_short(e)}")
+                    return
+                await asyncio.sleep(min(0.2 * 2**attempt, 10))
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        log.warning(
+            "stage %s: dead-lettering %s@%d: %s",
+            self.stage.name,
+            TopicPartition(record.topic, record.partition),
+            record.offset,
+            reason,
+        )
+        headers = [
+            ("reason", reason.encode()),
+            ("consumer", self.group_id.encode()),
+            ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        await self.dead_letters.send_and_wait(
+            self.dlq_topic, value=record.value, key=record.key, headers=headers
+        )
+        self.dead_lettered += 1
+
+
+def _short(error: Exception) -> str:
+    return " ".join(str(error).split())[:500]

@@ -1,0 +1,1 @@
+"""Generation providers: one interface per step, local (offline) and cloud implementations."""

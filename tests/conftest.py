@@ -1,0 +1,88 @@
+"""Shared fixtures: a clean database per test (SQLite file or PostgreSQL schema), the real broker."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from aytada_es.application import Studio
+from aytada_es.config import Settings
+
+PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _postgres_up() -> bool:
+    try:
+        with psycopg.connect(PG_DSN):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def require_postgres() -> None:
+    """Fail in CI, skip on a developer's machine, when PostgreSQL is not running."""
+    if not _postgres_up():
+        message = "PostgreSQL is not running on 127.0.0.1:5432 (database 'test')"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the `test` database, dropped afterwards."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}"
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes this runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'aytada.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings.from_env(
+        {
+            "AYTADA_DATA_DIR": str(tmp_path / "var"),
+            "AYTADA_DATABASE_URL": database_url,
+            "AYTADA_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:10]}.",
+            "AYTADA_PROVIDERS": "instant",
+            "AYTADA_STAGE_BACKOFF_S": "0.01",
+        }
+    )
+
+
+@pytest.fixture
+def studio(settings: Settings) -> Iterator[Studio]:
+    app = Studio(settings.database().eventsourcing_env())
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """The real bundled Kafka-protocol broker (Tansu), shared by the session's tests."""
+    from aytada_es.kafka.broker import BundledBroker
+
+    with BundledBroker() as running:
+        yield running.bootstrap
