@@ -51,7 +51,7 @@ class Studio(Application[UUID]):
     def project(self, project_id: UUID) -> Project:
         """Any project, deleted or not (stages, auditors, support)."""
         try:
-            project = self.repository.get(project_id)
+            project: object = self.repository.get(project_id)
         except AggregateNotFoundError:
             raise ProjectNotFound(project_id) from None
         if not isinstance(project, Project):
@@ -67,7 +67,7 @@ class Studio(Application[UUID]):
 
     def account(self, account: UUID) -> Account:
         try:
-            found = self.repository.get(account)
+            found: object = self.repository.get(account)
         except AggregateNotFoundError:
             raise AccountNotFound(account) from None
         if not isinstance(found, Account):

@@ -55,7 +55,7 @@ class Settings(BaseModel):
         }
         values = {field: environ[var] for field, var in names.items() if environ.get(var)}
         try:
-            settings = cls(**values)  # type: ignore[arg-type]
+            settings = cls(**values)
         except ValidationError as e:
             problems = "; ".join(f"{names[str(err['loc'][0])]}: {err['msg']}" for err in e.errors())
             raise ConfigError(f"bad configuration: {problems}") from None

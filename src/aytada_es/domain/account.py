@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -21,6 +21,13 @@ def account_id(name: str) -> UUID:
 
 class Account(Aggregate):
     """A user's account. `balance` is what is free to reserve; `reserved` is held for steps."""
+
+    if TYPE_CHECKING:  # set by the created event; annotations here would become __init__ args
+        name: str
+        role: str
+        token_hash: str
+        balance: int
+        reserved: int
 
     class Event(Aggregate.Event):
         actor: str

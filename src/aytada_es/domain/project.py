@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
@@ -56,6 +56,16 @@ def validate_brief(
 
 class Project(Aggregate):
     """An ad project. Commands validate first and record nothing when they refuse."""
+
+    if TYPE_CHECKING:  # set by the created event; annotations here would become __init__ args
+        owner_id: UUID
+        title: str
+        format: str
+        brief: str
+        autopilot: bool
+        status: Status
+        progress: int
+        deleted: bool
 
     class Event(Aggregate.Event):
         actor: str
@@ -461,7 +471,7 @@ class Project(Aggregate):
         """The step autopilot takes next from a ready status, if any."""
         if not self.autopilot or self.deleted or self.autopilot_paused is not None:
             return None
-        following = {
+        following: dict[Status, tuple[Step, JSON]] = {
             Status.DRAFT: (Step.IDEAS, {"count": DEFAULT_IDEAS}),
             Status.IDEAS_READY: (Step.SCRIPT, {"idea": 0 if self.ideas else None}),
             Status.SCRIPT_READY: (Step.SCENES, {}),

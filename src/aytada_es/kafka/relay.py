@@ -9,6 +9,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from aiokafka import AIOKafkaProducer
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 
 from ..application import Studio
@@ -48,6 +49,7 @@ class Relay:
     def envelope(self, notification: Notification) -> tuple[str, bytes, bytes]:
         """The topic, key and value a notification is published as."""
         event = self.studio.mapper.to_domain_event(notification)
+        assert isinstance(event, Aggregate.Event)
         data = jsonable(self.studio.event_state(event))
         aggregate_id = notification.originator_id
         assert isinstance(aggregate_id, UUID)

@@ -1,0 +1,126 @@
+"""Event-store write rate vs end-to-end pipeline rate through the real broker.
+
+Usage: python bench/pipeline.py [--projects N] [--database-url URL]
+Prints: the raw write rate (events/s, one save per command of the same workload, no broker),
+the end-to-end rate (events/s from the first request to the last project completed and
+projected, through the bundled broker, stages and projections, instant providers) and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from aytada_es.application import Studio
+from aytada_es.bootstrap import bootstrap
+from aytada_es.config import Settings
+from aytada_es.domain.steps import Step
+from aytada_es.kafka.broker import BundledBroker
+
+
+def settings_for(data_dir: Path, database_url: str | None) -> Settings:
+    env = {"AYTADA_DATA_DIR": str(data_dir), "AYTADA_PROVIDERS": "instant"}
+    if database_url:
+        env["AYTADA_DATABASE_URL"] = database_url
+    return Settings.from_env(env)
+
+
+def raw_rate(settings: Settings, projects: int) -> tuple[int, float]:
+    """The pipeline's own commands, saved one by one straight into the event store."""
+    studio = Studio(settings.database().eventsourcing_env())
+    owner = studio.open_account("bench-raw", credits=10**9)[0].id
+    now = datetime.now(UTC)
+    gen = {"provider": "instant", "units": 1, "started_at": now, "finished_at": now, "attempts": 1}
+    scenes = [{"index": i, "headline": "h", "visual": "v", "duration_s": 3} for i in range(4)]
+    asset = {"id": "0" * 64, "kind": "clip", "content_type": "video/mp4", "created_at": "t"}
+    start_events = studio.recorder.max_notification_id() or 0
+    started = time.perf_counter()
+    for i in range(projects):
+        pid: UUID = studio.create_project(
+            owner, title=f"Raw {i}", format="9:16", brief="b", autopilot=True, actor="bench"
+        ).id
+
+        def step(s: Step, result: dict[str, object], pid: UUID = pid) -> None:
+            version = studio.project(pid).request["version"]  # type: ignore[index]
+            studio.complete_step(
+                pid, step=s, version=version, result=result, generation=gen, actor="bench"
+            )
+
+        step(Step.IDEAS, {"ideas": [{"title": "a"}, {"title": "b"}, {"title": "c"}]})
+        step(Step.SCRIPT, {"script": {"text": "Buy it now. " * 5}})
+        step(Step.SCENES, {"scenes": scenes})
+        version = studio.project(pid).request["version"]  # type: ignore[index]
+        for s in range(4):
+            studio.record_clip(
+                pid, version=version, scene=s, asset={**asset, "id": f"{s:064d}"}, actor="bench"
+            )
+        step(Step.VIDEO, {"duration_s": 12.0})
+        step(Step.VOICEOVER, {"asset": {**asset, "kind": "voiceover"}})
+        step(Step.STITCHING, {"video": asset, "thumbnail": {**asset, "id": "1" * 64}})
+    elapsed = time.perf_counter() - started
+    events = (studio.recorder.max_notification_id() or 0) - start_events
+    studio.close()
+    return events, elapsed
+
+
+async def pipeline_rate(settings: Settings, projects: int, broker: str) -> tuple[int, float]:
+    system = bootstrap(settings, bootstrap_servers=broker)
+    studio = system.studio
+    owner = studio.open_account("bench-e2e", credits=10**9)[0].id
+    try:
+        async with system.running():
+            await asyncio.sleep(8)  # let the six consumer groups join before timing
+            start_events = studio.recorder.max_notification_id() or 0
+            started = time.perf_counter()
+            for i in range(projects):
+                await asyncio.to_thread(
+                    studio.create_project,
+                    owner,
+                    title=f"E2E {i}",
+                    format="9:16",
+                    brief="b",
+                    autopilot=True,
+                    actor="bench",
+                )
+            while True:
+                position, cards = await asyncio.to_thread(
+                    system.read_models.videos.videos_of, owner
+                )
+                if len(cards) == projects and all(c["status"] == "completed" for c in cards):
+                    break
+                await asyncio.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            events = (studio.recorder.max_notification_id() or 0) - start_events
+    finally:
+        system.close()
+    return events, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--projects", type=int, default=300)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as raw_dir, tempfile.TemporaryDirectory() as e2e_dir:
+        raw_events, raw_s = raw_rate(settings_for(Path(raw_dir), args.database_url), args.projects)
+        with BundledBroker() as broker:
+            e2e_events, e2e_s = asyncio.run(
+                pipeline_rate(
+                    settings_for(Path(e2e_dir), args.database_url), args.projects, broker.bootstrap
+                )
+            )
+    raw = raw_events / raw_s
+    e2e = e2e_events / e2e_s
+    print(f"projects:                   {args.projects}")
+    print(f"raw event-store writes:     {raw:8.0f} events/s ({raw_events} events in {raw_s:.2f} s)")
+    print(f"end-to-end pipeline:        {e2e:8.0f} events/s ({e2e_events} events in {e2e_s:.2f} s)")
+    print(f"ratio (goal >= 0.40):       {e2e / raw:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

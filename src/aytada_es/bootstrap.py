@@ -1,0 +1,193 @@
+"""Builds the running system from settings; tests pass their own parts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .adapters.assets import AssetStore
+from .application import Studio
+from .config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
+from .consumers.base import Stage, StageContext
+from .consumers.registry import stages as registered_stages
+from .domain.errors import ConfigError
+from .kafka import clients
+from .kafka.broker import BundledBroker
+from .kafka.relay import Relay
+from .kafka.runner import StageRunner
+from .kafka.topics import ensure_topics
+from .projections.runner import ReadModels, read_models
+from .providers.base import Providers
+from .providers.instant import instant_providers
+
+log = logging.getLogger(__name__)
+ROLES = ("relay", "stages", "projections")
+RESTART_DELAY_S = 1.0
+
+
+def make_providers(settings: Settings, assets: AssetStore) -> Providers:
+    """The provider set that AYTADA_PROVIDERS names."""
+    if settings.providers in ("instant", "local"):
+        return instant_providers(assets)
+    raise ConfigError(f"AYTADA_PROVIDERS={settings.providers!r} is not available yet")
+
+
+@dataclass
+class System:
+    """Every part of aytada-es, built but not started."""
+
+    settings: Settings
+    studio: Studio
+    assets: AssetStore
+    providers: Providers
+    stages: list[Stage]
+    read_models: ReadModels
+    roles: tuple[str, ...] = ROLES
+    broker: BundledBroker | None = None
+    bootstrap_servers: str = ""
+    relay: Relay | None = None
+    runners: dict[str, StageRunner] = field(default_factory=dict)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _parts: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
+    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Start the broker (if none is configured), create topics, start every role's task."""
+        settings = self.settings
+        if settings.kafka_bootstrap:
+            self.bootstrap_servers = settings.kafka_bootstrap
+        elif not self.bootstrap_servers:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.broker = BundledBroker(log_file=settings.data_dir / "broker.log")
+            self.bootstrap_servers = await asyncio.to_thread(self.broker.start)
+        await ensure_topics(
+            self.bootstrap_servers,
+            [settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)],
+            settings.topic_partitions,
+        )
+        self._producer = clients.producer(self.bootstrap_servers)
+        await self._producer.start()
+        self._stop = asyncio.Event()
+        if "relay" in self.roles:
+            self._parts["relay"] = self._relay
+        if "projections" in self.roles:
+            self._parts["projections"] = lambda: self.read_models.run(
+                self._stop, settings.poll_interval_s
+            )
+        if "stages" in self.roles:
+            ctx = StageContext(
+                self.studio,
+                self.assets,
+                self.providers,
+                attempts=settings.stage_attempts,
+                backoff_s=settings.stage_backoff_s,
+            )
+            for stage in self.stages:
+                self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)
+        for name in self._parts:
+            self.revive(name)
+
+    def _relay(self) -> Coroutine[Any, Any, None]:
+        self.relay = Relay(self.studio, self.settings, self._producer)
+        return self.relay.run(self._stop, self.settings.poll_interval_s)
+
+    def _stage_part(
+        self, stage: Stage, ctx: StageContext
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        def part() -> Coroutine[Any, Any, None]:
+            runner = StageRunner(
+                stage,
+                ctx,
+                self.settings,
+                bootstrap=self.bootstrap_servers,
+                dead_letters=self._producer,
+            )
+            self.runners[stage.name] = runner
+            return runner.run(self._stop)
+
+        return part
+
+    def revive(self, name: str) -> None:
+        """Start a part afresh (a new relay or stage runner), restarting it if it crashes."""
+
+        async def supervised() -> None:
+            while not self._stop.is_set():
+                try:
+                    await self._parts[name]()
+                    return
+                except Exception:
+                    log.exception("%s crashed; restarting it in %.1f s", name, RESTART_DELAY_S)
+                    await asyncio.sleep(RESTART_DELAY_S)
+
+        self._tasks[name] = asyncio.create_task(supervised(), name=name)
+
+    async def kill(self, name: str) -> None:
+        """Cancel a part mid-work, as a crash would: nothing it had not committed is kept."""
+        task = self._tasks.pop(name)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def stop(self) -> None:
+        """Ask every task to finish its current batch, then close clients, broker and store."""
+        self._stop.set()
+        tasks = list(self._tasks.values())
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("%s ended with %r", task.get_name(), result)
+        self._tasks.clear()
+        self._parts.clear()
+        self.runners.clear()
+        with contextlib.suppress(Exception):
+            await self._producer.stop()
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+            self.broker = None
+
+    def close(self) -> None:
+        self.studio.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[System]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    def health(self) -> dict[str, bool]:
+        """Which parts are up."""
+        parts = {name: not task.done() for name, task in self._tasks.items()}
+        parts["broker"] = self.broker.running if self.broker else bool(self.bootstrap_servers)
+        return parts
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    providers: Providers | None = None,
+    extra_stages: Iterable[type[Stage]] = (),
+    roles: tuple[str, ...] = ROLES,
+    bootstrap_servers: str = "",
+) -> System:
+    """Wire the system: event store, asset store, providers, stages and read models."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ConfigError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
+    studio = Studio(settings.database().eventsourcing_env())
+    assets = AssetStore(settings.assets_dir)
+    return System(
+        settings=settings,
+        studio=studio,
+        assets=assets,
+        providers=providers or make_providers(settings, assets),
+        stages=registered_stages(tuple(extra_stages)),
+        read_models=read_models(studio),
+        roles=roles,
+        bootstrap_servers=bootstrap_servers,
+    )

@@ -1,0 +1,134 @@
+"""The `aytada-es` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from .bootstrap import ROLES, bootstrap
+from .config import Settings
+from .domain.errors import AytadaError
+from .kafka.broker import BundledBroker
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aytada-es", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run everything in one process")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    worker = commands.add_parser("worker", help="run one role")
+    worker.add_argument("role", choices=[*ROLES, "web"])
+    worker.add_argument("--host", default="127.0.0.1")
+    worker.add_argument("--port", type=int, default=8000)
+
+    broker = commands.add_parser("broker", help="run the bundled Kafka-protocol broker alone")
+    broker.add_argument("--port", type=int, default=9092)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        dest="users_command", required=True
+    )
+    add = users.add_parser("add", help="create a user; prints its token on the last line")
+    add.add_argument("name")
+    add.add_argument("--role", default="user", choices=["user", "auditor", "support"])
+    add.add_argument("--credits", type=int, default=0)
+
+    projections = commands.add_parser("projections", help="read models").add_subparsers(
+        dest="projections_command", required=True
+    )
+    projections.add_parser("rebuild", help="rebuild every read model from the event store")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("AYTADA_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _run(args)
+    except AytadaError as e:
+        print(f"aytada-es: {e.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "broker":
+        return _broker(args.port)
+    settings = Settings.from_env(os.environ)
+    if args.command == "users":
+        return _users_add(settings, args.name, args.role, args.credits)
+    if args.command == "projections":
+        return _rebuild(settings)
+    roles = ROLES if args.command == "serve" else (args.role,)
+    asyncio.run(_serve(settings, roles))
+    return 0
+
+
+def _users_add(settings: Settings, name: str, role: str, credits: int) -> int:
+    system = bootstrap(settings)
+    try:
+        account, token = system.studio.open_account(name, role=role, credits=credits)
+        print(f"created {role} {name!r} with {credits} credits (id {account.id})")
+        print(token)
+    finally:
+        system.close()
+    return 0
+
+
+def _rebuild(settings: Settings) -> int:
+    system = bootstrap(settings)
+
+    def bar(done: int, total: int) -> None:
+        width = 40
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} events")
+        sys.stderr.flush()
+
+    try:
+        applied = system.read_models.rebuild(progress=bar)
+        sys.stderr.write("\n")
+        print(f"rebuilt every read model from {applied} events")
+    finally:
+        system.close()
+    return 0
+
+
+def _broker(port: int) -> int:
+    broker = BundledBroker(port=port)
+    print(f"bundled broker on {broker.start()} (memory storage); Ctrl-C stops it", flush=True)
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        broker.stop()
+    return 0
+
+
+async def _serve(settings: Settings, roles: tuple[str, ...]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    system = bootstrap(settings, roles=tuple(r for r in roles if r in ROLES))
+    try:
+        async with system.running():
+            print(
+                f"aytada-es running {', '.join(system.roles)} "
+                f"(broker {system.bootstrap_servers}, data in {settings.data_dir}); "
+                "Ctrl-C stops",
+                flush=True,
+            )
+            await stop.wait()
+            print("stopping...", flush=True)
+    finally:
+        system.close()

@@ -1,0 +1,127 @@
+"""Accounts as the web edge looks them up: by token hash, with their credit balance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypedDict
+
+from ..domain.account import Account
+from .base import Batch, CardChange, DomainEvent, Projection
+from .store import ReadModelStore, Row, Transaction
+
+ACCOUNTS = "aytada_accounts"
+
+
+class AccountView(TypedDict):
+    """An account as the read model holds it."""
+
+    id: str
+    name: str
+    role: str
+    token_hash: str
+    balance: int
+    reserved: int
+    position: int
+
+
+class Accounts(Projection):
+    """Every account: name, role, token hash, free balance and reserved credits."""
+
+    name = "accounts"
+    tables = (ACCOUNTS,)
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS {aytada_accounts} (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            token_hash TEXT NOT NULL,
+            balance BIGINT NOT NULL,
+            reserved BIGINT NOT NULL,
+            position BIGINT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS aytada_accounts_by_token ON {aytada_accounts} (token_hash)",
+    )
+
+    def __init__(self, store: ReadModelStore) -> None:
+        super().__init__(store)
+        self._accounts: dict[str, Row] = {}  # the rows this batch touches
+        self._touched: set[str] = set()
+
+    def begin(self, tx: Transaction, batch: Batch) -> None:
+        known = {
+            str(event.originator_id)
+            for _, event in batch
+            if isinstance(event, Account.Event) and not isinstance(event, Account.AccountOpened)
+        }
+        self._accounts = {row["id"]: row for row in tx.rows_with(ACCOUNTS, "id", known)}
+        self._touched = set()
+
+    def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
+        if not isinstance(event, Account.Event):
+            return ()
+        id = str(event.originator_id)
+        if isinstance(event, Account.AccountOpened):
+            account = self._accounts[id] = {
+                "id": id,
+                "name": event.name,
+                "role": event.role,
+                "token_hash": event.token_hash,
+                "balance": 0,
+                "reserved": 0,
+                "position": position,
+            }
+        elif (found := self._accounts.get(id)) is None:
+            raise LookupError(f"{type(event).__name__} of account {id}, never opened")
+        else:
+            account = found
+        _apply(account, event)
+        account["position"] = position
+        self._touched.add(id)
+        return ()
+
+    def flush(self, tx: Transaction) -> Sequence[CardChange]:
+        tx.upsert(ACCOUNTS, "id", [self._accounts[id] for id in self._touched])
+        self._accounts.clear()
+        return ()
+
+    # ---- queries -----------------------------------------------------------------------
+
+    def account_by_token_hash(self, token_hash: str) -> AccountView | None:
+        """The account whose token has this hash, if any."""
+        rows = self.store.query(
+            "SELECT * FROM {aytada_accounts} WHERE token_hash = ?", (token_hash,)
+        )
+        return _view(rows[0]) if rows else None
+
+    def account(self, account_id: object) -> AccountView | None:
+        """An account by id, if the read model has it yet."""
+        rows = self.store.query("SELECT * FROM {aytada_accounts} WHERE id = ?", (str(account_id),))
+        return _view(rows[0]) if rows else None
+
+
+def _apply(account: Row, event: Account.Event) -> None:
+    """Mirror what the event does to the aggregate's balance, reservation and token."""
+    if isinstance(event, Account.CreditsGranted):
+        account["balance"] += event.amount
+    elif isinstance(event, Account.CreditsHeld):
+        account["balance"] -= event.amount
+        account["reserved"] += event.amount
+    elif isinstance(event, Account.HoldCharged):
+        account["reserved"] -= event.amount
+    elif isinstance(event, Account.HoldReleased):
+        account["reserved"] -= event.amount
+        account["balance"] += event.amount
+    elif isinstance(event, Account.TokenRotated):
+        account["token_hash"] = event.token_hash
+
+
+def _view(row: Row) -> AccountView:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "role": row["role"],
+        "token_hash": row["token_hash"],
+        "balance": int(row["balance"]),
+        "reserved": int(row["reserved"]),
+        "position": int(row["position"]),
+    }

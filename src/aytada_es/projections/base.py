@@ -1,0 +1,99 @@
+"""What a projection is, and the card changes it reports to the live push."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypedDict
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+
+from .store import ReadModelStore, Transaction
+
+DomainEvent = DomainEventProtocol[UUID]
+Batch = Sequence[tuple[int, DomainEvent]]
+
+TRACKING_DDL = (
+    "CREATE TABLE IF NOT EXISTS {aytada_positions}"
+    " (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+)
+
+
+class Card(TypedDict):
+    """A project as My Videos shows it (CONTRACT §2)."""
+
+    id: str
+    title: str
+    format: str
+    created_at: str
+    updated_at: str
+    status: str
+    progress: int
+    action: str | None
+    thumbnail_url: str | None
+
+
+@dataclass(frozen=True)
+class CardChange:
+    """One change of an owner's My Videos list, at a position of the notification log."""
+
+    position: int
+    owner_id: str
+    kind: Literal["update", "removed"]
+    project_id: str
+    card: Card | None
+
+    def message(self) -> dict[str, Any]:
+        """The WebSocket message of this change (CONTRACT §3)."""
+        if self.kind == "removed":
+            return {"type": "removed", "position": self.position, "id": self.project_id}
+        return {"type": "update", "position": self.position, "video": self.card}
+
+
+class Projection(ABC):
+    """A read model kept from the event store's notification log, each event applied once.
+
+    To add one: subclass it with a unique `name`, the `tables` it owns and their `ddl`
+    (idempotent `CREATE ... IF NOT EXISTS`, table names in braces, `?` placeholders: see
+    `store.py`), implement `apply`, and add an instance to the runner's list (see
+    `ReadModels.build`). For each batch of events after its tracked position, the runner opens ONE
+    transaction, moves the projection's position in it, then calls `begin(tx, batch)` (load the
+    rows the batch touches in one query), `apply(tx, position, event)` for every event in order
+    (ignore the ones you do not care about), and `flush(tx)` (write what `apply` kept in memory).
+    If anything raises, nothing of the batch is kept, position included, and the batch is applied
+    again later: keep no state on the instance that outlives `flush`. `apply` and `flush` return
+    the card changes to push to browsers (most projections return none). `rebuild()` calls
+    `clear(tx)`, which by default empties `tables`, then replays the whole log. Add query methods
+    on the subclass; they read through `self.store`.
+    """
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[str, ...]]
+    ddl: ClassVar[tuple[str, ...]]
+
+    def __init__(self, store: ReadModelStore) -> None:
+        self.store = store
+
+    def begin(self, tx: Transaction, batch: Batch) -> None:  # noqa: B027 (optional hook)
+        """Prepare for a batch (reset state, load the rows it touches)."""
+
+    @abstractmethod
+    def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
+        """Apply one event at its position in the notification log."""
+
+    def flush(self, tx: Transaction) -> Sequence[CardChange]:
+        """Write what the batch changed, before its transaction commits."""
+        return ()
+
+    def clear(self, tx: Transaction) -> None:
+        """Empty every table of this read model."""
+        for table in self.tables:
+            tx.execute(f"DELETE FROM {{{table}}}")  # noqa: S608 (our own table names)
+
+    def position(self, tx: Transaction | None = None) -> int:
+        """The notification id up to which this read model is built."""
+        sql = "SELECT position FROM {aytada_positions} WHERE name = ?"
+        rows = self.store.query(sql, (self.name,)) if tx is None else tx.query(sql, (self.name,))
+        return int(rows[0]["position"]) if rows else 0

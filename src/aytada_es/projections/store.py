@@ -1,0 +1,166 @@
+"""The read models' access to the event store's own database, in one SQL dialect.
+
+Statements use `?` placeholders and name tables in braces (`SELECT * FROM {aytada_videos}`): the
+store qualifies them with the PostgreSQL schema and switches placeholders to `%s` there. JSON is
+stored as TEXT. Writes go through the event store's datastore, so on SQLite they take the same
+writer lock as the events.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+from psycopg.rows import DictRow
+
+Row = dict[str, Any]
+Dialect = Literal["sqlite", "postgres"]
+# SQLite allows 32,766 parameters per statement; stay well under it.
+_CHUNK = 500
+
+
+def to_json(value: Any) -> str:
+    """JSON text for a TEXT column."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def from_json(text: str | None) -> Any:
+    """The value of a JSON TEXT column (None stays None)."""
+    return None if text is None else json.loads(text)
+
+
+class _Tables(dict[str, str]):
+    """Qualifies every table name asked of it with a schema."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def __missing__(self, table: str) -> str:
+        return f"{self.prefix}{table}"
+
+
+class Transaction:
+    """One open transaction of the read-model store."""
+
+    def __init__(self, store: ReadModelStore, cursor: sqlite3.Cursor | psycopg.Cursor[DictRow]):
+        self._store = store
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        self._cursor.execute(self._store.compile(sql), params)
+        return self._cursor.rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for each row of parameters."""
+        rows = list(rows)
+        if rows:
+            self._cursor.executemany(self._store.compile(sql), rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """The rows a SELECT finds, as dicts."""
+        self._cursor.execute(self._store.compile(sql), params)
+        return [dict(row) for row in self._cursor.fetchall()]
+
+    def rows_with(self, table: str, column: str, values: Iterable[Any]) -> list[Row]:
+        """Every row of a table whose column is one of the values, in few statements."""
+        values = list(values)
+        found: list[Row] = []
+        for i in range(0, len(values), _CHUNK):
+            chunk = values[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT * FROM {{{table}}} WHERE {column} IN ({marks})"  # noqa: S608 (our names)
+            found += self.query(sql, chunk)
+        return found
+
+    def upsert(self, table: str, key: str, rows: Sequence[Row]) -> None:
+        """Insert the rows, or replace every column of those whose key is already there."""
+        if not rows:
+            return
+        columns = list(rows[0])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+        marks = ",".join("?" * len(columns))
+        sql = (
+            f"INSERT INTO {{{table}}} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (our names)
+            f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        )
+        self.executemany(sql, ([row[c] for c in columns] for row in rows))
+
+
+class ReadModelStore:
+    """The event store's SQLite file or PostgreSQL schema, seen by the read models."""
+
+    def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
+        self.datastore = datastore
+        self.dialect: Dialect = "sqlite"
+        prefix = ""
+        if isinstance(datastore, PostgresDatastore):
+            self.dialect = "postgres"
+            prefix = _quote(datastore.schema) + "."
+        self._tables = _Tables(prefix)
+        self._compiled: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, application: Application[Any]) -> ReadModelStore:
+        """The store of an application's own database."""
+        datastore = getattr(application.recorder, "datastore", None)
+        if not isinstance(datastore, SQLiteDatastore | PostgresDatastore):
+            raise TypeError(f"read models need SQLite or PostgreSQL, not {datastore!r}")
+        return cls(datastore)
+
+    def compile(self, sql: str) -> str:
+        """The statement in this database's dialect: qualified tables, its placeholders."""
+        compiled = self._compiled.get(sql)
+        if compiled is None:
+            compiled = sql.format_map(self._tables)
+            if self.dialect == "postgres":
+                compiled = compiled.replace("%", "%%").replace("?", "%s")
+            self._compiled[sql] = compiled
+        return compiled
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A write transaction, committed when the block ends and rolled back if it raises."""
+        with self.datastore.transaction(commit=True) as cursor:
+            yield Transaction(self, _raw(cursor))
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        """A read-only transaction."""
+        with self.datastore.transaction(commit=False) as cursor:
+            yield Transaction(self, _raw(cursor))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """The rows a SELECT finds, in a transaction of its own."""
+        with self.reading() as tx:
+            return tx.query(sql, params)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run and commit one statement; the number of rows it changed."""
+        with self.transaction() as tx:
+            return tx.execute(sql, params)
+
+    def create(self, ddl: Iterable[str]) -> None:
+        """Run idempotent DDL (`CREATE ... IF NOT EXISTS`) in one transaction."""
+        with self.transaction() as tx:
+            for statement in ddl:
+                tx.execute(statement)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _raw(cursor: Any) -> sqlite3.Cursor | psycopg.Cursor[DictRow]:
+    # eventsourcing wraps SQLite's cursor without exposing `rowcount`.
+    raw = getattr(cursor, "sqlite_cursor", cursor)
+    assert isinstance(raw, sqlite3.Cursor | psycopg.Cursor)
+    return raw
