@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean database per test (SQLite file or PostgreSQL schema), the real broker."""
+"""Shared fixtures: a clean database per test (SQLite file or PostgreSQL schema), the broker."""
 
 from __future__ import annotations
 

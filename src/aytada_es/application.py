@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import RecordConflictError, Recording
 
 from .domain.account import Account, account_id
 from .domain.credits import CreditMovement
@@ -45,6 +45,16 @@ class Studio(Application[UUID]):
         super().__init__(
             {"AGGREGATE_CACHE_MAXSIZE": "2000", **(env or {})},
         )
+        self._on_saved: list[Callable[[], None]] = []
+
+    def on_saved(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from the saving thread) after every save in this process."""
+        self._on_saved.append(listener)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        super()._notify(recordings)
+        for listener in self._on_saved:
+            listener()
 
     # ---- loading -----------------------------------------------------------------------
 

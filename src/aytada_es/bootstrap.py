@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._waiting import Doorbell
 from .adapters.assets import AssetStore
 from .application import Studio
 from .config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
@@ -54,6 +55,7 @@ class System:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _parts: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _relay_bell: Doorbell | None = None
 
     async def start(self) -> None:
         """Start the broker (if none is configured), create topics, start every role's task."""
@@ -75,8 +77,9 @@ class System:
         if "relay" in self.roles:
             self._parts["relay"] = self._relay
         if "projections" in self.roles:
+            projections_bell = self._doorbell()
             self._parts["projections"] = lambda: self.read_models.run(
-                self._stop, settings.poll_interval_s
+                self._stop, settings.poll_interval_s, doorbell=projections_bell
             )
         if "stages" in self.roles:
             ctx = StageContext(
@@ -91,9 +94,17 @@ class System:
         for name in self._parts:
             self.revive(name)
 
+    def _doorbell(self) -> Doorbell:
+        """A doorbell rung by every save this process makes."""
+        doorbell = Doorbell()
+        self.studio.on_saved(doorbell.ring)
+        return doorbell
+
     def _relay(self) -> Coroutine[Any, Any, None]:
+        if self._relay_bell is None:
+            self._relay_bell = self._doorbell()
         self.relay = Relay(self.studio, self.settings, self._producer)
-        return self.relay.run(self._stop, self.settings.poll_interval_s)
+        return self.relay.run(self._stop, self.settings.poll_interval_s, self._relay_bell)
 
     def _stage_part(
         self, stage: Stage, ctx: StageContext

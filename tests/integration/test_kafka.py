@@ -21,7 +21,6 @@ from aytada_es.consumers.base import StageContext
 from aytada_es.consumers.registry import stages
 from aytada_es.domain.project import Project
 from aytada_es.kafka import clients
-from aytada_es.kafka.envelope import Envelope
 from aytada_es.kafka.relay import Relay
 from aytada_es.kafka.runner import StageRunner
 from aytada_es.kafka.topics import ensure_topics

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-
 from uuid import UUID
 
+from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
 from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
-from aytada_es.domain.status import Status
+from aytada_es.domain.project import Project
+from aytada_es.domain.steps import Step
+from aytada_es.providers.base import Brief, Providers
+from aytada_es.providers.instant import instant_providers
 
 
 async def wait_for(check: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:
@@ -82,3 +85,77 @@ def _all_cards_completed(system: System, owner: UUID, count: int) -> bool:
     return len(cards) == count and all(c["status"] == "completed" for c in cards)
 
 
+class SlowClips:
+    """The instant clip provider, slowed down so that a render is still running when killed."""
+
+    def __init__(self, inner: object, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+
+    async def clip(self, brief: Brief, scene: dict[str, object]) -> dict[str, object]:
+        await asyncio.sleep(self.delay_s)
+        return await self.inner.clip(brief, scene)  # type: ignore[attr-defined, no-any-return]
+
+
+async def test_killing_the_relay_and_a_stage_mid_run_loses_nothing_and_charges_once(
+    settings: Settings, broker: str
+) -> None:
+    assets = AssetStore(settings.assets_dir)
+    base = instant_providers(assets)
+    slow = Providers(
+        "slow",
+        base.ideas,
+        base.script,
+        base.scenes,
+        SlowClips(base.clips, 0.1),
+        base.voiceover,
+        base.stitching,
+    )
+    system = bootstrap(settings, providers=slow, bootstrap_servers=broker)
+    try:
+        studio = system.studio
+        account, _ = studio.open_account("alice", credits=10_000)
+        ids = [
+            studio.create_project(
+                account.id,
+                title=f"Ad {i}",
+                format="9:16",
+                brief="Fizz",
+                autopilot=True,
+                actor="user:alice",
+            ).id
+            for i in range(10)
+        ]
+        async with system.running():
+            await wait_for(
+                lambda: any(s == "generating_video" for s in statuses(studio, ids)),
+                what="a render to start",
+            )
+            await system.kill("relay")
+            await system.kill("stage:video")
+            await asyncio.sleep(1.0)  # events pile up in the store, unpublished
+            assert not all(s == "completed" for s in statuses(studio, ids))
+            system.revive("relay")
+            system.revive("stage:video")
+            await wait_for(
+                lambda: all(s == "completed" for s in statuses(studio, ids)),
+                what="every project to complete after the restart",
+            )
+            await wait_for(lambda: _all_cards_completed(system, account.id, 10), what="cards")
+        for project_id in ids:
+            events = list(studio.events.get(project_id))
+            charged = [e.step for e in events if isinstance(e, Project.CreditsCharged)]
+            generated = [e.step for e in events if isinstance(e, Project.GenerationRecorded)]
+            assert sorted(charged) == sorted(s.value for s in Step), charged
+            assert sorted(generated) == sorted(s.value for s in Step), generated
+            clips = [e.scene for e in events if isinstance(e, Project.ClipRendered)]
+            assert len(clips) == len(set(clips))
+            assert studio.project(project_id).reconciliation().consistent
+        after = studio.account(account.id)
+        assert after.reserved == 0
+        assert after.balance == 10_000 - sum(studio.project(i).charged for i in ids)
+        live = system.read_models.videos.videos_of(account.id)
+        system.read_models.rebuild()
+        assert system.read_models.videos.videos_of(account.id) == live
+    finally:
+        system.close()

@@ -532,7 +532,7 @@ def test_rebuild_gives_the_same_rows_as_the_live_run(studio: Studio, models: Rea
     assert replayed == last
     assert (every_table(models), latest_cards(models)) == live
     assert reports[0] == (0, last) and reports[-1] == (last, last)
-    assert models.positions() == {"videos": last, "deleted": last, "accounts": last}
+    assert models.positions() == {p.name: last for p in models.projections}
 
 
 # ---- accounts -----------------------------------------------------------------------------------

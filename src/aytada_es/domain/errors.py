@@ -37,8 +37,9 @@ class BadInput(AytadaError):
     code = "invalid_input"
 
     def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
-        super().__init__(message)
         self.fields = fields or {}
+        details = "; ".join(f"{name}: {problem}" for name, problem in self.fields.items())
+        super().__init__(f"{message} ({details})" if details else message)
 
 
 class NotFound(AytadaError):

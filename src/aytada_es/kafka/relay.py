@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 
+from .._waiting import Doorbell
 from ..application import Studio
 from ..config import ACCOUNT_EVENTS, PROJECT_EVENTS, Settings
 from ..domain.account import Account
@@ -85,8 +86,11 @@ class Relay:
         self.published += len(notifications)
         return len(notifications)
 
-    async def run(self, stop: asyncio.Event, poll_interval_s: float) -> None:
+    async def run(
+        self, stop: asyncio.Event, poll_interval_s: float, doorbell: Doorbell | None = None
+    ) -> None:
         """Publish until stopped; on a broker error wait and try the same batch again."""
+        doorbell = doorbell or Doorbell()
         delay = poll_interval_s
         while not stop.is_set():
             try:

@@ -2,24 +2,36 @@
 
 from .accounts import Accounts, AccountView
 from .base import Card, CardChange, Projection
+from .credits import CreditStatements, Ledger, Movement, Statement
 from .deleted import DeletedProject, DeletedProjects
+from .images import AssetView, ImageView, MyImages
 from .runner import ProjectionFailed, ReadModelRunner, ReadModels, read_models
+from .scripts import MyScripts, ScriptView
 from .store import ReadModelStore
 from .videos import MyVideos, card, project_card
 
 __all__ = [
     "AccountView",
     "Accounts",
+    "AssetView",
     "Card",
     "CardChange",
+    "CreditStatements",
     "DeletedProject",
     "DeletedProjects",
+    "ImageView",
+    "Ledger",
+    "Movement",
+    "MyImages",
+    "MyScripts",
     "MyVideos",
     "Projection",
     "ProjectionFailed",
     "ReadModelRunner",
     "ReadModelStore",
     "ReadModels",
+    "ScriptView",
+    "Statement",
     "card",
     "project_card",
     "read_models",

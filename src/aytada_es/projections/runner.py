@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -12,9 +11,13 @@ from typing import Any
 
 from eventsourcing.application import Application
 
+from .._waiting import Doorbell
 from .accounts import Accounts
 from .base import TRACKING_DDL, Batch, CardChange, Projection
+from .credits import CreditStatements
 from .deleted import DeletedProjects
+from .images import MyImages
+from .scripts import MyScripts
 from .store import ReadModelStore
 from .videos import MyVideos
 
@@ -138,8 +141,15 @@ class ReadModelRunner:
             except Exception:
                 logger.exception("card change listener %r failed", listener)
 
-    async def run(self, stop: asyncio.Event, poll_interval_s: float, limit: int = 500) -> None:
-        """Catch up until `stop` is set, polling the log every `poll_interval_s` when idle."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        poll_interval_s: float,
+        limit: int = 500,
+        doorbell: Doorbell | None = None,
+    ) -> None:
+        """Catch up until `stop` is set, polling every `poll_interval_s` or when rung."""
+        doorbell = doorbell or Doorbell()
         while not stop.is_set():
             try:
                 applied = await asyncio.to_thread(self.catch_up, limit)
@@ -148,8 +158,7 @@ class ReadModelRunner:
                 wait = max(poll_interval_s, 1.0)
                 logger.exception("read models did not catch up; trying again in %.1f s", wait)
             if wait:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+                await doorbell.wait(stop, wait)
 
     def rebuild(self, progress: Progress | None = None, *, limit: int = 2000) -> int:
         """Empty every read model and replay the whole log; how many events were replayed."""
@@ -181,7 +190,14 @@ class ReadModels(ReadModelRunner):
         self.videos = MyVideos(store)
         self.deleted = DeletedProjects(store)
         self.accounts = Accounts(store)
-        super().__init__(application, [self.videos, self.deleted, self.accounts], store)
+        self.scripts = MyScripts(store)
+        self.images = MyImages(store)
+        self.credits = CreditStatements(store)
+        super().__init__(
+            application,
+            [self.videos, self.deleted, self.accounts, self.scripts, self.images, self.credits],
+            store,
+        )
 
 
 def read_models(application: Application[Any]) -> ReadModels:

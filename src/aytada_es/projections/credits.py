@@ -1,0 +1,274 @@
+"""Credit statements: each account's movements and running balance, and each project's ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypedDict
+from uuid import UUID
+
+from ..domain.account import Account
+from ..domain.credits import Reconciliation
+from ..domain.project import Project
+from .base import Batch, CardChange, DomainEvent, Projection
+from .store import ReadModelStore, Row, Transaction, from_json, to_json
+from .videos import utc_iso
+
+MOVEMENTS = "aytada_credit_movements"
+BALANCES = "aytada_credit_balances"
+LEDGERS = "aytada_credit_ledgers"
+
+_AccountMovement = (
+    Account.CreditsGranted | Account.CreditsHeld | Account.HoldCharged | Account.HoldReleased
+)
+# Each movement's kind, and how it moves the free balance and the reserved credits.
+_KINDS: dict[type[Account.Event], tuple[str, int, int]] = {
+    Account.CreditsGranted: ("grant", 1, 0),
+    Account.CreditsHeld: ("reserve", -1, 1),
+    Account.HoldCharged: ("charge", 0, -1),
+    Account.HoldReleased: ("release", 1, -1),
+}
+_MOVEMENT_COLUMNS = (
+    "position",
+    "account_id",
+    "at",
+    "kind",
+    "project_id",
+    "step",
+    "amount",
+    "balance",
+    "reserved",
+)
+
+
+class Movement(TypedDict):
+    """One line of a credit statement, with the balance and the reserved credits after it."""
+
+    at: str
+    kind: str
+    project_id: str | None
+    step: str | None
+    amount: int
+    balance: int
+    reserved: int
+
+
+class Statement(TypedDict):
+    """An account's credits now and every movement that led there, oldest first."""
+
+    balance: int
+    reserved: int
+    history: list[Movement]
+
+
+class Ledger(TypedDict):
+    """A project's credit reconciliation, deleted projects too."""
+
+    reserved: int
+    charged: int
+    released: int
+    still_reserved: int
+    consistent: bool
+
+
+class CreditStatements(Projection):
+    """Every account's credit movements, and every project's reserved, charged and released."""
+
+    name = "credits"
+    tables = (MOVEMENTS, BALANCES, LEDGERS)
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
+            position BIGINT PRIMARY KEY,
+            account_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            project_id TEXT,
+            step TEXT,
+            amount BIGINT NOT NULL,
+            balance BIGINT NOT NULL,
+            reserved BIGINT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS aytada_credit_movements_by_account"
+        " ON {aytada_credit_movements} (account_id, position)",
+        """CREATE TABLE IF NOT EXISTS {aytada_credit_balances} (
+            account_id TEXT PRIMARY KEY,
+            balance BIGINT NOT NULL,
+            reserved BIGINT NOT NULL
+        )""",
+        # `open` is the JSON of what each step still holds, as the aggregate keeps it.
+        """CREATE TABLE IF NOT EXISTS {aytada_credit_ledgers} (
+            project_id TEXT PRIMARY KEY,
+            reserved BIGINT NOT NULL,
+            charged BIGINT NOT NULL,
+            released BIGINT NOT NULL,
+            open TEXT NOT NULL
+        )""",
+    )
+
+    def __init__(self, store: ReadModelStore) -> None:
+        super().__init__(store)
+        self._balances: dict[str, Row] = {}  # the rows this batch touches
+        self._ledgers: dict[str, Row] = {}
+        self._touched_balances: set[str] = set()
+        self._touched_ledgers: set[str] = set()
+        self._movements: list[Row] = []
+
+    def begin(self, tx: Transaction, batch: Batch) -> None:
+        accounts = {
+            str(event.originator_id) for _, event in batch if isinstance(event, _AccountMovement)
+        }
+        projects = {
+            str(event.originator_id)
+            for _, event in batch
+            if isinstance(
+                event, Project.CreditsReserved | Project.CreditsCharged | Project.CreditsReleased
+            )
+        }
+        self._balances = {
+            row["account_id"]: row for row in tx.rows_with(BALANCES, "account_id", accounts)
+        }
+        self._ledgers = {
+            row["project_id"]: row for row in tx.rows_with(LEDGERS, "project_id", projects)
+        }
+        for ledger in self._ledgers.values():
+            ledger["open"] = from_json(ledger["open"])
+        self._touched_balances, self._touched_ledgers, self._movements = set(), set(), []
+
+    def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
+        id = str(event.originator_id)
+        if isinstance(event, Account.AccountOpened):
+            self._balances[id] = {"account_id": id, "balance": 0, "reserved": 0}
+            self._touched_balances.add(id)
+        elif isinstance(event, _AccountMovement):
+            self._move(id, position, event)
+        elif isinstance(event, Project.ProjectCreated):
+            self._ledgers[id] = {
+                "project_id": id,
+                "reserved": 0,
+                "charged": 0,
+                "released": 0,
+                "open": {},
+            }
+            self._touched_ledgers.add(id)
+        elif isinstance(
+            event, Project.CreditsReserved | Project.CreditsCharged | Project.CreditsReleased
+        ):
+            self._settle(id, event)
+        return ()
+
+    def _move(self, id: str, position: int, event: _AccountMovement) -> None:
+        account = self._balances.get(id)
+        if account is None:
+            raise LookupError(f"{type(event).__name__} of account {id}, never opened")
+        kind, to_balance, to_reserved = _KINDS[type(event)]
+        account["balance"] += to_balance * event.amount
+        account["reserved"] += to_reserved * event.amount
+        self._touched_balances.add(id)
+        project_id: str | None = None
+        step: str | None = None
+        if not isinstance(event, Account.CreditsGranted):
+            project_id, step = str(event.project_id), event.step
+        self._movements.append(
+            {
+                "position": position,
+                "account_id": id,
+                "at": utc_iso(event.timestamp),
+                "kind": kind,
+                "project_id": project_id,
+                "step": step,
+                "amount": event.amount,
+                "balance": account["balance"],
+                "reserved": account["reserved"],
+            }
+        )
+
+    def _settle(
+        self,
+        id: str,
+        event: Project.CreditsReserved | Project.CreditsCharged | Project.CreditsReleased,
+    ) -> None:
+        """Mirror the aggregate's own ledger: totals, and what each step still holds."""
+        ledger = self._ledgers.get(id)
+        if ledger is None:
+            raise LookupError(f"{type(event).__name__} of project {id}, never created")
+        open_: dict[str, int] = ledger["open"]
+        if isinstance(event, Project.CreditsReserved):
+            ledger["reserved"] += event.amount
+            open_[event.step] = open_.get(event.step, 0) + event.amount
+        else:
+            column = "charged" if isinstance(event, Project.CreditsCharged) else "released"
+            ledger[column] += event.amount
+            if left := open_.get(event.step, 0) - event.amount:
+                open_[event.step] = left
+            else:
+                open_.pop(event.step, None)
+        self._touched_ledgers.add(id)
+
+    def flush(self, tx: Transaction) -> Sequence[CardChange]:
+        tx.upsert(BALANCES, "account_id", [self._balances[id] for id in self._touched_balances])
+        tx.upsert(
+            LEDGERS,
+            "project_id",
+            [
+                {**self._ledgers[id], "open": to_json(self._ledgers[id]["open"])}
+                for id in self._touched_ledgers
+            ],
+        )
+        tx.executemany(
+            "INSERT INTO {aytada_credit_movements} (position, account_id, at, kind, project_id,"
+            " step, amount, balance, reserved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ([m[column] for column in _MOVEMENT_COLUMNS] for m in self._movements),
+        )
+        self._balances, self._ledgers, self._movements = {}, {}, []
+        self._touched_balances, self._touched_ledgers = set(), set()
+        return ()
+
+    # ---- queries -----------------------------------------------------------------------
+
+    def statement(self, account_id: UUID | str) -> Statement:
+        """The account's balance and reserved credits, and every movement, oldest first."""
+        rows = self.store.query(
+            "SELECT * FROM {aytada_credit_movements} WHERE account_id = ? ORDER BY position",
+            (str(account_id),),
+        )
+        history: list[Movement] = [
+            {
+                "at": row["at"],
+                "kind": row["kind"],
+                "project_id": row["project_id"],
+                "step": row["step"],
+                "amount": int(row["amount"]),
+                "balance": int(row["balance"]),
+                "reserved": int(row["reserved"]),
+            }
+            for row in rows
+        ]
+        # The totals come from the same rows, so they always agree with the history.
+        last = history[-1] if history else None
+        return {
+            "balance": last["balance"] if last else 0,
+            "reserved": last["reserved"] if last else 0,
+            "history": history,
+        }
+
+    def project_ledger(self, project_id: UUID | str) -> Ledger | None:
+        """The project's credit reconciliation, or None for a project not seen yet."""
+        rows = self.store.query(
+            "SELECT * FROM {aytada_credit_ledgers} WHERE project_id = ?", (str(project_id),)
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        open_: dict[str, int] = from_json(row["open"])
+        ledger = Reconciliation(
+            reserved=int(row["reserved"]),
+            charged=int(row["charged"]),
+            released=int(row["released"]),
+            still_reserved=sum(open_.values()),
+        )
+        return {
+            "reserved": ledger.reserved,
+            "charged": ledger.charged,
+            "released": ledger.released,
+            "still_reserved": ledger.still_reserved,
+            "consistent": ledger.consistent,
+        }

@@ -1,0 +1,138 @@
+"""The `aytada-es` command line, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aytada_es.application import Studio, hash_token
+from aytada_es.config import Settings
+from aytada_es.projections import read_models
+
+pytestmark = pytest.mark.kafka
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aytada_es", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AYTADA_DATA_DIR": str(tmp_path / "var"),
+        "AYTADA_PROVIDERS": "instant",
+        "AYTADA_LOG_LEVEL": "WARNING",
+    }
+
+
+def studio_of(env: dict[str, str]) -> Studio:
+    return Studio(Settings.from_env(env).database().eventsourcing_env())
+
+
+def test_users_add_prints_the_token_alone_on_the_last_line_and_stores_only_its_hash(
+    env: dict[str, str],
+) -> None:
+    done = cli("users", "add", "alice", "--credits", "250", env=env)
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip().splitlines()[-1]
+    assert token.startswith("ayt_") and " " not in token
+    studio = studio_of(env)
+    try:
+        account = studio.account_named("alice")
+        assert account.balance == 250 and account.role == "user"
+        assert account.token_hash == hash_token(token)
+        stored = b"".join(n.state for n in studio.recorder.select_notifications(1, 100))
+        assert token.encode() not in stored
+    finally:
+        studio.close()
+    again = cli("users", "add", "alice", env=env)
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+
+
+def test_bad_input_to_the_cli_is_a_clear_error_and_changes_nothing(env: dict[str, str]) -> None:
+    bad_role = cli("users", "add", "bob", "--role", "admin", env=env)
+    assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+    negative = cli("users", "add", "bob", "--credits", "-5", env=env)
+    assert negative.returncode == 2 and "credits" in negative.stderr
+    bad_config = cli("users", "add", "bob", env={**env, "AYTADA_DATABASE_URL": "mysql://x"})
+    assert bad_config.returncode == 2 and "AYTADA_DATABASE_URL" in bad_config.stderr
+    studio = studio_of(env)
+    try:
+        assert not studio.recorder.select_notifications(1, 10)
+    finally:
+        studio.close()
+
+
+def test_projections_rebuild_gives_the_same_rows(env: dict[str, str]) -> None:
+    studio = studio_of(env)
+    try:
+        owner = studio.open_account("alice", credits=100)[0].id
+        for i in range(3):
+            p = studio.create_project(
+                owner, title=f"Ad {i}", format="1:1", brief="b", actor="user:alice"
+            )
+            studio.request_ideas(owner, p.id, actor="user:alice")
+        studio.delete_project(owner, p.id, actor="user:alice")
+        models = read_models(studio)
+        while models.catch_up():
+            pass
+        before = (models.videos.videos_of(owner), models.deleted.deleted_projects())
+    finally:
+        studio.close()
+    done = cli("projections", "rebuild", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "rebuilt every read model" in done.stdout
+    assert "#" in done.stderr  # the progress bar
+    studio = studio_of(env)
+    try:
+        models = read_models(studio)
+        assert (models.videos.videos_of(owner), models.deleted.deleted_projects()) == before
+    finally:
+        studio.close()
+
+
+def test_serve_runs_the_pipeline_with_its_own_broker_and_stops_cleanly_on_ctrl_c(
+    env: dict[str, str],
+) -> None:
+    studio = studio_of(env)
+    owner = studio.open_account("alice", credits=1000)[0].id
+    output = Path(env["AYTADA_DATA_DIR"]).parent / "serve.log"
+    with output.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "aytada_es", "serve", "--port", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        project = studio.create_project(
+            owner, title="Fizz", format="9:16", brief="b", autopilot=True, actor="user:alice"
+        )
+        deadline = time.monotonic() + 60
+        while studio.project(project.id).status != "completed":
+            assert server.poll() is None, output.read_text()
+            assert time.monotonic() < deadline, "the served pipeline did not complete"
+            time.sleep(0.1)
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+        studio.close()
+    log = Path(env["AYTADA_DATA_DIR"]) / "broker.log"
+    assert log.exists()

@@ -1,0 +1,556 @@
+"""A state machine over the pure domain: no sequence of commands breaks the ledger or the history.
+
+One account and one to three projects take every user command from any status, and the stages'
+successes, failures, clips and stale replies, driven the way the application drives them: a
+command returns credit movements, the account mirrors them, and both are saved together or not at
+all. A refused command is discarded, as the application discards an aggregate it did not save.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from aytada_es.domain.account import Account
+from aytada_es.domain.credits import CreditMovement, Movement
+from aytada_es.domain.errors import AytadaError, BadInput, IllegalTransition, InsufficientCredits
+from aytada_es.domain.project import Project
+from aytada_es.domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
+from aytada_es.domain.steps import SPECS, Step, chain
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+PROJECT = st.integers(0, 2)  # taken modulo the number of projects
+ACTORS = st.sampled_from(["alice", "stage", "support"])
+
+# The contract's transition table (CONTRACT §1), written out again rather than read from the domain.
+ALLOWED = {
+    "ideas": {Status.DRAFT, Status.IDEAS_READY},
+    "script": {Status.DRAFT, Status.IDEAS_READY, Status.SCRIPT_READY},
+    "scenes": {Status.SCRIPT_READY, Status.SCENES_READY},
+    "render": {Status.SCENES_READY},
+    "retry": {Status.FAILED},
+}
+
+
+def state(aggregate: Project | Account) -> dict[str, Any]:
+    """What saving the aggregate would keep of it (its pending events aside)."""
+    return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
+
+
+def rebuilt(events: list[Any]) -> Any:
+    """The aggregate as a fresh load from the event store would see it."""
+    return functools.reduce(lambda aggregate, event: event.mutate(aggregate), events, None)
+
+
+def voiceover_estimate(project: Project) -> int:
+    text = (project.script or {}).get("text", "")
+    return math.ceil(len(text) / 100) if text else 6  # no script yet: the longest, 600 characters
+
+
+def estimate(project: Project, step: Step, params: dict[str, Any]) -> int:
+    """What a request reserves for a step, worked out from the price list, not by the domain."""
+    if step is Step.IDEAS:
+        return int(params["count"])
+    if step is Step.SCRIPT:
+        return 2
+    if step is Step.SCENES:
+        return 6  # the most scenes a plan can have
+    if step is Step.VIDEO:
+        return math.ceil(sum(scene["duration_s"] for scene in project.scenes)) or 36
+    if step is Step.VOICEOVER:
+        return voiceover_estimate(project)
+    return 5
+
+
+def chain_cost(project: Project, step: Step, params: dict[str, Any]) -> int:
+    """What a request reserves for its step and every step it leads to with no stop."""
+    return sum(estimate(project, s, params) for s in chain(step))
+
+
+def max_units(step: Step, reserved: int) -> int:
+    """The most units a step can use and still cost no more than was reserved for it."""
+    spec = SPECS[step]
+    return reserved // spec.credits_per_unit * spec.units_per_charge
+
+
+def a_generation(units: int, attempts: int) -> dict[str, Any]:
+    return {
+        "provider": "offline",
+        "units": units,
+        "started_at": T0,
+        "finished_at": T0 + timedelta(seconds=units),
+        "attempts": attempts,
+    }
+
+
+IDEA_COUNTS = st.one_of(st.none(), st.integers(-1, 7), st.sampled_from([True, False, "3", 2.0]))
+IDEA_INDEXES = st.one_of(st.none(), st.integers(-1, 6), st.sampled_from([True, "0"]))
+SCENE_SECONDS = st.one_of(st.integers(1, 6), st.integers(10, 60).map(lambda t: t / 10))
+
+
+class ProjectMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.account: Account
+        self.projects: list[Project] = []
+        self.initial_balance = 0
+        self.history: dict[UUID, list[Any]] = {}
+        self.progress_seen: dict[UUID, int] = {}
+        self.assets = 0
+
+    # ---- driving the aggregates as the application does --------------------------------
+
+    def save(self, *aggregates: Project | Account) -> None:
+        for aggregate in aggregates:
+            self.history.setdefault(aggregate.id, []).extend(aggregate.collect_events())
+
+    def asset(self, kind: str, content_type: str) -> dict[str, Any]:
+        self.assets += 1
+        return {
+            "id": f"{kind}-{self.assets}",
+            "kind": kind,
+            "url": f"/api/assets/{kind}-{self.assets}",
+            "content_type": content_type,
+            "created_at": T0.isoformat(),
+        }
+
+    def continue_autopilot(self, project: Project) -> None:
+        """As the application does after creating a project and after each completed step."""
+        following = project.autopilot_next()
+        if following is None:
+            return
+        step, params = following
+        cost = project.autopilot_cost()
+        assert cost == chain_cost(project, step, params)
+        if cost > self.account.balance:
+            project.pause_autopilot(reason="insufficient credits", actor="autopilot")
+            assert project.autopilot_paused == {
+                "step": step.value,
+                "reason": "insufficient credits",
+            }
+            assert project.autopilot_next() is None
+            return
+        movements = project.continue_autopilot(actor="autopilot")
+        self.account.apply_movements(project.id, movements, actor="autopilot")
+        assert project.status is SPECS[step].status
+
+    def run(
+        self,
+        i: int,
+        command: Callable[[Project], list[CreditMovement]],
+        *,
+        actor: str,
+        expected: type[AytadaError] | None,
+        then: Callable[[Project], None] | None = None,
+    ) -> bool:
+        """Run a command and save it, or discard everything when it is refused; True if saved."""
+        project = self.projects[i]
+        project_before, account_before = copy.deepcopy(project), copy.deepcopy(self.account)
+        try:
+            movements = command(project)
+            self.account.apply_movements(project.id, movements, actor=actor)
+            if then is not None:
+                then(project)
+        except AytadaError as refused:
+            assert type(refused) is expected, f"expected {expected}, got {refused!r}"
+            if not isinstance(refused, InsufficientCredits):
+                # the project refuses before it records anything
+                assert project.pending_events == []
+                assert state(project) == state(project_before)
+            # the account refuses before it records anything
+            assert self.account.pending_events == []
+            assert state(self.account) == state(account_before)
+            # not saved: the next command loads the aggregates as they were
+            self.projects[i], self.account = project_before, account_before
+            return False
+        assert expected is None, f"expected {expected.__name__}, but {command} went ahead"
+        self.save(project, self.account)
+        return True
+
+    def which(self, i: int) -> int:
+        return i % len(self.projects)
+
+    def funds(self, needed: int) -> type[AytadaError] | None:
+        return InsufficientCredits if needed > self.account.balance else None
+
+    # ---- set-up ------------------------------------------------------------------------
+
+    @initialize(
+        credits=st.integers(0, 60), autopilots=st.lists(st.booleans(), min_size=1, max_size=3)
+    )
+    def open_an_account_with_projects(self, credits: int, autopilots: list[bool]) -> None:
+        self.initial_balance = credits
+        self.account = Account.open(name="alice", role="user", token_hash="0" * 64, actor="cli")
+        self.account.grant(credits, actor="cli")
+        self.save(self.account)
+        for n, autopilot in enumerate(autopilots):
+            project = Project.create(
+                owner_id=self.account.id,
+                title=f"Ad {n}",
+                format="9:16",
+                brief="Coffee at dawn",
+                autopilot=autopilot,
+                actor="alice",
+            )
+            self.continue_autopilot(project)
+            self.save(project, self.account)
+            self.projects.append(project)
+            self.progress_seen[project.id] = project.progress
+
+    # ---- commands of the user, from any status -----------------------------------------
+
+    @rule(i=PROJECT, count=IDEA_COUNTS, actor=ACTORS)
+    def request_ideas(self, i: int, count: Any, actor: str) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        good = count is None or (type(count) is int and 1 <= count <= 5)
+        if project.status not in ALLOWED["ideas"]:
+            expected: type[AytadaError] | None = IllegalTransition
+        elif not good:
+            expected = BadInput
+        else:
+            expected = self.funds(chain_cost(project, Step.IDEAS, {"count": count or 3}))
+        if self.run(
+            i, lambda p: p.request_ideas(count=count, actor=actor), actor=actor, expected=expected
+        ):
+            assert self.projects[i].status is Status.GENERATING_IDEAS
+
+    @rule(i=PROJECT, idea=IDEA_INDEXES, actor=ACTORS)
+    def request_script(self, i: int, idea: Any, actor: str) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        good = idea is None or (type(idea) is int and 0 <= idea < len(project.ideas))
+        if project.status not in ALLOWED["script"]:
+            expected: type[AytadaError] | None = IllegalTransition
+        elif not good:
+            expected = BadInput
+        else:
+            expected = self.funds(chain_cost(project, Step.SCRIPT, {}))
+        if self.run(
+            i, lambda p: p.request_script(idea=idea, actor=actor), actor=actor, expected=expected
+        ):
+            project = self.projects[i]
+            assert project.status is Status.GENERATING_SCRIPT
+            assert project.request is not None
+            chosen = project.request["params"]["idea"]
+            assert chosen == (idea if idea is not None else (0 if project.ideas else None))
+
+    @rule(i=PROJECT, actor=ACTORS)
+    def request_scenes(self, i: int, actor: str) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        if project.status not in ALLOWED["scenes"]:
+            expected: type[AytadaError] | None = IllegalTransition
+        else:
+            expected = self.funds(chain_cost(project, Step.SCENES, {}))
+        if self.run(i, lambda p: p.request_scenes(actor=actor), actor=actor, expected=expected):
+            assert self.projects[i].status is Status.GENERATING_SCENES
+
+    @rule(i=PROJECT, actor=ACTORS)
+    def request_render(self, i: int, actor: str) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        if project.status not in ALLOWED["render"]:
+            expected: type[AytadaError] | None = IllegalTransition
+        else:
+            expected = self.funds(chain_cost(project, Step.VIDEO, {}))
+        if self.run(i, lambda p: p.request_render(actor=actor), actor=actor, expected=expected):
+            project = self.projects[i]
+            assert project.status is Status.GENERATING_VIDEO
+            assert set(project.open_reservations) == {"video", "voiceover", "stitching"}
+
+    @rule(i=PROJECT, actor=ACTORS)
+    def retry(self, i: int, actor: str) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        if project.status not in ALLOWED["retry"]:
+            expected: type[AytadaError] | None = IllegalTransition
+            step = None
+        else:
+            assert project.failure is not None
+            step = Step(project.failure["step"])
+            expected = self.funds(chain_cost(project, step, project.failure["params"]))
+        if self.run(i, lambda p: p.retry(actor=actor), actor=actor, expected=expected):
+            assert step is not None
+            project = self.projects[i]
+            assert project.status is SPECS[step].status
+            assert project.request is not None and project.request["step"] == step.value
+            assert project.failure is None
+
+    @rule(i=PROJECT, actor=ACTORS)
+    def delete(self, i: int, actor: str) -> None:
+        i = self.which(i)
+        expected = IllegalTransition if self.projects[i].deleted else None
+        ledger = self.projects[i].reconciliation()
+
+        def delete(project: Project) -> list[CreditMovement]:
+            project.delete(actor=actor)
+            return []
+
+        if self.run(i, delete, actor=actor, expected=expected):
+            assert self.projects[i].deleted
+            assert self.projects[i].reconciliation() == ledger
+
+    @rule(i=PROJECT)
+    def restore(self, i: int) -> None:
+        i = self.which(i)
+        expected = None if self.projects[i].deleted else IllegalTransition
+        status = self.projects[i].status
+
+        def restore(project: Project) -> list[CreditMovement]:
+            project.restore(actor="support")
+            return []
+
+        if self.run(i, restore, actor="support", expected=expected):
+            assert not self.projects[i].deleted
+            assert self.projects[i].status is status
+
+    # ---- commands of the stages --------------------------------------------------------
+
+    def result(self, step: Step, data: st.DataObject) -> dict[str, Any]:
+        """A plausible result of a step."""
+        if step is Step.IDEAS:
+            n = data.draw(st.integers(1, 5), label="ideas")
+            return {"ideas": [{"title": f"Idea {k}", "hook": "Wake up to it"} for k in range(n)]}
+        if step is Step.SCRIPT:
+            length = data.draw(st.integers(0, 700), label="script characters")
+            return {"script": {"text": "x" * length, "idea": 0}}
+        if step is Step.SCENES:
+            seconds = data.draw(st.lists(SCENE_SECONDS, min_size=1, max_size=6), label="scenes")
+            return {"scenes": [{"index": k, "duration_s": s} for k, s in enumerate(seconds)]}
+        if step is Step.VIDEO:
+            return {"duration_s": data.draw(st.floats(1, 36), label="video seconds")}
+        if step is Step.VOICEOVER:
+            return {"asset": self.asset("voiceover", "audio/mpeg")}
+        return {
+            "video": self.asset("final_video", "video/mp4"),
+            "thumbnail": self.asset("thumbnail", "image/jpeg"),
+        }
+
+    @rule(i=PROJECT, data=st.data())
+    def a_stage_succeeds(self, i: int, data: st.DataObject) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        if project.request is None:
+            self.a_stale_stage_reply(i, data)
+            return
+        step, version = Step(project.request["step"]), project.request["version"]
+        reserved = project.open_reservations[step.value]
+        units = data.draw(st.integers(0, max_units(step, reserved)), label="units")
+        result = self.result(step, data)
+        attempts = data.draw(st.integers(1, 3), label="attempts")
+        charged = project.charged
+        landed: list[tuple[Status, dict[str, Any] | None]] = []
+
+        def succeed(project: Project) -> list[CreditMovement]:
+            movements = project.succeed(
+                step=step,
+                version=version,
+                result=result,
+                generation=a_generation(units, attempts),
+                actor="stage",
+            )
+            landed.append((project.status, copy.deepcopy(project.request)))
+            return movements
+
+        assert self.run(i, succeed, actor="stage", expected=None, then=self.continue_autopilot)
+        project = self.projects[i]
+        assert project.charged - charged == SPECS[step].cost(units)
+        assert step.value not in project.open_reservations
+        [(status, request)] = landed
+        following = SPECS[step].next_step
+        if following is not None:
+            assert status is SPECS[following].status
+            assert request is not None and request["step"] == following.value
+        else:
+            assert status is SPECS[step].done_status
+            assert request is None
+
+    @rule(i=PROJECT, data=st.data())
+    def a_stage_fails(self, i: int, data: st.DataObject) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        if project.request is None:
+            self.a_stale_stage_reply(i, data)
+            return
+        step, version = Step(project.request["step"]), project.request["version"]
+        attempts = data.draw(st.integers(1, 5), label="attempts")
+        released = project.released + project.still_reserved
+        params = project.request["params"]
+
+        def fail(project: Project) -> list[CreditMovement]:
+            movements = project.fail(
+                step=step,
+                version=version,
+                error="provider down",
+                generation=a_generation(0, attempts),
+                actor="stage",
+            )
+            assert all(m.kind is Movement.RELEASE for m in movements)
+            return movements
+
+        assert self.run(i, fail, actor="stage", expected=None)
+        project = self.projects[i]
+        assert project.status is Status.FAILED
+        assert project.failure is not None
+        assert project.failure["step"] == step.value
+        assert project.failure["attempts"] == attempts
+        assert project.failure["params"] == params
+        assert project.open_reservations == {}
+        assert project.released == released
+
+    @rule(i=PROJECT, data=st.data())
+    def a_clip_is_rendered(self, i: int, data: st.DataObject) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        if project.request is None or project.request["step"] != Step.VIDEO:
+            self.a_stale_stage_reply(i, data)
+            return
+        version = project.request["version"]
+        scene = data.draw(st.integers(0, len(project.scenes) - 1), label="scene")
+        new = all(c["scene"] != scene for c in project.clips)
+        progress = project.progress
+        asset = self.asset("clip", "video/mp4")
+
+        def record_clip(project: Project) -> list[CreditMovement]:
+            project.record_clip(version=version, scene=scene, asset=asset, actor="stage")
+            return []
+
+        assert self.run(i, record_clip, actor="stage", expected=None)
+        project = self.projects[i]
+        assert project.status is Status.GENERATING_VIDEO
+        done = len({c["scene"] for c in project.clips})
+        assert done == len(project.clips) <= len(project.scenes)
+        # a retried render starts its clips again but keeps the progress it had shown
+        floor = PROGRESS_FLOOR[Status.GENERATING_VIDEO]
+        share = floor + (VIDEO_PROGRESS_CEILING - floor) * done // len(project.scenes)
+        assert project.progress == max(progress, share)
+        if new and project.retries == 0:
+            assert project.progress > progress
+
+    @rule(i=PROJECT, data=st.data())
+    def a_stale_stage_reply(self, i: int, data: st.DataObject) -> None:
+        """A reply to a request that is no longer the project's current one changes nothing."""
+        i = self.which(i)
+        project = self.projects[i]
+        step = data.draw(st.sampled_from(Step), label="stale step")
+        version = data.draw(st.integers(0, project.version + 1), label="stale version")
+        if project.is_current(step, version):
+            version = -1
+        kind = data.draw(st.sampled_from(["succeed", "fail", "clip"]), label="stale reply")
+
+        def reply(project: Project) -> list[CreditMovement]:
+            if kind == "succeed":
+                return project.succeed(
+                    step=step,
+                    version=version,
+                    result=self.result(step, data),
+                    generation=a_generation(1, 1),
+                    actor="stage",
+                )
+            if kind == "fail":
+                return project.fail(
+                    step=step,
+                    version=version,
+                    error="late",
+                    generation=a_generation(0, 1),
+                    actor="stage",
+                )
+            asset = self.asset("clip", "video/mp4")
+            project.record_clip(version=version, scene=0, asset=asset, actor="stage")
+            return []
+
+        self.run(i, reply, actor="stage", expected=IllegalTransition)
+
+    @rule(i=PROJECT, moves=st.integers(1, 4), data=st.data())
+    def the_project_moves_on(self, i: int, moves: int, data: st.DataObject) -> None:
+        """The owner presses the card's button and the stages succeed: runs get far."""
+        for _ in range(moves):
+            status = self.projects[self.which(i)].status
+            if status is Status.GENERATING_VIDEO and data.draw(st.booleans(), label="a clip"):
+                self.a_clip_is_rendered(i, data)
+            elif status.is_active:
+                self.a_stage_succeeds(i, data)
+            elif status is Status.DRAFT:
+                self.request_ideas(i, None, "alice")
+            elif status is Status.IDEAS_READY:
+                self.request_script(i, None, "alice")
+            elif status is Status.SCRIPT_READY:
+                self.request_scenes(i, "alice")
+            elif status is Status.SCENES_READY:
+                self.request_render(i, "alice")
+            elif status is Status.FAILED:
+                self.retry(i, "alice")
+
+    # ---- invariants --------------------------------------------------------------------
+
+    @invariant()
+    def every_status_is_one_of_the_twelve(self) -> None:
+        for project in self.projects:
+            assert isinstance(project.status, Status)
+            assert project.status.is_active == (project.request is not None)
+            if not project.status.is_active:
+                assert project.still_reserved == 0, project.open_reservations
+
+    @invariant()
+    def every_project_ledger_reconciles(self) -> None:
+        for project in self.projects:
+            ledger = project.reconciliation()
+            assert ledger.consistent, ledger
+            assert all(amount > 0 for amount in project.open_reservations.values())
+
+    @invariant()
+    def the_account_mirrors_the_projects(self) -> None:
+        account = self.account
+        assert account.balance >= 0
+        assert account.reserved == sum(p.still_reserved for p in self.projects)
+        charged = sum(p.charged for p in self.projects)
+        assert account.balance + account.reserved + charged == self.initial_balance
+
+    @invariant()
+    def progress_stays_within_bounds_and_never_goes_down(self) -> None:
+        for project in self.projects:
+            assert 0 <= project.progress <= 100
+            assert project.progress >= self.progress_seen[project.id]
+            if project.status is Status.COMPLETED:
+                assert project.progress == 100
+            self.progress_seen[project.id] = project.progress
+
+    @invariant()
+    def nothing_is_left_unsaved(self) -> None:
+        assert self.account.pending_events == []
+        assert all(p.pending_events == [] for p in self.projects)
+
+    @invariant()
+    def every_aggregate_is_what_its_events_rebuild(self) -> None:
+        for aggregate in [self.account, *self.projects]:
+            assert rebuilt(self.history[aggregate.id]) == aggregate
+
+
+def test_no_sequence_of_commands_breaks_the_ledger_the_progress_or_the_history() -> None:
+    run_state_machine_as_test(
+        ProjectMachine,
+        settings=settings(
+            max_examples=150,
+            stateful_step_count=40,
+            deadline=None,
+            database=None,
+            print_blob=True,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
