@@ -88,7 +88,7 @@ async def pipeline_rate(settings: Settings, projects: int, broker: str) -> tuple
                     actor="bench",
                 )
             while True:
-                position, cards = await asyncio.to_thread(
+                _position, cards = await asyncio.to_thread(
                     system.read_models.videos.videos_of, owner
                 )
                 if len(cards) == projects and all(c["status"] == "completed" for c in cards):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
@@ -46,6 +47,7 @@ class Studio(Application[UUID]):
             {"AGGREGATE_CACHE_MAXSIZE": "2000", **(env or {})},
         )
         self._on_saved: list[Callable[[], None]] = []
+        self._account_locks = [threading.Lock() for _ in range(64)]
 
     def on_saved(self, listener: Callable[[], None]) -> None:
         """Call `listener` (from the saving thread) after every save in this process."""
@@ -132,6 +134,10 @@ class Studio(Application[UUID]):
             raise BadInput("bad autopilot", {"autopilot": "true or false"})
 
         def create() -> Project:
+            with self._account_lock(owner_id):
+                return create_locked()
+
+        def create_locked() -> Project:
             account = self.account(owner_id)
             project = Project.create(
                 owner_id=owner_id,
@@ -196,12 +202,13 @@ class Studio(Application[UUID]):
         actor: str,
     ) -> Project:
         def run() -> Project:
-            project = self.project_of(owner_id, project_id)
-            account = self.account(project.owner_id)
-            movements = command(project)
-            account.apply_movements(project.id, movements, actor=actor)
-            self.save(project, account)
-            return project
+            with self._account_lock(owner_id):
+                project = self.project_of(owner_id, project_id)
+                account = self.account(project.owner_id)
+                movements = command(project)
+                account.apply_movements(project.id, movements, actor=actor)
+                self.save(project, account)
+                return project
 
         return self._retrying(run)
 
@@ -238,13 +245,14 @@ class Studio(Application[UUID]):
             project = self.project(project_id)
             if not project.is_current(step, version):
                 return False
-            account = self.account(project.owner_id)
-            movements = project.succeed(
-                step=step, version=version, result=result, generation=generation, actor=actor
-            )
-            account.apply_movements(project.id, movements, actor=actor)
-            self._continue_autopilot(project, account, actor="autopilot")
-            self.save(project, account)
+            with self._account_lock(project.owner_id):
+                account = self.account(project.owner_id)
+                movements = project.succeed(
+                    step=step, version=version, result=result, generation=generation, actor=actor
+                )
+                account.apply_movements(project.id, movements, actor=actor)
+                self._continue_autopilot(project, account, actor="autopilot")
+                self.save(project, account)
             return True
 
         return self._retrying(run)
@@ -265,12 +273,13 @@ class Studio(Application[UUID]):
             project = self.project(project_id)
             if not project.is_current(step, version):
                 return False
-            account = self.account(project.owner_id)
-            movements = project.fail(
-                step=step, version=version, error=error, generation=generation, actor=actor
-            )
-            account.apply_movements(project.id, movements, actor=actor)
-            self.save(project, account)
+            with self._account_lock(project.owner_id):
+                account = self.account(project.owner_id)
+                movements = project.fail(
+                    step=step, version=version, error=error, generation=generation, actor=actor
+                )
+                account.apply_movements(project.id, movements, actor=actor)
+                self.save(project, account)
             return True
 
         return self._retrying(run)
@@ -296,6 +305,10 @@ class Studio(Application[UUID]):
             )
             return
         account.apply_movements(project.id, project.continue_autopilot(actor=actor), actor=actor)
+
+    def _account_lock(self, owner_id: UUID) -> threading.Lock:
+        """Commands that save an account take turns in this process instead of conflicting."""
+        return self._account_locks[owner_id.int % len(self._account_locks)]
 
     @staticmethod
     def _retrying(command: Callable[[], T]) -> T:

@@ -236,8 +236,8 @@ async def test_an_event_delivered_twice_is_acted_on_once(
         consumed = ideas.consumed
         # Publish the project's first events again, as a relay restarted mid-batch would.
         again = [relay.envelope(n) for n in request if n.originator_id == project.id]
-        for topic, key, value in again:
-            await relay.producer.send_and_wait(topic, value=value, key=key)
+        for m in again:
+            await relay.producer.send_and_wait(m.topic, value=m.value, key=m.key)
         await wait_for(lambda: ideas.consumed == consumed + len(again), what="redelivery")
     after = studio.project(project.id)
     assert after.status == "ideas_ready"

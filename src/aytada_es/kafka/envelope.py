@@ -9,6 +9,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The event type, also as a header, so a consumer can pass over what it does not react to
+# without decoding it.
+TYPE_HEADER = "event-type"
+
 
 class Envelope(BaseModel):
     """`{"event_id", "position", "project_id", "version", "type", "occurred_at", "data"}`."""

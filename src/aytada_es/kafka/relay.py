@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from aiokafka import AIOKafkaProducer
@@ -16,11 +16,20 @@ from .._waiting import Doorbell
 from ..application import Studio
 from ..config import ACCOUNT_EVENTS, PROJECT_EVENTS, Settings
 from ..domain.account import Account
-from .envelope import AccountEnvelope, Envelope, jsonable
+from .envelope import TYPE_HEADER, AccountEnvelope, Envelope, jsonable
 
 log = logging.getLogger(__name__)
 _EVENTS = uuid5(NAMESPACE_URL, "aytada-es:events")
 TRACKING_NAME = "kafka-relay"
+
+
+class Outgoing(NamedTuple):
+    """One event as a Kafka message."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    type: str
 
 
 def event_id(aggregate_id: UUID, version: int) -> UUID:
@@ -47,8 +56,8 @@ class Relay:
         self.published = 0
         self.position = self.tracking.max_tracking_id(TRACKING_NAME) or 0
 
-    def envelope(self, notification: Notification) -> tuple[str, bytes, bytes]:
-        """The topic, key and value a notification is published as."""
+    def envelope(self, notification: Notification) -> Outgoing:
+        """The topic, key, value and type header a notification is published as."""
         event = self.studio.mapper.to_domain_event(notification)
         assert isinstance(event, Aggregate.Event)
         data = jsonable(self.studio.event_state(event))
@@ -64,9 +73,9 @@ class Relay:
         }
         if isinstance(event, Account.Event):
             account = AccountEnvelope(account_id=aggregate_id, **fields)
-            return self.account_topic, account.key, account.to_bytes()
+            return Outgoing(self.account_topic, account.key, account.to_bytes(), account.type)
         envelope = Envelope(project_id=aggregate_id, **fields)
-        return self.project_topic, envelope.key, envelope.to_bytes()
+        return Outgoing(self.project_topic, envelope.key, envelope.to_bytes(), envelope.type)
 
     async def publish_batch(self) -> int:
         """Publish the next batch and record the position; returns how many were published."""
@@ -77,7 +86,10 @@ class Relay:
             return 0
         messages = await asyncio.to_thread(lambda: [self.envelope(n) for n in notifications])
         pending = [
-            await self.producer.send(topic, value=value, key=key) for topic, key, value in messages
+            await self.producer.send(
+                m.topic, value=m.value, key=m.key, headers=[(TYPE_HEADER, m.type.encode())]
+            )
+            for m in messages
         ]
         await asyncio.gather(*pending)
         last = notifications[-1].id

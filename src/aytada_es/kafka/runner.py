@@ -13,7 +13,7 @@ from ..config import DEAD_LETTERS, PROJECT_EVENTS, Settings
 from ..consumers.base import Stage, StageContext
 from ..domain.errors import NotFound
 from . import clients
-from .envelope import Envelope
+from .envelope import TYPE_HEADER, Envelope
 
 log = logging.getLogger(__name__)
 HANDLER_ATTEMPTS = 5
@@ -63,6 +63,9 @@ class StageRunner:
             self.consumed += 1
 
     async def _record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        declared = dict(record.headers).get(TYPE_HEADER)
+        if declared is not None and declared.decode(errors="replace") not in self.stage.reacts_to:
+            return
         try:
             envelope = Envelope.from_bytes(record.value)
         except (ValidationError, ValueError) as e:

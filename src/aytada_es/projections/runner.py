@@ -18,7 +18,7 @@ from .credits import CreditStatements
 from .deleted import DeletedProjects
 from .images import MyImages
 from .scripts import MyScripts
-from .store import ReadModelStore
+from .store import ReadModelStore, Transaction
 from .videos import MyVideos
 
 logger = logging.getLogger(__name__)
@@ -92,44 +92,53 @@ class ReadModelRunner:
             batch = [(n.id, to_event(n)) for n in notifications]
             ids = [n.id for n in notifications]
             failures: list[ProjectionFailed] = []
-            for projection in self.projections:
-                position = positions[projection.name]
-                pending = batch[bisect.bisect_right(ids, position) :]
-                if not pending:
-                    continue
-                try:
-                    changes = self._apply(projection, position, pending)
-                except _Overtaken:
-                    continue
-                except Exception as e:
-                    # The others go on: each read model has its own position.
-                    failure = ProjectionFailed(projection.name, pending[0][0], pending[-1][0])
-                    failure.__cause__ = e
-                    failures.append(failure)
-                    continue
-                self._notify(changes)
+            committed: list[CardChange] = []
+            # One transaction (one commit) for the batch; each projection in a savepoint of
+            # its own, so one that fails rolls back alone and the others still move on.
+            with self.store.transaction() as tx:
+                for projection in self.projections:
+                    position = positions[projection.name]
+                    pending = batch[bisect.bisect_right(ids, position) :]
+                    if not pending:
+                        continue
+                    tx.execute("SAVEPOINT projection")
+                    try:
+                        changes = self._apply(tx, projection, position, pending)
+                    except _Overtaken:
+                        tx.execute("ROLLBACK TO SAVEPOINT projection")
+                        continue
+                    except Exception as e:
+                        tx.execute("ROLLBACK TO SAVEPOINT projection")
+                        failure = ProjectionFailed(projection.name, pending[0][0], pending[-1][0])
+                        failure.__cause__ = e
+                        failures.append(failure)
+                        continue
+                    tx.execute("RELEASE SAVEPOINT projection")
+                    committed += changes
+            self._notify(committed)
             for failure in failures[1:]:
                 logger.error("%s", failure, exc_info=failure.__cause__)
             if failures:
                 raise failures[0]
             return len(batch)
 
-    def _apply(self, projection: Projection, position: int, batch: Batch) -> list[CardChange]:
-        """One transaction: the position moves with the rows, or neither does."""
-        with self.store.transaction() as tx:
-            # Moving the position first takes the write lock before anything is read, and a
-            # second runner on the same batch finds the position moved and applies nothing.
-            moved = tx.execute(
-                "UPDATE {aytada_positions} SET position = ? WHERE name = ? AND position = ?",
-                (batch[-1][0], projection.name, position),
-            )
-            if moved != 1:
-                raise _Overtaken
-            projection.begin(tx, batch)
-            changes: list[CardChange] = []
-            for at, event in batch:
-                changes += projection.apply(tx, at, event)
-            changes += projection.flush(tx)
+    def _apply(
+        self, tx: Transaction, projection: Projection, position: int, batch: Batch
+    ) -> list[CardChange]:
+        """The position moves with the rows, or neither does."""
+        # Moving the position first takes the write lock before anything is read, and a
+        # second runner on the same batch finds the position moved and applies nothing.
+        moved = tx.execute(
+            "UPDATE {aytada_positions} SET position = ? WHERE name = ? AND position = ?",
+            (batch[-1][0], projection.name, position),
+        )
+        if moved != 1:
+            raise _Overtaken
+        projection.begin(tx, batch)
+        changes: list[CardChange] = []
+        for at, event in batch:
+            changes += projection.apply(tx, at, event)
+        changes += projection.flush(tx)
         return changes
 
     def _notify(self, changes: Sequence[CardChange]) -> None:
