@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -21,6 +22,7 @@ from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
 from aytada_es.domain.steps import Step
 from aytada_es.kafka.broker import BundledBroker
+from aytada_es.projections import CardChange
 
 
 def settings_for(data_dir: Path, database_url: str | None) -> Settings:
@@ -72,6 +74,18 @@ async def pipeline_rate(settings: Settings, projects: int, broker: str) -> tuple
     system = bootstrap(settings, bootstrap_servers=broker)
     studio = system.studio
     owner = studio.open_account("bench-e2e", credits=10**9)[0].id
+    completed: set[str] = set()
+    all_done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_changes(changes: Sequence[CardChange]) -> None:
+        for change in changes:
+            if change.card is not None and change.card["status"] == "completed":
+                completed.add(change.project_id)
+        if len(completed) >= projects:
+            loop.call_soon_threadsafe(all_done.set)
+
+    system.read_models.listen(on_changes)
     try:
         async with system.running():
             await asyncio.sleep(8)  # let the six consumer groups join before timing
@@ -87,13 +101,7 @@ async def pipeline_rate(settings: Settings, projects: int, broker: str) -> tuple
                     autopilot=True,
                     actor="bench",
                 )
-            while True:
-                _position, cards = await asyncio.to_thread(
-                    system.read_models.videos.videos_of, owner
-                )
-                if len(cards) == projects and all(c["status"] == "completed" for c in cards):
-                    break
-                await asyncio.sleep(0.02)
+            await all_done.wait()  # every card completed in the My Videos read model
             elapsed = time.perf_counter() - started
             events = (studio.recorder.max_notification_id() or 0) - start_events
     finally:

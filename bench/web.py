@@ -253,31 +253,64 @@ async def idle_connections(url: str, token: str, count: int, pid: int) -> tuple[
     return before, held
 
 
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection that sends GETs and reads whole answers."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> HttpConnection:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        return cls(reader, writer)
+
+    async def get(self, path: str, token: str) -> tuple[int, bytes]:
+        self.writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def list_latency(url: str, token: str, rate: float, seconds: float) -> list[float]:
-    """Milliseconds per GET /api/videos, requests started at a fixed rate (open loop)."""
+    """Milliseconds per GET /api/videos from when it was due, started at a fixed rate."""
+    port = int(url.rsplit(":", 1)[1])
+    pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
+    connections = [await HttpConnection.open(port) for _ in range(20)]
+    for connection in connections:
+        pool.put_nowait(connection)
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
-    async with httpx.AsyncClient(
-        base_url=url, headers=auth(token), timeout=30, limits=limits
-    ) as http:
 
-        async def one() -> None:
-            started = time.perf_counter()
-            answer = await http.get("/api/videos")
-            answer.raise_for_status()
-            latencies.append((time.perf_counter() - started) * 1000)
+    async def one(due: float) -> None:
+        connection = await pool.get()
+        try:
+            status, _ = await connection.get("/api/videos", token)
+        finally:
+            pool.put_nowait(connection)
+        if status != 200:
+            raise RuntimeError(f"GET /api/videos answered {status}")
+        latencies.append((time.perf_counter() - due) * 1000)
 
-        for _ in range(20):  # warm the connection pool
-            await one()
+    try:
+        for _ in range(20):  # warm up
+            await one(time.perf_counter())
         latencies.clear()
         tasks = []
         start = time.perf_counter()
         for i in range(int(rate * seconds)):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
+            due = start + i / rate
+            if (delay := due - time.perf_counter()) > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
+            tasks.append(asyncio.create_task(one(due)))
         await asyncio.gather(*tasks)
+    finally:
+        for connection in connections:
+            connection.close()
     return latencies
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -37,6 +37,14 @@ def new_token() -> str:
     return "ayt_" + secrets.token_urlsafe(32)
 
 
+class _UnitOfWork:
+    """The aggregates that a group of commands loaded and changed."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[UUID, object] = {}
+        self.changed: dict[UUID, Any] = {}
+
+
 class Studio(Application[UUID]):
     """The event-sourced record of every project and account."""
 
@@ -48,6 +56,7 @@ class Studio(Application[UUID]):
         )
         self._on_saved: list[Callable[[], None]] = []
         self._account_locks = [threading.Lock() for _ in range(64)]
+        self._local = threading.local()
 
     def on_saved(self, listener: Callable[[], None]) -> None:
         """Call `listener` (from the saving thread) after every save in this process."""
@@ -58,12 +67,61 @@ class Studio(Application[UUID]):
         for listener in self._on_saved:
             listener()
 
+    # ---- group commit ------------------------------------------------------------------
+
+    def run_together(self, commands: Sequence[Callable[[], T]]) -> list[T | Exception]:
+        """Run commands as one unit of work: one transaction, one commit for them all.
+
+        Each command sees the aggregates the earlier ones changed. If any command raises,
+        or another writer got in first every time, they are run again one by one, each
+        with its own outcome, so one command's error never affects another's.
+        """
+        for _ in range(CONFLICT_RETRIES):
+            unit = _UnitOfWork()
+            self._local.unit = unit
+            try:
+                results = [command() for command in commands]
+            except Exception:
+                break
+            finally:
+                self._local.unit = None
+            try:
+                if unit.changed:
+                    super().save(*unit.changed.values())
+                return list(results)
+            except RecordConflictError:
+                continue
+        return [self._alone(command) for command in commands]
+
+    @staticmethod
+    def _alone(command: Callable[[], T]) -> T | Exception:
+        try:
+            return command()
+        except Exception as e:
+            return e
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        unit: _UnitOfWork | None = getattr(self._local, "unit", None)
+        if unit is None:
+            return super().save(*objs, **kwargs)
+        for aggregate in objs:
+            unit.changed[aggregate.id] = aggregate
+        return []
+
+    def _get(self, aggregate_id: UUID) -> object:
+        unit: _UnitOfWork | None = getattr(self._local, "unit", None)
+        if unit is None:
+            return self.repository.get(aggregate_id)
+        if aggregate_id not in unit.loaded:
+            unit.loaded[aggregate_id] = self.repository.get(aggregate_id)
+        return unit.loaded[aggregate_id]
+
     # ---- loading -----------------------------------------------------------------------
 
     def project(self, project_id: UUID) -> Project:
         """Any project, deleted or not (stages, auditors, support)."""
         try:
-            project: object = self.repository.get(project_id)
+            project: object = self._get(project_id)
         except AggregateNotFoundError:
             raise ProjectNotFound(project_id) from None
         if not isinstance(project, Project):
@@ -79,7 +137,7 @@ class Studio(Application[UUID]):
 
     def account(self, account: UUID) -> Account:
         try:
-            found: object = self.repository.get(account)
+            found: object = self._get(account)
         except AggregateNotFoundError:
             raise AccountNotFound(account) from None
         if not isinstance(found, Account):

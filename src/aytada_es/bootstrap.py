@@ -16,6 +16,7 @@ from .config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
 from .consumers.base import Stage, StageContext
 from .consumers.registry import stages as registered_stages
 from .domain.errors import ConfigError
+from .group_commit import GroupCommit
 from .kafka import clients
 from .kafka.broker import BundledBroker
 from .kafka.relay import Relay
@@ -88,6 +89,7 @@ class System:
                 self.providers,
                 attempts=settings.stage_attempts,
                 backoff_s=settings.stage_backoff_s,
+                commits=GroupCommit(self.studio),
             )
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)

@@ -14,6 +14,7 @@ from ..adapters.assets import AssetStore
 from ..application import Studio
 from ..domain.project import JSON, Project
 from ..domain.steps import Step
+from ..group_commit import GroupCommit
 from ..kafka.envelope import Envelope
 from ..providers.base import Brief, PermanentProviderError, Providers
 
@@ -29,10 +30,17 @@ class StageContext:
     providers: Providers
     attempts: int = 3
     backoff_s: float = 0.5
+    commits: GroupCommit | None = None
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a (blocking) event-store call off the event loop."""
+        """Run a (blocking) event-store query off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def command(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a Studio command, saved together with the other stages' concurrent commands."""
+        if self.commits is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self.commits.run(fn, *args, **kwargs)
 
 
 class Stage(ABC):
@@ -91,7 +99,7 @@ class StepStage(Stage):
                     await asyncio.sleep(ctx.backoff_s * 2 ** (attempt - 1))
                 continue
             generation = self._generation(ctx, output.units, started, attempt)
-            await ctx.call(
+            await ctx.command(
                 ctx.studio.complete_step,
                 project.id,
                 step=self.step,
@@ -101,7 +109,7 @@ class StepStage(Stage):
                 actor=actor,
             )
             return
-        await ctx.call(
+        await ctx.command(
             ctx.studio.fail_step,
             project.id,
             step=self.step,

@@ -19,7 +19,7 @@ class VideoStage(StepStage):
             if scene["index"] in done:
                 continue
             asset = await ctx.providers.clips.clip(brief, scene)
-            await ctx.call(
+            await ctx.command(
                 ctx.studio.record_clip,
                 project.id,
                 version=version,
