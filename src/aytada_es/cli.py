@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
 
-from .bootstrap import ROLES, bootstrap
+from .bootstrap import ROLES, System, bootstrap
 from .config import Settings
-from .domain.errors import AytadaError
+from .domain.errors import AccountExists, AytadaError
 from .kafka.broker import BundledBroker
+from .web import create_app
+from .web.serving import WebServer
+
+DEMO_USER = "demo"
+DEMO_CREDITS = 5000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,8 +77,9 @@ def _run(args: argparse.Namespace) -> int:
         return _users_add(settings, args.name, args.role, args.credits)
     if args.command == "projections":
         return _rebuild(settings)
-    roles = ROLES if args.command == "serve" else (args.role,)
-    asyncio.run(_serve(settings, roles))
+    roles = (*ROLES, "web") if args.command == "serve" else (args.role,)
+    secret_key = os.environ.get("AYTADA_SECRET_KEY") or None
+    asyncio.run(_serve(settings, roles, host=args.host, port=args.port, secret_key=secret_key))
     return 0
 
 
@@ -114,17 +122,37 @@ def _broker(port: int) -> int:
     return 0
 
 
-async def _serve(settings: Settings, roles: tuple[str, ...]) -> None:
+async def _serve(
+    settings: Settings,
+    roles: tuple[str, ...],
+    *,
+    host: str,
+    port: int,
+    secret_key: str | None = None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     system = bootstrap(settings, roles=tuple(r for r in roles if r in ROLES))
     try:
-        async with system.running():
+        async with contextlib.AsyncExitStack() as running:
+            if system.roles:
+                await running.enter_async_context(system.running())
+            if "web" in roles:
+                app = create_app(system, secret_key=secret_key)
+                server = WebServer(app, host=host, port=port, access_log=True, log_level="info")
+                await running.enter_async_context(server)
+                print(f"aytada-es web on {server.url}/dashboard/videos", flush=True)
+                if system.roles:
+                    print(await asyncio.to_thread(_demo_login, system), flush=True)
+            # What start-up made lives as long as the process: keep it out of every collection,
+            # so that full collections stay short while thousands of sockets are served.
+            gc.collect()
+            gc.freeze()
             print(
-                f"aytada-es running {', '.join(system.roles)} "
-                f"(broker {system.bootstrap_servers}, data in {settings.data_dir}); "
+                f"aytada-es running {', '.join(roles)} "
+                f"(broker {system.bootstrap_servers or 'not used'}, data in {settings.data_dir}); "
                 "Ctrl-C stops",
                 flush=True,
             )
@@ -132,3 +160,15 @@ async def _serve(settings: Settings, roles: tuple[str, ...]) -> None:
             print("stopping...", flush=True)
     finally:
         system.close()
+
+
+def _demo_login(system: System) -> str:
+    """Open the demo account on the first start and show its token, which is shown only once."""
+    try:
+        _, token = system.studio.open_account(DEMO_USER, credits=DEMO_CREDITS, actor="cli:serve")
+    except AccountExists:
+        return (
+            f"demo login: user {DEMO_USER!r} exists (its token was shown when it was made); "
+            "make a new login with `aytada-es users add NAME --credits 1000`"
+        )
+    return f"demo login: user {DEMO_USER!r}, token {token} (shown once: keep it)"

@@ -1,0 +1,87 @@
+"""The Starlette app of aytada-es: the HTTP API, the live push, the pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, WebSocketRoute
+
+from ..bootstrap import System
+from . import health, library, login, pages, projects, staff
+from .auth import QueryToken
+from .body import BodyLimit
+from .context import Web, WebOptions
+from .endpoints import Endpoint
+from .errors import EXCEPTION_HANDLERS, UnexpectedErrors
+from .hub import Hub
+from .openapi import OPENAPI, openapi_document
+from .session import SessionSigner, session_key
+from .ws import videos_socket
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    *projects.ENDPOINTS,
+    *library.ENDPOINTS,
+    *staff.ENDPOINTS,
+    *login.ENDPOINTS,
+    *health.ENDPOINTS,
+    OPENAPI,
+)
+
+
+def _version() -> str:
+    try:
+        return version("aytada-es")
+    except PackageNotFoundError:
+        return "0"
+
+
+def create_app(
+    system: System, options: WebOptions | None = None, *, secret_key: str | None = None
+) -> Starlette:
+    """The web app over a built system; starting the system is the caller's business.
+
+    `secret_key` signs session cookies (`AYTADA_SECRET_KEY`); without it, a key kept in the
+    data dir. The live push listens to this process's projections when it runs them, and tails
+    the change feed otherwise (see `WebOptions.live`).
+    """
+    options = options or WebOptions()
+    source = options.live or ("projections" if "projections" in system.roles else "feed")
+    hub = Hub(
+        system.read_models,
+        source=source,
+        queue_limit=options.queue_limit,
+        poll_s=options.feed_poll_s,
+    )
+    signer = SessionSigner(session_key(system.settings.data_dir, secret_key), options.session_ttl_s)
+    web = Web(system, hub, signer, options)
+    web.video_lists = projects.VideoLists(web)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        web.expected_parts = set(system.health()) if system.roles else set()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    routes: list[BaseRoute] = [e.route() for e in ENDPOINTS]
+    routes.append(WebSocketRoute("/ws/videos", videos_socket))
+    routes += pages.routes()
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(UnexpectedErrors),
+            Middleware(BodyLimit, limit=options.max_body),
+            Middleware(QueryToken),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.web = web
+    app.state.openapi = openapi_document(ENDPOINTS, version=_version())
+    return app

@@ -1,0 +1,88 @@
+"""What every request handler reaches: the running system, the live hub, the session signer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from starlette.requests import HTTPConnection
+
+from ..adapters.assets import AssetStore
+from ..application import Studio
+from ..bootstrap import System
+from ..projections import ReadModels
+from .body import MAX_BODY
+from .session import SESSION_TTL_S, SessionSigner
+
+if TYPE_CHECKING:
+    from .hub import Hub
+    from .projects import VideoLists
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """How the web edge behaves; the defaults are the service's."""
+
+    max_body: int = MAX_BODY
+    # Messages a WebSocket may have waiting; a client further behind is closed (4008).
+    queue_limit: int = 256
+    # More missed changes than this on `?after=` answer a snapshot instead.
+    backlog_limit: int = 1000
+    # "projections": pushed from this process's projection runner; "feed": read from the
+    # change-feed table every `feed_poll_s` (web processes without projections); None: choose.
+    live: Literal["projections", "feed"] | None = None
+    feed_poll_s: float = 0.02
+    session_ttl_s: int = SESSION_TTL_S
+    # Seconds a slow client has to take its close frame before the connection is dropped.
+    close_timeout_s: float = 10.0
+
+
+@dataclass
+class Web:
+    """The web edge's share of the system, kept in `app.state.web`."""
+
+    system: System
+    hub: Hub
+    sessions: SessionSigner
+    options: WebOptions
+    expected_parts: set[str] = field(default_factory=set)
+    video_lists: VideoLists = field(init=False)
+
+    @property
+    def studio(self) -> Studio:
+        return self.system.studio
+
+    @property
+    def read_models(self) -> ReadModels:
+        return self.system.read_models
+
+    @property
+    def assets(self) -> AssetStore:
+        return self.system.assets
+
+
+def web_of(conn: HTTPConnection) -> Web:
+    """The web edge of the app serving this request."""
+    web = conn.app.state.web
+    assert isinstance(web, Web)
+    return web
+
+
+def fresh(web: Web, lookup: Callable[[], T | None]) -> T | None:
+    """Look up in a read model; on a miss (it lags the store a little), catch up once, look again.
+
+    Blocking: run it in a thread.
+    """
+    found = lookup()
+    if found is None:
+        try:
+            web.read_models.catch_up()
+        except Exception:
+            log.warning("the read models could not catch up for a lookup", exc_info=True)
+        found = lookup()
+    return found

@@ -1,0 +1,63 @@
+"""`GET /healthz`: 200 while the store and every part are up; 503 naming what is down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .context import Web, web_of
+from .endpoints import Endpoint
+from .errors import error_body
+from .models import Health
+
+log = logging.getLogger(__name__)
+STORE_TIMEOUT_S = 2.0
+
+
+async def store_up(web: Web) -> bool:
+    """Whether the event store's database answers a trivial query in time."""
+    try:
+        await asyncio.wait_for(
+            run_in_threadpool(web.read_models.store.query, "SELECT 1 AS up"), STORE_TIMEOUT_S
+        )
+    except Exception:
+        log.warning("the store does not answer", exc_info=True)
+        return False
+    return True
+
+
+async def healthz(request: Request) -> Response:
+    web = web_of(request)
+    # A part that was up at start-up and has gone since counts as down.
+    parts = dict.fromkeys(web.expected_parts, False)
+    parts.update(web.system.health() if web.system.roles else {})
+    parts["store"] = await store_up(web)
+    parts["push"] = web.hub.healthy
+    down = sorted(name for name, up in parts.items() if not up)
+    health = Health(status="unavailable" if down else "ok", parts=parts, down=down)
+    if not down:
+        return Response(health.model_dump_json(exclude_none=True), media_type="application/json")
+    body = health.model_dump(mode="json") | error_body("unavailable", f"down: {', '.join(down)}")
+    return Response(
+        Health.model_validate(body).model_dump_json(exclude_none=True),
+        503,
+        media_type="application/json",
+    )
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/healthz",
+        healthz,
+        "Health: 200 when the store, the broker and the workers are up; 503 and what is down",
+        answer=Health,
+        roles=None,
+        errors=(503,),
+        tag="health",
+    ),
+)

@@ -1,0 +1,198 @@
+"""The live hub: card changes from the projections, fanned out to each owner's WebSockets.
+
+Changes come from one of two sources, in position order:
+- "projections": this process runs the projections; the runner's `listen()` callback (in its
+  thread) hands each committed batch to the event loop;
+- "feed": another process runs them; a tailer reads the change-feed table every `poll_s` for
+  every owner's changes after the last position it saw, so every web process gets every change.
+
+Each WebSocket holds a `Subscription`: a bounded queue of the messages it has not sent yet. One
+that still holds `limit` messages when the next batch of changes comes is ended with 4008 (its
+client resumes with `?after=`): a batch is taken whole, so a burst never drops a client that keeps
+up, and a queue never holds more than `limit` plus one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
+
+from ..projections import CardChange, ReadModels
+from .feed import ChangeFeed
+
+log = logging.getLogger(__name__)
+TOO_SLOW = 4008
+GOING_AWAY = 1001
+FEED_BATCH = 1000
+RETRY_S = 1.0
+
+
+class Ended(Exception):
+    """The subscription was ended: the client is too slow, or the server is stopping."""
+
+
+class Subscription:
+    """One WebSocket's share of an owner's live changes: at most `limit` unsent, plus a batch."""
+
+    def __init__(self, owner_id: str, limit: int) -> None:
+        self.owner_id = owner_id
+        self.limit = limit
+        self._pending: deque[tuple[int, str]] = deque()
+        self._batch = 0  # the last batch offered
+        self._wakeup = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.close_code = GOING_AWAY
+        self.close_reason = ""
+        self.on_end: Callable[[], object] | None = None
+
+    def offer(self, batch: int, position: int, text: str) -> None:
+        """Queue a message of a batch; a queue full when a new batch comes ends the subscription."""
+        if self.ended.is_set():
+            return
+        if batch != self._batch and len(self._pending) >= self.limit:
+            self.end(TOO_SLOW, f"too slow: {self.limit} messages waiting; reconnect with ?after=")
+            return
+        self._batch = batch
+        self._pending.append((position, text))
+        self._wakeup.set()
+
+    def end(self, code: int, reason: str) -> None:
+        self._pending.clear()
+        self.close_code, self.close_reason = code, reason
+        self.ended.set()
+        self._wakeup.set()
+        if self.on_end is not None:
+            self.on_end()
+
+    async def next(self) -> tuple[int, str]:
+        """The oldest unsent message and its position; raises Ended once ended."""
+        while not self._pending:
+            if self.ended.is_set():
+                raise Ended
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        if self.ended.is_set():
+            raise Ended
+        return self._pending.popleft()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
+
+
+class Hub:
+    """Fans card changes out to the subscriptions of their owner, in position order."""
+
+    def __init__(
+        self,
+        read_models: ReadModels,
+        *,
+        source: Literal["projections", "feed"],
+        queue_limit: int = 256,
+        poll_s: float = 0.02,
+    ) -> None:
+        self.read_models = read_models
+        self.source = source
+        self.queue_limit = queue_limit
+        self.poll_s = poll_s
+        self.feed = ChangeFeed(read_models.store)
+        self.position = 0  # of the last change published
+        self.published = 0
+        self.batches = 0
+        self.too_slow = 0  # subscriptions ended for falling behind
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unlisten: contextlib.ExitStack | None = None
+        self._tailer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start receiving changes: listen to the projections, or start tailing the feed."""
+        self._loop = asyncio.get_running_loop()
+        self._unlisten = contextlib.ExitStack()
+        if self.source == "projections":
+            self._unlisten.callback(self.read_models.listen(self._from_runner))
+        else:
+            self.position = await asyncio.to_thread(self.feed.latest)
+            self._tailer = asyncio.create_task(self._tail(), name="web:feed-tailer")
+
+    async def stop(self) -> None:
+        """Stop receiving changes and end every subscription (1001, going away)."""
+        if self._unlisten is not None:
+            self._unlisten.close()
+            self._unlisten = None
+        if self._tailer is not None:
+            self._tailer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tailer
+            self._tailer = None
+        for subscriptions in list(self._subscriptions.values()):
+            for subscription in list(subscriptions):
+                subscription.end(GOING_AWAY, "the server is stopping")
+
+    @property
+    def healthy(self) -> bool:
+        if self.source == "projections":
+            return self._unlisten is not None
+        return self._tailer is not None and not self._tailer.done()
+
+    @property
+    def connections(self) -> int:
+        return sum(len(s) for s in self._subscriptions.values())
+
+    @contextlib.contextmanager
+    def subscription(self, owner_id: str) -> Iterator[Subscription]:
+        """Receive the owner's changes from now on, until the block ends."""
+        subscription = Subscription(owner_id, self.queue_limit)
+        self._subscriptions.setdefault(owner_id, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            owners = self._subscriptions.get(owner_id)
+            if owners is not None:
+                owners.discard(subscription)
+                if not owners:
+                    del self._subscriptions[owner_id]
+
+    def publish(self, changes: Sequence[CardChange]) -> None:
+        """Hand each change newer than the last one to its owner's subscriptions (loop thread)."""
+        self.batches += 1
+        for change in changes:
+            if change.position <= self.position:
+                continue
+            self.position = change.position
+            self.published += 1
+            subscriptions = self._subscriptions.get(change.owner_id)
+            if not subscriptions:
+                continue
+            # Serialised once, however many tabs the owner has open.
+            text = json.dumps(change.message(), separators=(",", ":"))
+            for subscription in list(subscriptions):
+                subscription.offer(self.batches, change.position, text)
+                if subscription.close_code == TOO_SLOW and subscription.ended.is_set():
+                    subscriptions.discard(subscription)
+                    self.too_slow += 1
+
+    def _from_runner(self, changes: Sequence[CardChange]) -> None:
+        """The runner's listener, called in its thread: publish in the event loop's."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self.publish, list(changes))
+
+    async def _tail(self) -> None:
+        while True:
+            try:
+                changes = await asyncio.to_thread(self.feed.after, self.position, FEED_BATCH)
+            except Exception:
+                log.exception("the change feed could not be read; trying again in %.1f s", RETRY_S)
+                await asyncio.sleep(RETRY_S)
+                continue
+            self.publish(changes)
+            if len(changes) < FEED_BATCH:
+                await asyncio.sleep(self.poll_s)

@@ -1,0 +1,110 @@
+"""The user's libraries over HTTP: scripts, images, the files themselves, and their credits."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, Response
+
+from ..domain.errors import AssetNotFound
+from ..projections.images import AssetView
+from .context import fresh
+from .endpoints import Call, Endpoint
+from .models import CreditStatement, ImageList, ScriptList
+
+# Served files are ours, but never let a browser run one as a page of this site.
+_FILE_HEADERS = {
+    "Cache-Control": "private, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
+async def list_scripts(call: Call) -> ScriptList:
+    scripts = await run_in_threadpool(
+        call.web.read_models.scripts.scripts_of, call.principal.account_id
+    )
+    return ScriptList.model_validate({"scripts": scripts})
+
+
+async def list_images(call: Call) -> ImageList:
+    images = await run_in_threadpool(
+        call.web.read_models.images.images_of, call.principal.account_id
+    )
+    return ImageList.model_validate({"images": images})
+
+
+async def credit_statement(call: Call) -> CreditStatement:
+    statement = await run_in_threadpool(
+        call.web.read_models.credits.statement, call.principal.account_id
+    )
+    return CreditStatement.model_validate(statement)
+
+
+async def asset_file(call: Call) -> Response:
+    asset_id: str = call.request.path_params["asset_id"]
+    web, principal = call.web, call.principal
+    images = web.read_models.images
+
+    def lookup() -> AssetView | None:
+        if principal.role == "auditor":
+            return images.asset(asset_id)
+        return images.asset_for(principal.account_id, asset_id)
+
+    asset = await run_in_threadpool(fresh, web, lookup)
+    if asset is None:
+        raise AssetNotFound(asset_id)
+    path = web.assets.path(asset_id)
+    if not path.is_file():
+        raise AssetNotFound(asset_id)
+    content_type = asset["content_type"] or "application/octet-stream"
+    download = call.request.query_params.get("download", "") in ("1", "true", "yes")
+    if not download:
+        return FileResponse(path, media_type=content_type, headers=_FILE_HEADERS)
+    extension = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ""
+    return FileResponse(
+        path,
+        media_type=content_type,
+        headers=_FILE_HEADERS,
+        filename=f"{asset['kind']}-{asset_id[:12]}{extension}",
+        content_disposition_type="attachment",
+    )
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/api/scripts",
+        list_scripts,
+        "My Scripts: every script of the user's projects, newest first",
+        answer=ScriptList,
+        tag="library",
+    ),
+    Endpoint(
+        "GET",
+        "/api/images",
+        list_images,
+        "My Images: every generated image of the user's projects, newest first",
+        answer=ImageList,
+        tag="library",
+    ),
+    Endpoint(
+        "GET",
+        "/api/assets/{asset_id}",
+        asset_file,
+        "A generated file (image, clip, audio, final MP4); `?download=1` as an attachment",
+        errors=(404,),
+        query={"download": "1 to download the file as an attachment"},
+        media="application/octet-stream",
+        tag="library",
+    ),
+    Endpoint(
+        "GET",
+        "/api/credits",
+        credit_statement,
+        "The user's credits: free balance, reserved, every movement oldest first",
+        answer=CreditStatement,
+        tag="credits",
+    ),
+)

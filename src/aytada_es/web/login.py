@@ -1,0 +1,102 @@
+"""Logging in with a token (a signed, HttpOnly, SameSite=Strict session cookie) and out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..domain.errors import BadInput, Unauthenticated
+from .auth import account_of_token, refuse_cross_site
+from .body import form_or_json
+from .context import web_of
+from .endpoints import Endpoint
+from .models import Login
+from .session import SESSION_COOKIE
+
+HOME = "/dashboard/videos"
+LOGIN_PAGE = "/login"
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path of this site only, never another site."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return HOME
+    if any(c in target for c in "\r\n\t") or target.startswith(LOGIN_PAGE):
+        return HOME
+    return target
+
+
+async def login(request: Request) -> Response:
+    refuse_cross_site(request)
+    web = web_of(request)
+    content_type = request.headers.get("content-type", "").lower()
+    from_form = content_type.startswith("application/x-www-form-urlencoded")
+    try:
+        form = await form_or_json(request, Login)
+    except BadInput:
+        if not from_form:
+            raise
+        return _back_to_login("missing_token", None)
+    account = await run_in_threadpool(account_of_token, web, form.token)
+    if account is None:
+        if from_form:
+            return _back_to_login("invalid_token", form.next)
+        raise Unauthenticated("the token is not valid")
+    response = RedirectResponse(safe_next(form.next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        web.sessions.issue(UUID(account["id"]), account["token_hash"]),
+        max_age=web.sessions.ttl_s,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+def _back_to_login(error: str, target: str | None) -> Response:
+    query = {"error": error, **({"next": target} if target else {})}
+    return RedirectResponse(f"{LOGIN_PAGE}?{urlencode(query)}", status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    refuse_cross_site(request)
+    response = RedirectResponse(LOGIN_PAGE, status_code=303)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/login",
+        login,
+        "Log in with a token (form field or JSON `token`); sets the session cookie, 303 to `next`",
+        status=303,
+        body=Login,
+        roles=None,
+        errors=(401, 403),
+        tag="session",
+    ),
+    Endpoint(
+        "POST",
+        "/logout",
+        logout,
+        "Log out: clears the session cookie, 303 to /login",
+        status=303,
+        roles=None,
+        errors=(403,),
+        tag="session",
+    ),
+)

@@ -1,0 +1,286 @@
+"""The request and response bodies of the HTTP API (CONTRACT §2), as pydantic models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain.project import FORMATS, MAX_BRIEF, MAX_TITLE
+from ..domain.status import Status
+from ..domain.steps import MAX_IDEAS
+
+Format = Literal["9:16", "16:9", "1:1", "4:5"]
+StatusName = Literal[
+    "draft",
+    "generating_ideas",
+    "ideas_ready",
+    "generating_script",
+    "script_ready",
+    "generating_scenes",
+    "scenes_ready",
+    "generating_video",
+    "generating_voiceover",
+    "stitching",
+    "completed",
+    "failed",
+]
+Action = Literal["continue", "view", "retry"]
+AssetKind = Literal[
+    "scene_still",
+    "product_shot",
+    "banner",
+    "flyer",
+    "clip",
+    "voiceover",
+    "final_video",
+    "thumbnail",
+]
+ImageKind = Literal["product_shot", "banner", "flyer", "scene_still"]
+Role = Literal["user", "auditor", "support"]
+Id = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+Moment = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+assert set(get_args(Format)) == set(FORMATS)
+assert set(get_args(StatusName)) == {s.value for s in Status}
+
+
+class Request(BaseModel):
+    """A request body: exact types, no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Answer(BaseModel):
+    """A response body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- requests -----------------------------------------------------------------------------
+
+
+class NewProject(Request):
+    """`POST /api/projects`."""
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    format: Format
+    brief: str = Field(max_length=MAX_BRIEF)
+    autopilot: bool = False
+
+
+class IdeasRequest(Request):
+    """`POST /api/projects/{id}/ideas`: how many concepts (default 3)."""
+
+    count: int | None = Field(None, ge=1, le=MAX_IDEAS)
+
+
+class ScriptRequest(Request):
+    """`POST /api/projects/{id}/script`: which idea to write from (0-based; default the first)."""
+
+    idea: int | None = Field(None, ge=0)
+
+
+class NoFields(Request):
+    """A command that takes nothing: no body, or `{}`."""
+
+
+class Login(Request):
+    """`POST /login`: the token `aytada-es users add` printed; `next`, where to go after."""
+
+    token: str = Field(min_length=1, max_length=200)
+    next: str | None = Field(None, max_length=2000)
+
+
+# ---- answers ------------------------------------------------------------------------------
+
+
+class Card(Answer):
+    """A project as My Videos shows it."""
+
+    id: Id
+    title: str
+    format: Format
+    created_at: Moment
+    updated_at: Moment
+    status: StatusName
+    progress: int = Field(ge=0, le=100)
+    action: Action | None
+    thumbnail_url: str | None
+
+
+class VideoList(Answer):
+    """`GET /api/videos`: `poll_interval_s` is 8 while any listed project is active."""
+
+    position: int
+    poll_interval_s: Literal[8] | None
+    videos: list[Card]
+
+
+class Asset(Answer):
+    """A file of a project."""
+
+    id: str
+    kind: AssetKind
+    url: str
+    content_type: str | None
+    created_at: Moment
+
+
+class Failure(Answer):
+    """What failed: the step, the error, after how many attempts."""
+
+    step: str
+    error: str
+    attempts: int
+    failed_at: Moment | None = None
+
+
+class Reconciliation(Answer):
+    """A project's credit ledger: `charged + released + still_reserved == reserved`."""
+
+    reserved: int
+    charged: int
+    released: int
+    still_reserved: int
+    consistent: bool
+
+
+class StudioView(Card):
+    """`GET /api/projects/{id}`: the card and everything the Studio page shows."""
+
+    brief: str
+    ideas: list[dict[str, Any]]
+    script: dict[str, Any] | None
+    scenes: list[dict[str, Any]]
+    assets: list[Asset]
+    failure: Failure | None
+    credits: Reconciliation
+
+
+class Script(Answer):
+    """One generated script."""
+
+    id: str
+    project_id: Id
+    project_title: str
+    format: Format
+    title: str | None
+    text: str
+    words: int
+    idea: dict[str, Any] | None
+    created_at: Moment
+
+
+class ScriptList(Answer):
+    """`GET /api/scripts`: newest first."""
+
+    scripts: list[Script]
+
+
+class Image(Answer):
+    """One generated image."""
+
+    id: str
+    project_id: Id
+    kind: ImageKind
+    url: str
+    created_at: Moment
+
+
+class ImageList(Answer):
+    """`GET /api/images`: newest first."""
+
+    images: list[Image]
+
+
+class CreditMovement(Answer):
+    """One line of a credit statement, with the balance and reserved credits after it."""
+
+    at: Moment
+    kind: Literal["grant", "reserve", "charge", "release"]
+    project_id: Id | None
+    step: str | None
+    amount: int
+    balance: int
+    reserved: int
+
+
+class CreditStatement(Answer):
+    """`GET /api/credits`: free balance, reserved credits, every movement oldest first."""
+
+    balance: int
+    reserved: int
+    history: list[CreditMovement]
+
+
+class AuditEvent(Answer):
+    """One stored event of a project, as the Kafka envelope carries it."""
+
+    event_id: Id
+    version: int
+    type: str
+    occurred_at: Moment
+    actor: str | None
+    data: dict[str, Any]
+
+
+class AuditTrail(Answer):
+    """`GET /api/audit/projects/{id}`: the whole history, in order, and the reconciliation."""
+
+    project_id: Id
+    owner_id: Id
+    title: str
+    status: StatusName
+    deleted: bool
+    events: list[AuditEvent]
+    reconciliation: Reconciliation
+
+
+class DeletedProject(Answer):
+    """One soft-deleted project."""
+
+    project_id: Id
+    owner_id: Id
+    owner_name: str | None
+    title: str
+    deleted_at: Moment
+    deleted_by: str
+    position: int
+
+
+class DeletedList(Answer):
+    """`GET /api/support/deleted`: the latest deletion first."""
+
+    deleted: list[DeletedProject]
+
+
+class ErrorDetail(Answer):
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorBody(Answer):
+    """Every error: `{"error": {"code", "message"}}`; 422 adds `fields`."""
+
+    error: ErrorDetail
+
+
+class Health(Answer):
+    """`GET /healthz`: every part and whether it is up."""
+
+    status: Literal["ok", "unavailable"]
+    parts: dict[str, bool]
+    down: list[str] = []
+    error: ErrorDetail | None = None
+
+
+class Message(Answer):
+    """A live-push message of `/ws/videos` (CONTRACT §3)."""
+
+    type: Literal["snapshot", "update", "removed"]
+    position: int
+    videos: list[Card] | None = None
+    video: Card | None = None
+    id: Id | None = None

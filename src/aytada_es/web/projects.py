@@ -1,0 +1,305 @@
+"""The user's projects over HTTP: create, run a step, retry, delete; My Videos; the Studio."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from ..adapters.assets import ASSET_KINDS
+from ..application import Studio
+from ..domain.project import Project
+from ..domain.status import ACTIVE
+from ..projections import project_card
+from ..projections.videos import utc_iso
+from .auth import WRITERS
+from .context import Web
+from .endpoints import Call, Endpoint
+from .models import (
+    Card,
+    IdeasRequest,
+    NewProject,
+    NoFields,
+    ScriptRequest,
+    StudioView,
+    VideoList,
+)
+
+POLL_INTERVAL_S = 8
+ACTIVE_NAMES = frozenset(status.value for status in ACTIVE)
+Command = Callable[[Studio, UUID, UUID, str], Project]
+
+
+def utc_text(text: object) -> str | None:
+    """An ISO 8601 time as cards write it (UTC, `Z`); None when it is not a time."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def studio_view(project: Project) -> dict[str, Any]:
+    """The Studio page's view of a project."""
+    ledger = project.reconciliation()
+    failure = project.failure
+    return {
+        **project_card(project),
+        "brief": project.brief,
+        "ideas": project.ideas,
+        "script": project.script,
+        "scenes": project.scenes,
+        "assets": [
+            {
+                "id": str(asset["id"]),
+                "kind": asset["kind"],
+                "url": f"/api/assets/{asset['id']}",
+                "content_type": asset.get("content_type"),
+                "created_at": utc_text(asset.get("created_at")) or utc_iso(project.modified_on),
+            }
+            for asset in project.assets
+            if asset.get("kind") in ASSET_KINDS
+        ],
+        "failure": None
+        if failure is None
+        else {
+            "step": failure["step"],
+            "error": failure["error"],
+            "attempts": failure["attempts"],
+            "failed_at": utc_text(failure.get("failed_at")),
+        },
+        "credits": {
+            "reserved": ledger.reserved,
+            "charged": ledger.charged,
+            "released": ledger.released,
+            "still_reserved": ledger.still_reserved,
+            "consistent": ledger.consistent,
+        },
+    }
+
+
+async def _command(call: Call, command: Command) -> Card:
+    principal = call.principal
+    project = await run_in_threadpool(
+        command, call.web.studio, principal.account_id, call.project_id(), principal.actor
+    )
+    return Card.model_validate(project_card(project))
+
+
+async def create_project(call: Call) -> Card:
+    draft = call.parsed(NewProject)
+    principal = call.principal
+    project = await run_in_threadpool(
+        lambda: call.web.studio.create_project(
+            principal.account_id,
+            title=draft.title,
+            format=draft.format,
+            brief=draft.brief,
+            autopilot=draft.autopilot,
+            actor=principal.actor,
+        )
+    )
+    return Card.model_validate(project_card(project))
+
+
+async def request_ideas(call: Call) -> Card:
+    count = call.parsed(IdeasRequest).count
+    return await _command(
+        call,
+        lambda studio, owner, id, actor: studio.request_ideas(owner, id, count=count, actor=actor),
+    )
+
+
+async def request_script(call: Call) -> Card:
+    idea = call.parsed(ScriptRequest).idea
+    return await _command(
+        call,
+        lambda studio, owner, id, actor: studio.request_script(owner, id, idea=idea, actor=actor),
+    )
+
+
+async def request_scenes(call: Call) -> Card:
+    return await _command(
+        call, lambda studio, owner, id, actor: studio.request_scenes(owner, id, actor=actor)
+    )
+
+
+async def request_render(call: Call) -> Card:
+    return await _command(
+        call, lambda studio, owner, id, actor: studio.request_render(owner, id, actor=actor)
+    )
+
+
+async def retry(call: Call) -> Card:
+    return await _command(
+        call, lambda studio, owner, id, actor: studio.retry(owner, id, actor=actor)
+    )
+
+
+async def delete_project(call: Call) -> Response:
+    await _command(
+        call, lambda studio, owner, id, actor: studio.delete_project(owner, id, actor=actor)
+    )
+    return Response(status_code=204)
+
+
+class VideoLists:
+    """Each owner's last My Videos answer, reused while the change feed has nothing newer of theirs.
+
+    Every change to an owner's list writes a change-feed row in the same transaction as the
+    view, so the owner's newest change position is an exact version of their list.
+    """
+
+    def __init__(self, web: Web, size: int = 256) -> None:
+        self.web = web
+        self.size = size
+        self._answers: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def answer(self, owner_id: UUID) -> bytes:
+        """The JSON of `GET /api/videos` for the owner (blocking: run it in a thread)."""
+        owner = str(owner_id)
+        version = self.web.hub.feed.latest_of_owner(owner)
+        with self._lock:
+            cached = self._answers.get(owner)
+            if cached is not None and cached[0] == version:
+                self._answers.move_to_end(owner)
+                return cached[1]
+        position, cards = self.web.read_models.videos.videos_of(owner)
+        active = any(card["status"] in ACTIVE_NAMES for card in cards)
+        # The read model's cards are already the contract's (VideoList documents them and the
+        # tests check them): written out as they are, not validated again.
+        body = to_json(
+            {
+                "position": position,
+                "poll_interval_s": POLL_INTERVAL_S if active else None,
+                "videos": cards,
+            }
+        )
+        with self._lock:
+            self._answers[owner] = (version, body)
+            self._answers.move_to_end(owner)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+        return body
+
+
+async def list_videos(call: Call) -> Response:
+    body = await run_in_threadpool(call.web.video_lists.answer, call.principal.account_id)
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def show_project(call: Call) -> StudioView:
+    principal, id, studio = call.principal, call.project_id(), call.web.studio
+    if principal.role == "auditor":
+        project = await run_in_threadpool(studio.project, id)
+    else:
+        project = await run_in_threadpool(studio.project_of, principal.account_id, id)
+    return StudioView.model_validate(studio_view(project))
+
+
+_STEP_ERRORS = (402, 404, 409, 422)
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/api/projects",
+        create_project,
+        "Create a project (a draft, or with autopilot running every step)",
+        status=201,
+        body=NewProject,
+        answer=Card,
+        roles=WRITERS,
+        errors=(402,),
+    ),
+    Endpoint(
+        "POST",
+        "/api/projects/{id}/ideas",
+        request_ideas,
+        "Generate ad concepts",
+        status=202,
+        body=IdeasRequest,
+        answer=Card,
+        roles=WRITERS,
+        errors=_STEP_ERRORS,
+    ),
+    Endpoint(
+        "POST",
+        "/api/projects/{id}/script",
+        request_script,
+        "Write the ad script (from an idea)",
+        status=202,
+        body=ScriptRequest,
+        answer=Card,
+        roles=WRITERS,
+        errors=_STEP_ERRORS,
+    ),
+    Endpoint(
+        "POST",
+        "/api/projects/{id}/scenes",
+        request_scenes,
+        "Break the script into scenes",
+        status=202,
+        body=NoFields,
+        answer=Card,
+        roles=WRITERS,
+        errors=_STEP_ERRORS,
+    ),
+    Endpoint(
+        "POST",
+        "/api/projects/{id}/render",
+        request_render,
+        "Render clips, voiceover and the final video, with no stop",
+        status=202,
+        body=NoFields,
+        answer=Card,
+        roles=WRITERS,
+        errors=_STEP_ERRORS,
+    ),
+    Endpoint(
+        "POST",
+        "/api/projects/{id}/retry",
+        retry,
+        "Retry the step that failed",
+        status=202,
+        body=NoFields,
+        answer=Card,
+        roles=WRITERS,
+        errors=_STEP_ERRORS,
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/projects/{id}",
+        delete_project,
+        "Soft-delete a project (its history and credits are kept)",
+        status=204,
+        roles=WRITERS,
+        errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        "/api/videos",
+        list_videos,
+        "My Videos: every card, newest first, with the change-feed position",
+        answer=VideoList,
+        tag="videos",
+    ),
+    Endpoint(
+        "GET",
+        "/api/projects/{id}",
+        show_project,
+        "The Studio view of a project (auditors: any project, deleted too)",
+        answer=StudioView,
+        errors=(404,),
+    ),
+)

@@ -1,0 +1,182 @@
+// Live My Videos feed: the WebSocket first; while it is down, polling every 8 s, and only while
+// something is active. Never both at once.
+
+const POLL_MS = 8000;
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+const CONNECT_TIMEOUT_MS = 5000;
+const FIRST_LOAD_MS = 3000;
+const STABLE_MS = 10000;
+
+export class LiveFeed {
+  /**
+   * onSnapshot(videos), onUpdate(card), onRemoved(id): the changes, in order.
+   * poll(): fetch the state over HTTP and apply it; may resolve to {position}.
+   * isActive(): whether anything shown is still processing.
+   * onState(state): "connecting" | "live" | "polling" | "offline".
+   */
+  constructor({ onSnapshot, onUpdate, onRemoved, poll, isActive, onState, path = "/ws/videos" }) {
+    this.handlers = { onSnapshot, onUpdate, onRemoved, onState: onState || (() => {}) };
+    this.poll = poll;
+    this.isActive = isActive;
+    this.path = path;
+    this.position = null;
+    this.socket = null;
+    this.live = false;
+    this.loaded = false;
+    this.attempts = 0;
+    this.reconnectTimer = null;
+    this.pollTimer = null;
+    this.polling = false;
+    this.stopped = false;
+    this.state = null;
+    this.firstLoad = null;
+  }
+
+  start() {
+    this.stopped = false;
+    window.addEventListener("pagehide", () => this.stop(), { once: true });
+    this.connect();
+    // a socket that hangs must not leave the page empty: load the list once over HTTP
+    this.firstLoad = setTimeout(() => {
+      if (!this.loaded && !this.live) this.pollOnce();
+    }, FIRST_LOAD_MS);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.firstLoad);
+    this.stopPolling();
+    if (this.socket) {
+      const socket = this.socket;
+      this.socket = null;
+      socket.close(1000, "page closed");
+    }
+  }
+
+  /** Call after anything shown changed: starts or stops the polling fallback. */
+  refresh() {
+    if (this.live || this.stopped || !this.isActive()) {
+      this.stopPolling();
+      this.setState(this.live ? "live" : this.socket ? "connecting" : "offline");
+      return;
+    }
+    if (this.pollTimer === null) {
+      this.pollTimer = setInterval(() => this.pollOnce(), POLL_MS);
+    }
+    this.setState("polling");
+  }
+
+  /** Apply a fetched state, unless the feed already saw something newer. */
+  acceptPosition(position) {
+    if (typeof position !== "number") return true;
+    if (this.position !== null && position < this.position) return false;
+    this.position = position;
+    return true;
+  }
+
+  connect() {
+    if (this.stopped) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const query = this.position === null ? "" : `?after=${encodeURIComponent(this.position)}`;
+    let socket;
+    try {
+      socket = new WebSocket(`${scheme}://${location.host}${this.path}${query}`);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    this.setState("connecting");
+    let openedAt = 0;
+    let heard = false;
+    const timeout = setTimeout(() => {
+      if (socket.readyState === WebSocket.CONNECTING) socket.close();
+    }, CONNECT_TIMEOUT_MS);
+
+    socket.addEventListener("open", () => {
+      clearTimeout(timeout);
+      if (this.socket !== socket) return;
+      openedAt = Date.now();
+      this.live = true;
+      this.refresh();
+    });
+    socket.addEventListener("message", (event) => {
+      if (this.socket !== socket) return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (!heard) {
+        heard = true;
+        this.attempts = 0;
+      }
+      this.receive(message);
+    });
+    socket.addEventListener("close", () => {
+      clearTimeout(timeout);
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.live = false;
+      if (openedAt && Date.now() - openedAt > STABLE_MS) this.attempts = 0;
+      if (this.stopped) return;
+      if (!this.loaded) this.pollOnce(); // the socket never delivered: load the list once
+      this.refresh();
+      this.scheduleReconnect();
+    });
+  }
+
+  receive(message) {
+    if (message.type === "snapshot") {
+      this.position = message.position;
+      this.loaded = true;
+      this.handlers.onSnapshot(message.videos || []);
+    } else if (message.type === "update" || message.type === "removed") {
+      if (this.position !== null && message.position <= this.position) return; // seen already
+      this.position = message.position;
+      if (message.type === "update") this.handlers.onUpdate(message.video);
+      else this.handlers.onRemoved(message.id);
+    } else {
+      return;
+    }
+    this.refresh();
+  }
+
+  scheduleReconnect() {
+    clearTimeout(this.reconnectTimer);
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempts);
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.attempts += 1;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  async pollOnce() {
+    if (this.polling || this.live) return;
+    this.polling = true;
+    try {
+      await this.poll();
+      this.loaded = true;
+    } catch (error) {
+      console.warn("refresh failed", error);
+    } finally {
+      this.polling = false;
+      this.refresh();
+    }
+  }
+
+  stopPolling() {
+    if (this.pollTimer !== null) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = null;
+    }
+  }
+
+  setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.handlers.onState(state);
+  }
+}

@@ -1,0 +1,311 @@
+// My Videos: every project as a card, kept live over the WebSocket (or polling while it is down).
+
+import { api, explain } from "./api.js";
+import { LiveFeed } from "./live.js";
+import {
+  ACTIONS,
+  STATUSES,
+  announce,
+  el,
+  gradientFor,
+  icon,
+  isActive,
+  progressBar,
+  setProgress,
+  statusBadge,
+  statusLabel,
+  timeElement,
+} from "./ui.js";
+
+const grid = document.getElementById("videos");
+const empty = document.getElementById("videos-empty");
+const loading = document.getElementById("videos-loading");
+const summary = document.getElementById("videos-summary");
+const badge = document.getElementById("processing-badge");
+const connection = document.getElementById("connection");
+const filters = document.getElementById("filters");
+const messages = document.getElementById("videos-messages");
+
+const cards = new Map(); // id -> card
+const nodes = new Map(); // id -> <li>
+let filter = "all";
+
+const FILTERS = {
+  all: () => true,
+  active: (card) => isActive(card.status),
+  ready: (card) => STATUSES[card.status] && STATUSES[card.status].kind === "ready",
+  completed: (card) => card.status === "completed",
+  failed: (card) => card.status === "failed",
+};
+
+function newestFirst(a, b) {
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1;
+  return a.id < b.id ? 1 : -1;
+}
+
+function thumbnail(card) {
+  const backdrop = el("div", { class: "thumb-backdrop", "aria-hidden": "true" });
+  const frame = el("div", { class: "thumb-frame", "data-format": card.format });
+  const gradient = gradientFor(card.id);
+  backdrop.style.background = gradient;
+  frame.style.background = gradient;
+  if (card.thumbnail_url) {
+    const img = el("img", { src: card.thumbnail_url, alt: "", loading: "lazy", decoding: "async" });
+    img.addEventListener("error", () => {
+      img.remove();
+      frame.append(el("div", { class: "placeholder-icon" }, icon("play")));
+    });
+    frame.append(img);
+    backdrop.style.backgroundImage = `url("${encodeURI(card.thumbnail_url)}")`;
+    backdrop.style.backgroundSize = "cover";
+  } else {
+    frame.append(el("div", { class: "placeholder-icon" }, icon("play")));
+  }
+  const thumb = el(
+    "div",
+    { class: "thumb" },
+    backdrop,
+    frame,
+    el("span", { class: "format-tag" }, card.format),
+  );
+  if (isActive(card.status)) thumb.append(progressOverlay(card));
+  return thumb;
+}
+
+function progressOverlay(card) {
+  return el(
+    "div",
+    { class: "progress-overlay" },
+    el(
+      "div",
+      { class: "progress-label" },
+      el("span", { class: "progress-stage" }, `${statusLabel(card.status)}…`),
+      el("span", { class: "progress-value" }, `${card.progress}%`),
+    ),
+    progressBar(card.progress, `Progress of ${card.title}`),
+  );
+}
+
+function actionButton(card) {
+  if (!card.action || !ACTIONS[card.action]) {
+    return el("span", { class: "working" }, el("span", { class: "spinner", "aria-hidden": "true" }), "Working on it…");
+  }
+  const primary = card.action === "continue";
+  return el(
+    "a",
+    {
+      class: primary ? "btn btn-primary" : "btn",
+      href: `/studio/${encodeURIComponent(card.id)}`,
+      "data-action": card.action,
+    },
+    ACTIONS[card.action],
+    icon(card.action === "retry" ? "retry" : "arrow"),
+  );
+}
+
+function buildCard(card) {
+  const titleId = `title-${card.id}`;
+  return el(
+    "li",
+    {
+      class: "card",
+      "data-project-id": card.id,
+      "data-status": card.status,
+      "aria-labelledby": titleId,
+    },
+    thumbnail(card),
+    el(
+      "div",
+      { class: "card-body" },
+      el(
+        "h2",
+        { class: "card-title", id: titleId, title: card.title },
+        el("a", { href: `/studio/${encodeURIComponent(card.id)}` }, card.title),
+      ),
+      el(
+        "div",
+        { class: "card-meta" },
+        el("span", { class: "card-format" }, card.format),
+        el("span", { class: "sep", "aria-hidden": "true" }, "·"),
+        timeElement(card.created_at),
+      ),
+      el("div", { class: "card-status" }, statusBadge(card.status)),
+      el("div", { class: "card-foot" }, actionButton(card)),
+    ),
+  );
+}
+
+/** Change a card in place when only its progress moved, so the bar animates forward. */
+function patchCard(node, before, card) {
+  const same =
+    before.status === card.status &&
+    before.title === card.title &&
+    before.thumbnail_url === card.thumbnail_url &&
+    before.action === card.action;
+  if (!same) {
+    const fresh = buildCard(card);
+    const oldBar = node.querySelector('[role="progressbar"]');
+    const newBar = fresh.querySelector('[role="progressbar"]');
+    if (oldBar && newBar) {
+      // start the new bar where the old one was, then let it move
+      const from = Number(oldBar.getAttribute("aria-valuenow")) || 0;
+      newBar.querySelector(".progress-fill").style.width = `${from}%`;
+      requestAnimationFrame(() => setProgress(newBar, card.progress));
+    }
+    fresh.style.animation = "none";
+    node.replaceWith(fresh);
+    return fresh;
+  }
+  const bar = node.querySelector('[role="progressbar"]');
+  if (bar) setProgress(bar, card.progress);
+  const value = node.querySelector(".progress-value");
+  if (value) value.textContent = `${card.progress}%`;
+  return node;
+}
+
+function upsert(card) {
+  const before = cards.get(card.id);
+  cards.set(card.id, card);
+  const node = nodes.get(card.id);
+  if (node && before) nodes.set(card.id, patchCard(node, before, card));
+  else nodes.set(card.id, buildCard(card));
+}
+
+function remove(id) {
+  cards.delete(id);
+  const node = nodes.get(id);
+  if (node) node.remove();
+  nodes.delete(id);
+}
+
+function replaceAll(videos) {
+  const keep = new Set(videos.map((card) => card.id));
+  for (const id of [...cards.keys()]) if (!keep.has(id)) remove(id);
+  for (const card of videos) upsert(card);
+}
+
+function render() {
+  loading.hidden = true;
+  const ordered = [...cards.values()].sort(newestFirst);
+  // reorder only when needed, so CSS transitions are not restarted
+  let previous = null;
+  for (const card of ordered) {
+    const node = nodes.get(card.id);
+    const expected = previous ? previous.nextElementSibling : grid.firstElementChild;
+    if (node !== expected) {
+      if (previous) previous.after(node);
+      else grid.prepend(node);
+    }
+    node.hidden = !FILTERS[filter](card);
+    previous = node;
+  }
+  const active = ordered.filter((card) => isActive(card.status)).length;
+  empty.hidden = ordered.length > 0;
+  grid.hidden = ordered.length === 0;
+  summary.textContent = describe(ordered.length, active);
+  if (active > 0) {
+    badge.hidden = false;
+    badge.setAttribute("data-processing", "");
+    badge.querySelector(".processing-count").textContent =
+      active === 1 ? ": 1 project" : `: ${active} projects`;
+  } else {
+    badge.hidden = true;
+    badge.removeAttribute("data-processing");
+  }
+  for (const chip of filters.querySelectorAll("[data-filter]")) {
+    const count = ordered.filter(FILTERS[chip.dataset.filter]).length;
+    chip.querySelector(".count").textContent = String(count);
+  }
+}
+
+function describe(total, active) {
+  if (total === 0) return "No projects yet";
+  const projects = total === 1 ? "1 project" : `${total} projects`;
+  return active ? `${projects} · ${active} processing` : projects;
+}
+
+const feed = new LiveFeed({
+  onSnapshot(videos) {
+    replaceAll(videos);
+    render();
+  },
+  onUpdate(card) {
+    upsert(card);
+    render();
+  },
+  onRemoved(id) {
+    remove(id);
+    render();
+  },
+  async poll() {
+    const data = await api("/api/videos");
+    if (feed.acceptPosition(data.position)) {
+      replaceAll(data.videos || []);
+      render();
+    }
+  },
+  isActive: () => [...cards.values()].some((card) => isActive(card.status)),
+  onState(state) {
+    connection.dataset.state = state;
+    connection.textContent = {
+      live: "Live",
+      polling: "Refreshing every 8 s",
+      connecting: "Connecting…",
+      offline: "Reconnecting…",
+    }[state];
+  },
+});
+
+filters.addEventListener("click", (event) => {
+  const chip = event.target.closest("[data-filter]");
+  if (!chip) return;
+  filter = chip.dataset.filter;
+  for (const other of filters.querySelectorAll("[data-filter]")) {
+    other.setAttribute("aria-pressed", String(other === chip));
+  }
+  render();
+});
+
+// ---- new video ------------------------------------------------------------------------
+
+const dialog = document.getElementById("new-video");
+const form = document.getElementById("new-video-form");
+const formError = document.getElementById("new-video-error");
+
+for (const opener of document.querySelectorAll("[data-open-new-video]")) {
+  opener.addEventListener("click", () => {
+    announce(formError, "");
+    form.reset();
+    dialog.showModal();
+  });
+}
+document.getElementById("new-video-cancel").addEventListener("click", () => dialog.close());
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const submit = form.querySelector('[type="submit"]');
+  const data = new FormData(form);
+  submit.disabled = true;
+  try {
+    const card = await api("/api/projects", {
+      method: "POST",
+      body: {
+        title: String(data.get("title") || "").trim(),
+        format: String(data.get("format") || "9:16"),
+        brief: String(data.get("brief") || ""),
+        autopilot: data.get("autopilot") === "on",
+      },
+    });
+    dialog.close();
+    upsert(card);
+    render();
+    feed.refresh();
+    announce(messages, `“${card.title}” was created.`, "ok");
+  } catch (error) {
+    announce(formError, explain(error));
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+feed.start();
