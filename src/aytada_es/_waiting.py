@@ -7,17 +7,29 @@ import contextlib
 
 
 class Doorbell:
-    """Rung from any thread after a save: a waiting loop wakes now, not at its next poll."""
+    """Rung from any thread after a save: a waiting loop wakes now, not at its next poll.
 
-    def __init__(self) -> None:
+    Under load, wake-ups are spaced by as long as the last batch took (at most
+    `max_gap_s`), so each finds a batch worth its transaction rather than one save's
+    events; when idle a ring is answered at once.
+    """
+
+    def __init__(self, max_gap_s: float = 0.02) -> None:
+        self.max_gap_s = max_gap_s
+        self.busy_s = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
+        self._last = 0.0
 
     def ring(self) -> None:
         loop, event = self._loop, self._event
         if loop is not None and event is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(event.set)
+
+    def worked(self, seconds: float) -> None:
+        """Tell how long the last batch took."""
+        self.busy_s = seconds
 
     async def wait(self, stop: asyncio.Event, timeout_s: float) -> None:
         """Return when rung, when `stop` is set, or after `timeout_s`."""
@@ -33,4 +45,9 @@ class Doorbell:
         finally:
             rung.cancel()
             stopped.cancel()
-            self._event.clear()
+        loop = asyncio.get_running_loop()
+        gap = min(self.busy_s, self.max_gap_s) - (loop.time() - self._last)
+        if gap > 0 and not stop.is_set():
+            await asyncio.sleep(gap)
+        self._event.clear()
+        self._last = loop.time()

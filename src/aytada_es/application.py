@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
 from eventsourcing.persistence import RecordConflictError, Recording
 
 from .domain.account import Account, account_id
@@ -50,9 +50,16 @@ class Studio(Application[UUID]):
 
     name = "Aytada"
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, *, sole_writer: bool = False) -> None:
+        # A sole writer (`serve`) trusts its cache instead of reading newer events on every
+        # load; should another process change an aggregate after all, the save conflicts,
+        # the cache is dropped and the command runs again.
         super().__init__(
-            {"AGGREGATE_CACHE_MAXSIZE": "2000", **(env or {})},
+            {
+                "AGGREGATE_CACHE_MAXSIZE": "5000",
+                "AGGREGATE_CACHE_FASTFORWARD": "n" if sole_writer else "y",
+                **(env or {}),
+            }
         )
         self._on_saved: list[Callable[[], None]] = []
         self._account_locks = [threading.Lock() for _ in range(64)]
@@ -90,6 +97,7 @@ class Studio(Application[UUID]):
                     super().save(*unit.changed.values())
                 return list(results)
             except RecordConflictError:
+                self._forget_cached()
                 continue
         return [self._alone(command) for command in commands]
 
@@ -368,15 +376,18 @@ class Studio(Application[UUID]):
         """Commands that save an account take turns in this process instead of conflicting."""
         return self._account_locks[owner_id.int % len(self._account_locks)]
 
-    @staticmethod
-    def _retrying(command: Callable[[], T]) -> T:
+    def _retrying(self, command: Callable[[], T]) -> T:
         """Run a command again on a fresh load when another writer saved first."""
         for _ in range(CONFLICT_RETRIES - 1):
             try:
                 return command()
             except RecordConflictError:
-                continue
+                self._forget_cached()
         return command()
+
+    def _forget_cached(self) -> None:
+        if isinstance(self.repository.cache, LRUCache):
+            self.repository.cache.clear()
 
     def event_state(self, event: Any) -> dict[str, Any]:
         """An event's own fields, without the library's bookkeeping."""

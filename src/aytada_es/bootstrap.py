@@ -192,7 +192,7 @@ def bootstrap(
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
-    studio = Studio(settings.database().eventsourcing_env())
+    studio = Studio(settings.database().eventsourcing_env(), sole_writer=set(roles) == set(ROLES))
     assets = AssetStore(settings.assets_dir)
     return System(
         settings=settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -106,7 +107,9 @@ class Relay:
         delay = poll_interval_s
         while not stop.is_set():
             try:
+                began = time.perf_counter()
                 published = await self.publish_batch()
+                doorbell.worked(time.perf_counter() - began)
                 delay = poll_interval_s
             except Exception:
                 log.exception("relay: publishing failed at position %d; retrying", self.position)

@@ -6,6 +6,7 @@ import asyncio
 import bisect
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -161,7 +162,9 @@ class ReadModelRunner:
         doorbell = doorbell or Doorbell()
         while not stop.is_set():
             try:
+                began = time.perf_counter()
                 applied = await asyncio.to_thread(self.catch_up, limit)
+                doorbell.worked(time.perf_counter() - began)
                 wait = 0.0 if applied >= limit else poll_interval_s
             except Exception:
                 wait = max(poll_interval_s, 1.0)
