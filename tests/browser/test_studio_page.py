@@ -156,7 +156,7 @@ def test_without_the_websocket_the_studio_polls_while_its_project_is_active(
     page = new_page(token, clock=True, block_ws=True)
     polls: list[str] = []
     path = f"/api/projects/{project_id}"
-    page.on("requestfinished", lambda r: polls.append(r.url) if r.url.endswith(path) else None)
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith(path) else None)
     page.goto(f"/studio/{project_id}")
     studio = page.locator("#studio")
     expect(studio).to_have_attribute("data-status", "script_ready")
