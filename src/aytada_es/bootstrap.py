@@ -11,6 +11,7 @@ from typing import Any
 
 from ._waiting import Doorbell
 from .adapters.assets import AssetStore
+from .adapters.calls import CallLedger
 from .application import Studio
 from .config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
 from .consumers.base import Stage, StageContext
@@ -90,6 +91,7 @@ class System:
                 attempts=settings.stage_attempts,
                 backoff_s=settings.stage_backoff_s,
                 commits=GroupCommit(self.studio),
+                calls=CallLedger.of(self.studio),
             )
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)

@@ -28,7 +28,7 @@ from aytada_es.application import Studio
 from aytada_es.bootstrap import System
 from aytada_es.domain.project import Project
 from aytada_es.domain.status import Status
-from aytada_es.providers.base import JSON, Brief, PermanentProviderError
+from aytada_es.providers.base import JSON, Brief, Call, PermanentProviderError
 from aytada_es.providers.instant import InstantMedia, InstantText
 from aytada_es.web.app import create_app
 
@@ -157,17 +157,17 @@ class ControlledText:
         self.inner = InstantText()
         self.controls = controls
 
-    async def ideas(self, brief: Brief, count: int) -> list[JSON]:
+    async def ideas(self, brief: Brief, count: int, call: Call) -> list[JSON]:
         await self.controls.checkpoint(brief, "ideas")
-        return await self.inner.ideas(brief, count)
+        return await self.inner.ideas(brief, count, call)
 
-    async def script(self, brief: Brief, idea: JSON | None) -> JSON:
+    async def script(self, brief: Brief, idea: JSON | None, call: Call) -> JSON:
         await self.controls.checkpoint(brief, "script")
-        return await self.inner.script(brief, idea)
+        return await self.inner.script(brief, idea, call)
 
-    async def scenes(self, brief: Brief, script: JSON) -> list[JSON]:
+    async def scenes(self, brief: Brief, script: JSON, call: Call) -> list[JSON]:
         await self.controls.checkpoint(brief, "scenes")
-        return await self.inner.scenes(brief, script)
+        return await self.inner.scenes(brief, script, call)
 
 
 class ControlledMedia:
@@ -178,16 +178,16 @@ class ControlledMedia:
         self.assets = assets
         self.controls = controls
 
-    async def clip(self, brief: Brief, scene: JSON) -> JSON:
+    async def clip(self, brief: Brief, scene: JSON, call: Call) -> JSON:
         await self.controls.checkpoint(brief, "video", f"clip:{scene['index']}")
-        return await self.inner.clip(brief, scene)
+        return await self.inner.clip(brief, scene, call)
 
-    async def voiceover(self, brief: Brief, text: str, duration_s: float) -> JSON:
+    async def voiceover(self, brief: Brief, text: str, duration_s: float, call: Call) -> JSON:
         await self.controls.checkpoint(brief, "voiceover")
-        return await self.inner.voiceover(brief, text, duration_s)
+        return await self.inner.voiceover(brief, text, duration_s, call)
 
     async def stitch(
-        self, brief: Brief, clips: list[JSON], voiceover: JSON | None
+        self, brief: Brief, clips: list[JSON], voiceover: JSON | None, call: Call
     ) -> tuple[JSON, JSON]:
         await self.controls.checkpoint(brief, "stitching")
         video = self.assets.put(tiny_mp4(), kind="final_video", content_type="video/mp4")

@@ -24,7 +24,7 @@ from aytada_es.kafka import clients
 from aytada_es.kafka.relay import Relay
 from aytada_es.kafka.runner import StageRunner
 from aytada_es.kafka.topics import ensure_topics
-from aytada_es.providers.base import Brief, Providers
+from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
 
 pytestmark = pytest.mark.kafka
@@ -254,11 +254,11 @@ class FlakyIdeas:
         self.failures = failures
         self.calls = 0
 
-    async def ideas(self, brief: Brief, count: int) -> list[dict[str, Any]]:
+    async def ideas(self, brief: Brief, count: int, call: Call) -> list[dict[str, Any]]:
         self.calls += 1
         if self.calls <= self.failures:
             raise RuntimeError(f"provider down (call {self.calls})")
-        result: list[dict[str, Any]] = await self.inner.ideas(brief, count)
+        result: list[dict[str, Any]] = await self.inner.ideas(brief, count, call)
         return result
 
 

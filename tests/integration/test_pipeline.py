@@ -13,7 +13,7 @@ from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
-from aytada_es.providers.base import Brief, Providers
+from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
 
 
@@ -92,9 +92,9 @@ class SlowClips:
         self.inner = inner
         self.delay_s = delay_s
 
-    async def clip(self, brief: Brief, scene: dict[str, object]) -> dict[str, object]:
+    async def clip(self, brief: Brief, scene: dict[str, object], call: Call) -> dict[str, object]:
         await asyncio.sleep(self.delay_s)
-        return await self.inner.clip(brief, scene)  # type: ignore[attr-defined, no-any-return]
+        return await self.inner.clip(brief, scene, call)  # type: ignore[attr-defined, no-any-return]
 
 
 async def test_killing_the_relay_and_a_stage_mid_run_loses_nothing_and_charges_once(

@@ -6,17 +6,19 @@ import asyncio
 import logging
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ..adapters.assets import AssetStore
+from ..adapters.calls import CallLedger
 from ..application import Studio
 from ..domain.project import JSON, Project
 from ..domain.steps import Step
 from ..group_commit import GroupCommit
 from ..kafka.envelope import Envelope
-from ..providers.base import Brief, PermanentProviderError, Providers
+from ..providers.base import Brief, Call, PermanentProviderError, Providers
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,39 @@ class StageContext:
     attempts: int = 3
     backoff_s: float = 0.5
     commits: GroupCommit | None = None
+    calls: CallLedger | None = None
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a (blocking) event-store query off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def once(self, key: str, fn: Callable[[Call], Awaitable[Any]]) -> Any:
+        """Make a paid provider call at most once per key; a repeat gets the recorded result.
+
+        The call is recorded before it is made and its result as soon as it returns, so a
+        request redelivered after a crash finds the result (or the remote job id to resume)
+        instead of paying for the call again.
+        """
+        ledger = self.calls
+        if ledger is None:
+            return await fn(Call(key))
+        recorded = await self.call(ledger.get, key)
+        if recorded is not None and recorded.status == "finished":
+            return recorded.result
+        if recorded is None:
+            await self.call(ledger.start, key, self.providers.name)
+
+        async def record_id(external_id: str) -> None:
+            await self.call(ledger.identify, key, external_id)
+
+        call = Call(key, recorded.external_id if recorded else None, record_id)
+        try:
+            result = await fn(call)
+        except Exception:
+            await self.call(ledger.abandon, key)
+            raise
+        await self.call(ledger.finish, key, result)
+        return result
 
     async def command(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a Studio command, saved together with the other stages' concurrent commands."""
@@ -128,6 +159,11 @@ class StepStage(Stage):
             "finished_at": datetime.now(UTC),
             "attempts": attempts,
         }
+
+
+def call_key(project: Project, version: int, step: Step, item: str = "") -> str:
+    """The idempotency key of one provider call for one request."""
+    return f"{project.id}/{version}/{step.value}" + (f"/{item}" if item else "")
 
 
 def brief_of(project: Project) -> Brief:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..domain.project import Project
 from ..domain.steps import Step
-from .base import StageContext, StepOutput, StepStage, brief_of
+from .base import StageContext, StepOutput, StepStage, brief_of, call_key
 
 
 class IdeasStage(StepStage):
@@ -15,7 +15,11 @@ class IdeasStage(StepStage):
     async def generate(self, project: Project, version: int, ctx: StageContext) -> StepOutput:
         assert project.request is not None
         count = int(project.request["params"]["count"])
-        ideas = await ctx.providers.ideas.ideas(brief_of(project), count)
+        brief = brief_of(project)
+        ideas = await ctx.once(
+            call_key(project, version, self.step),
+            lambda call: ctx.providers.ideas.ideas(brief, count, call),
+        )
         if not ideas:
             raise ValueError("the provider returned no ideas")
         return StepOutput({"ideas": ideas[:count]}, units=len(ideas[:count]))

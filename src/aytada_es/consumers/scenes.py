@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..domain.project import Project
 from ..domain.steps import MAX_SCENE_SECONDS, MAX_SCENES, Step
-from .base import StageContext, StepOutput, StepStage, brief_of
+from .base import StageContext, StepOutput, StepStage, brief_of, call_key
 
 
 class ScenesStage(StepStage):
@@ -14,7 +14,11 @@ class ScenesStage(StepStage):
 
     async def generate(self, project: Project, version: int, ctx: StageContext) -> StepOutput:
         assert project.script is not None
-        scenes = await ctx.providers.scenes.scenes(brief_of(project), project.script)
+        brief, script = brief_of(project), project.script
+        scenes = await ctx.once(
+            call_key(project, version, self.step),
+            lambda call: ctx.providers.scenes.scenes(brief, script, call),
+        )
         if not 1 <= len(scenes) <= MAX_SCENES:
             raise ValueError(f"the provider returned {len(scenes)} scenes (1 to {MAX_SCENES})")
         for i, scene in enumerate(scenes):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..domain.project import Project
 from ..domain.steps import Step
-from .base import StageContext, StepOutput, StepStage, brief_of
+from .base import StageContext, StepOutput, StepStage, brief_of, call_key
 
 
 class ScriptStage(StepStage):
@@ -16,7 +16,11 @@ class ScriptStage(StepStage):
         assert project.request is not None
         index = project.request["params"].get("idea")
         idea = project.ideas[index] if index is not None else None
-        script = await ctx.providers.script.script(brief_of(project), idea)
+        brief = brief_of(project)
+        script = await ctx.once(
+            call_key(project, version, self.step),
+            lambda call: ctx.providers.script.script(brief, idea, call),
+        )
         if not str(script.get("text", "")).strip():
             raise ValueError("the provider returned an empty script")
         return StepOutput({"script": {**script, "idea_index": index}}, units=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..domain.project import Project
 from ..domain.steps import Step
-from .base import StageContext, StepOutput, StepStage, brief_of
+from .base import StageContext, StepOutput, StepStage, brief_of, call_key
 
 
 class StitchingStage(StepStage):
@@ -14,7 +14,9 @@ class StitchingStage(StepStage):
 
     async def generate(self, project: Project, version: int, ctx: StageContext) -> StepOutput:
         clips = sorted(project.clips, key=lambda c: int(c["scene"]))
-        video, thumbnail = await ctx.providers.stitching.stitch(
-            brief_of(project), clips, project.voiceover
+        brief, voiceover = brief_of(project), project.voiceover
+        video, thumbnail = await ctx.once(
+            call_key(project, version, self.step),
+            lambda call: ctx.providers.stitching.stitch(brief, clips, voiceover, call),
         )
         return StepOutput({"video": video, "thumbnail": thumbnail}, units=1)

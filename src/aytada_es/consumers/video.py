@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from ..domain.project import Project
 from ..domain.steps import Step
-from .base import StageContext, StepOutput, StepStage, brief_of, seconds
+from .base import StageContext, StepOutput, StepStage, brief_of, call_key, seconds
 
 
 class VideoStage(StepStage):
@@ -18,7 +20,10 @@ class VideoStage(StepStage):
         for scene in project.scenes:
             if scene["index"] in done:
                 continue
-            asset = await ctx.providers.clips.clip(brief, scene)
+            asset = await ctx.once(
+                call_key(project, version, self.step, f"scene-{scene['index']}"),
+                functools.partial(ctx.providers.clips.clip, brief, scene),
+            )
             await ctx.command(
                 ctx.studio.record_clip,
                 project.id,

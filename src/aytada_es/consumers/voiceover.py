@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..domain.project import Project
 from ..domain.steps import Step
-from .base import StageContext, StepOutput, StepStage, brief_of
+from .base import StageContext, StepOutput, StepStage, brief_of, call_key
 
 
 class VoiceoverStage(StepStage):
@@ -15,7 +15,9 @@ class VoiceoverStage(StepStage):
     async def generate(self, project: Project, version: int, ctx: StageContext) -> StepOutput:
         assert project.script is not None
         text = str(project.script["text"])
-        asset = await ctx.providers.voiceover.voiceover(
-            brief_of(project), text, project.video_duration_s
+        brief, duration_s = brief_of(project), project.video_duration_s
+        asset = await ctx.once(
+            call_key(project, version, self.step),
+            lambda call: ctx.providers.voiceover.voiceover(brief, text, duration_s, call),
         )
         return StepOutput({"asset": asset}, units=len(text))

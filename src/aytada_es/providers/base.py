@@ -8,7 +8,8 @@ that is not (bad credentials, a malformed answer): the stage fails the step at o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -33,30 +34,54 @@ class Brief:
     brief: str
 
 
+async def _forget(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One paid provider call: its idempotency key, and what an interrupted attempt left.
+
+    `resume_id` is the remote job id (a Shotstack render id) that an earlier attempt
+    recorded before it was interrupted: poll that job instead of starting a new one.
+    Call `record_id` as soon as the remote side gives you such an id.
+    """
+
+    key: str
+    resume_id: str | None = None
+    record_id: Callable[[str], Awaitable[None]] = field(default=_forget)
+
+
 class IdeasProvider(Protocol):
-    async def ideas(self, brief: Brief, count: int) -> list[JSON]: ...
+    async def ideas(self, brief: Brief, count: int, call: Call) -> list[JSON]: ...
 
 
 class ScriptProvider(Protocol):
-    async def script(self, brief: Brief, idea: JSON | None) -> JSON: ...
+    async def script(self, brief: Brief, idea: JSON | None, call: Call) -> JSON: ...
 
 
 class ScenesProvider(Protocol):
-    async def scenes(self, brief: Brief, script: JSON) -> list[JSON]: ...
+    async def scenes(self, brief: Brief, script: JSON, call: Call) -> list[JSON]: ...
 
 
 class ClipProvider(Protocol):
-    async def clip(self, brief: Brief, scene: JSON) -> JSON: ...
+    async def clip(self, brief: Brief, scene: JSON, call: Call) -> JSON: ...
 
 
 class VoiceoverProvider(Protocol):
-    async def voiceover(self, brief: Brief, text: str, duration_s: float) -> JSON: ...
+    async def voiceover(self, brief: Brief, text: str, duration_s: float, call: Call) -> JSON: ...
 
 
 class StitchingProvider(Protocol):
     async def stitch(
-        self, brief: Brief, clips: list[JSON], voiceover: JSON | None
+        self, brief: Brief, clips: list[JSON], voiceover: JSON | None, call: Call
     ) -> tuple[JSON, JSON]: ...
+
+
+class ImagesProvider(Protocol):
+    async def images(self, brief: Brief, scenes: list[JSON], call: Call) -> list[JSON]:
+        """Library images of the project: a product shot, a banner and a flyer."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -70,3 +95,4 @@ class Providers:
     clips: ClipProvider
     voiceover: VoiceoverProvider
     stitching: StitchingProvider
+    images: ImagesProvider | None = None

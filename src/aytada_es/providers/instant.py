@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from ..adapters.assets import AssetStore
-from .base import JSON, Brief, Providers
+from .base import JSON, Brief, Call, Providers
 
 ANGLES = (
     ("problem/solution", "Tired of the old way? {title} fixes it"),
@@ -24,7 +24,7 @@ def _seed(*parts: object) -> int:
 class InstantText:
     """Ideas, script and scenes derived from the brief, the same every time."""
 
-    async def ideas(self, brief: Brief, count: int) -> list[JSON]:
+    async def ideas(self, brief: Brief, count: int, call: Call) -> list[JSON]:
         start = _seed(brief.title, brief.brief) % len(ANGLES)
         picked = [ANGLES[(start + i) % len(ANGLES)] for i in range(count)]
         return [
@@ -36,7 +36,7 @@ class InstantText:
             for angle, template in picked
         ]
 
-    async def script(self, brief: Brief, idea: JSON | None) -> JSON:
+    async def script(self, brief: Brief, idea: JSON | None, call: Call) -> JSON:
         hook = idea["title"] if idea else f"Meet {brief.title}"
         text = (
             f"{hook}. {brief.title} is made for people who want results without the hassle. "
@@ -44,7 +44,7 @@ class InstantText:
         )
         return {"title": hook, "text": text, "words": len(text.split()), "idea": idea}
 
-    async def scenes(self, brief: Brief, script: JSON) -> list[JSON]:
+    async def scenes(self, brief: Brief, script: JSON, call: Call) -> list[JSON]:
         sentences = [s.strip() for s in str(script["text"]).split(".") if s.strip()]
         return [
             {
@@ -67,24 +67,30 @@ class InstantMedia:
         content = json.dumps({"placeholder": kind, **about}, sort_keys=True, default=str).encode()
         return self.assets.put(content, kind=kind, content_type=content_type)
 
-    async def clip(self, brief: Brief, scene: JSON) -> JSON:
+    async def clip(self, brief: Brief, scene: JSON, call: Call) -> JSON:
         return self._placeholder(
             "clip", "video/mp4", project=brief.project_id, scene=scene["index"]
         )
 
-    async def voiceover(self, brief: Brief, text: str, duration_s: float) -> JSON:
+    async def voiceover(self, brief: Brief, text: str, duration_s: float, call: Call) -> JSON:
         return self._placeholder("voiceover", "audio/wav", project=brief.project_id, text=text)
 
     async def stitch(
-        self, brief: Brief, clips: list[JSON], voiceover: JSON | None
+        self, brief: Brief, clips: list[JSON], voiceover: JSON | None, call: Call
     ) -> tuple[JSON, JSON]:
         ids = [c["id"] for c in clips]
         video = self._placeholder("final_video", "video/mp4", project=brief.project_id, clips=ids)
         thumbnail = self._placeholder("thumbnail", "image/jpeg", project=brief.project_id)
         return video, thumbnail
 
+    async def images(self, brief: Brief, scenes: list[JSON], call: Call) -> list[JSON]:
+        return [
+            self._placeholder(kind, "image/png", project=brief.project_id)
+            for kind in ("product_shot", "banner", "flyer")
+        ]
+
 
 def instant_providers(assets: AssetStore) -> Providers:
     text = InstantText()
     media = InstantMedia(assets)
-    return Providers("instant", text, text, text, media, media, media)
+    return Providers("instant", text, text, text, media, media, media, media)
