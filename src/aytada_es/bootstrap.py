@@ -177,7 +177,7 @@ class System:
 
     def health(self) -> dict[str, bool]:
         """Which parts are up."""
-        parts = {name: not task.done() for name, task in self._tasks.items()}
+        parts = {name: name in self._tasks and not self._tasks[name].done() for name in self._parts}
         parts["broker"] = self.broker.running if self.broker else bool(self.bootstrap_servers)
         return parts
 

@@ -133,10 +133,14 @@ async def test_killing_the_relay_and_a_stage_mid_run_loses_nothing_and_charges_o
             )
             await system.kill("relay")
             await system.kill("stage:video")
+            health = system.health()
+            assert health["relay"] is False and health["stage:video"] is False
+            assert health["projections"] is True and health["stage:ideas"] is True
             await asyncio.sleep(1.0)  # events pile up in the store, unpublished
             assert not all(s == "completed" for s in statuses(studio, ids))
             system.revive("relay")
             system.revive("stage:video")
+            assert all(system.health().values())
             await wait_for(
                 lambda: all(s == "completed" for s in statuses(studio, ids)),
                 what="every project to complete after the restart",

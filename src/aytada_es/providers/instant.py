@@ -84,7 +84,14 @@ class InstantMedia:
         return video, thumbnail
 
     async def images(self, brief: Brief, scenes: list[JSON], call: Call) -> list[JSON]:
-        return [
+        stills = [
+            {
+                **self._placeholder("scene_still", "image/png", project=brief.project_id, scene=i),
+                "scene": scene["index"],
+            }
+            for i, scene in enumerate(scenes)
+        ]
+        return stills + [
             self._placeholder(kind, "image/png", project=brief.project_id)
             for kind in ("product_shot", "banner", "flyer")
         ]
