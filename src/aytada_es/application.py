@@ -307,21 +307,12 @@ class Studio(Application[UUID]):
     ) -> bool:
         """Record a step's success; False (and nothing saved) when it was already recorded."""
 
-        def run() -> bool:
-            project = self.project(project_id)
-            if not project.is_current(step, version):
-                return False
-            with self._account_lock(project.owner_id):
-                account = self.account(project.owner_id)
-                movements = project.succeed(
-                    step=step, version=version, result=result, generation=generation, actor=actor
-                )
-                account.apply_movements(project.id, movements, actor=actor)
-                self._continue_autopilot(project, account, actor="autopilot")
-                self.save(project, account)
-            return True
+        def succeed(project: Project) -> list[CreditMovement]:
+            return project.succeed(
+                step=step, version=version, result=result, generation=generation, actor=actor
+            )
 
-        return self._retrying(run)
+        return self._settle_request(project_id, step, version, succeed, actor)
 
     def fail_step(
         self,
@@ -335,16 +326,31 @@ class Studio(Application[UUID]):
     ) -> bool:
         """Record a step's failure after its attempts; False when no longer current."""
 
+        def fail(project: Project) -> list[CreditMovement]:
+            return project.fail(
+                step=step, version=version, error=error, generation=generation, actor=actor
+            )
+
+        return self._settle_request(project_id, step, version, fail, actor)
+
+    def _settle_request(
+        self,
+        project_id: UUID,
+        step: Step,
+        version: int,
+        outcome: Callable[[Project], list[CreditMovement]],
+        actor: str,
+    ) -> bool:
+        """Record a request's outcome with its credit movements, unless already recorded."""
+
         def run() -> bool:
             project = self.project(project_id)
             if not project.is_current(step, version):
                 return False
             with self._account_lock(project.owner_id):
                 account = self.account(project.owner_id)
-                movements = project.fail(
-                    step=step, version=version, error=error, generation=generation, actor=actor
-                )
-                account.apply_movements(project.id, movements, actor=actor)
+                account.apply_movements(project.id, outcome(project), actor=actor)
+                self._continue_autopilot(project, account, actor="autopilot")
                 self.save(project, account)
             return True
 
