@@ -1,0 +1,423 @@
+"""The cloud providers' real client code (httpx, the ElevenLabs SDK) against local fake APIs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aytada_es.adapters.assets import AssetStore
+from aytada_es.config import Settings
+from aytada_es.domain.errors import ConfigError
+from aytada_es.providers.base import Brief, Call, PermanentProviderError, ProviderError
+from aytada_es.providers.cloud import (
+    Backoff,
+    ChatLLM,
+    ElevenLabsVoice,
+    ShotstackRenderer,
+    cloud_providers,
+)
+from fakes.cloud_apis import (
+    AUDIO,
+    ELEVENLABS_KEY,
+    LLM_KEY,
+    SHOTSTACK_KEY,
+    FakeCloud,
+    Reply,
+    completion,
+    elevenlabs_error,
+    fake_cloud,
+)
+
+FAST = Backoff(attempts=3, base_s=0.01, max_s=0.05)
+BRIEF = Brief(uuid.uuid4(), "Brewly", "16:9", "A smart kettle that knows your favourite tea.")
+
+
+class Recorder:
+    """A `Call` whose recorded remote ids can be read back."""
+
+    def __init__(self, resume_id: str | None = None) -> None:
+        self.ids: list[str] = []
+        self.call = Call("call-key-1", resume_id, self.record)
+
+    async def record(self, external_id: str) -> None:
+        self.ids.append(external_id)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeCloud]:
+    async with fake_cloud() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as http:
+        yield http
+
+
+@pytest.fixture
+def assets(tmp_path: Path) -> AssetStore:
+    return AssetStore(tmp_path / "assets")
+
+
+def llm(fake: FakeCloud, http: httpx.AsyncClient, key: str = LLM_KEY, **kw: object) -> ChatLLM:
+    options: dict[str, object] = {"backoff": FAST, "timeout_s": 0.3, "model": "fake-model"} | kw
+    return ChatLLM(http, f"{fake.url}/llm/v1", key, **options)  # type: ignore[arg-type]
+
+
+def voice(
+    fake: FakeCloud,
+    http: httpx.AsyncClient,
+    assets: AssetStore,
+    key: str = ELEVENLABS_KEY,
+    **kw: object,
+) -> ElevenLabsVoice:
+    options: dict[str, object] = {"backoff": FAST, "queue_wait_s": 0.01, "timeout_s": 0.3} | kw
+    return ElevenLabsVoice(
+        assets,
+        key,
+        base_url=f"{fake.url}/xi",
+        http=http,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def shotstack(
+    fake: FakeCloud,
+    http: httpx.AsyncClient,
+    assets: AssetStore,
+    key: str = SHOTSTACK_KEY,
+    **kw: object,
+) -> ShotstackRenderer:
+    options: dict[str, object] = {"backoff": FAST, "poll_interval_s": 0.01, "timeout_s": 0.3} | kw
+    return ShotstackRenderer(
+        http,
+        assets,
+        key,
+        lambda asset_id: f"https://assets.example/{asset_id}",
+        base_url=f"{fake.url}/shotstack/edit/v1",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+# --- the LLM (ideas, script, scenes) ---------------------------------------------------------
+
+
+async def test_the_text_steps_come_from_json_mode_chat_completions(
+    fake: FakeCloud, http: httpx.AsyncClient
+) -> None:
+    text = llm(fake, http)
+    ideas = await text.ideas(BRIEF, 2, Call("k1"))
+    script = await text.script(BRIEF, ideas[0], Call("k2"))
+    scenes = await text.scenes(BRIEF, script, Call("k3"))
+
+    assert ideas[0] == {"angle": "question", "title": "Why wait?", "pitch": "Ask. Then answer."}
+    assert script["text"].startswith("Why wait?") and script["words"] == 7
+    assert script["idea"] == ideas[0]
+    assert [s["index"] for s in scenes] == [0, 1] and scenes[1]["duration_s"] == 2.5
+    request = fake.seen[0].body
+    assert request["model"] == "fake-model"
+    assert request["response_format"] == {"type": "json_object"}
+    assert "Brewly" in request["messages"][-1]["content"]
+
+
+async def test_a_refused_llm_key_fails_at_once_without_a_retry(
+    fake: FakeCloud, http: httpx.AsyncClient
+) -> None:
+    with pytest.raises(PermanentProviderError, match=r"401.*refused"):
+        await llm(fake, http, key="wrong").ideas(BRIEF, 2, Call("k"))
+    assert fake.count("chat") == 1
+
+
+async def test_llm_5xx_429_and_timeouts_are_retried_with_backoff(
+    fake: FakeCloud, http: httpx.AsyncClient
+) -> None:
+    fake.script(
+        "chat",
+        Reply(503, {"error": {"message": "overloaded"}}),
+        Reply(429, {"error": {"message": "slow down"}}, headers={"retry-after": "0.01"}),
+        Reply(200, completion({"title": "Late", "text": "Late but fine."}), delay_s=0.5),
+    )
+    text = llm(fake, http, backoff=Backoff(attempts=4, base_s=0.01))
+    script = await text.script(BRIEF, None, Call("k"))
+    assert script["title"] == "Why wait?"  # the fourth answer: the third timed out
+    assert fake.count("chat") == 4
+
+
+async def test_a_persistent_llm_5xx_ends_in_a_retryable_provider_error(
+    fake: FakeCloud, http: httpx.AsyncClient
+) -> None:
+    fake.script("chat", *[Reply(500, {"error": {"message": "boom"}})] * 3)
+    with pytest.raises(ProviderError, match=r"HTTP 500.*after 3 attempts") as raised:
+        await llm(fake, http).ideas(BRIEF, 2, Call("k"))
+    assert not isinstance(raised.value, PermanentProviderError)
+    assert fake.count("chat") == 3
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (Reply(200, completion("Sure! Here are ideas: 1. ...")), r"malformed ideas answer"),
+        (Reply(200, completion({"ideas": [{"angle": "x"}]})), r"ideas\.0\.title: Field required"),
+        (Reply(200, completion({"ideas": []})), r"malformed ideas answer"),
+        (Reply(200, completion({"ideas": "no"}, "length")), r"cut off"),
+        (Reply(200, {"object": "chat.completion", "choices": []}), r"no choices\[0\]"),
+        (Reply(200, body=b"<html>gateway</html>"), r"expected JSON"),
+        (Reply(400, {"error": {"message": "bad model"}}), r"HTTP 400.*bad model"),
+    ],
+)
+async def test_a_malformed_llm_answer_is_a_clear_permanent_error(
+    fake: FakeCloud, http: httpx.AsyncClient, reply: Reply, message: str
+) -> None:
+    fake.script("chat", reply)
+    with pytest.raises(PermanentProviderError, match=message):
+        await llm(fake, http).ideas(BRIEF, 2, Call("k"))
+    assert fake.count("chat") == 1
+
+
+# --- ElevenLabs (voiceover) ------------------------------------------------------------------
+
+
+async def test_the_voiceover_is_spoken_by_elevenlabs_and_stored_as_mp3(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    asset = await voice(fake, http, assets).voiceover(BRIEF, "Hello tea.", 5.0, Call("k"))
+    assert asset["kind"] == "voiceover" and asset["content_type"] == "audio/mpeg"
+    assert assets.read(asset["id"]) == AUDIO
+    seen = fake.seen[0]
+    assert seen.path.startswith("/xi/v1/text-to-speech/")
+    assert seen.body["text"] == "Hello tea." and seen.body["model_id"] == "eleven_multilingual_v2"
+
+
+async def test_a_refused_elevenlabs_key_fails_at_once_without_a_retry(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    with pytest.raises(PermanentProviderError, match="401 invalid_api_key"):
+        await voice(fake, http, assets, key="wrong").voiceover(BRIEF, "Hi.", 2.0, Call("k"))
+    assert fake.count("tts") == 1
+
+
+async def test_too_many_concurrent_requests_waits_in_the_queue_then_succeeds(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    # More waits than the backoff allows attempts: waiting for a slot is not a failure.
+    fake.script("tts", *[elevenlabs_error(429, "too_many_concurrent_requests")] * 4)
+    asset = await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
+    assert assets.read(asset["id"]) == AUDIO
+    assert fake.count("tts") == 5
+
+
+async def test_system_busy_backs_off_then_succeeds_or_gives_up_retryably(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    busy = elevenlabs_error(429, "system_busy")
+    provider = voice(fake, http, assets, backoff=Backoff(attempts=3, base_s=0.05))
+    fake.script("tts", busy, busy)
+    started = time.monotonic()
+    await provider.voiceover(BRIEF, "Hi.", 2.0, Call("k"))
+    assert time.monotonic() - started >= 0.05 + 0.1  # exponential: 0.05 s, then 0.1 s
+    assert fake.count("tts") == 3
+
+    fake.script("tts", busy, busy, busy)
+    with pytest.raises(ProviderError, match=r"system_busy.*after 3 attempts") as raised:
+        await provider.voiceover(BRIEF, "Hi.", 2.0, Call("k"))
+    assert not isinstance(raised.value, PermanentProviderError)
+    assert fake.count("tts") == 6
+
+
+async def test_elevenlabs_5xx_and_timeouts_are_retried(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    fake.script("tts", Reply(500, {"detail": "internal"}), Reply(200, body=b"late", delay_s=0.5))
+    asset = await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
+    assert assets.read(asset["id"]) == AUDIO
+    assert fake.count("tts") == 3
+
+
+async def test_a_persistent_elevenlabs_5xx_ends_in_a_retryable_provider_error(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    fake.script("tts", *[Reply(502, body=b"bad gateway")] * 3)
+    with pytest.raises(ProviderError, match="HTTP 502") as raised:
+        await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
+    assert not isinstance(raised.value, PermanentProviderError)
+    assert fake.count("tts") == 3
+
+
+async def test_an_elevenlabs_stream_that_breaks_while_it_is_read_is_retried(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    fake.script("tts", Reply(200, body=AUDIO, broken=True))
+    asset = await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
+    assert assets.read(asset["id"]) == AUDIO  # not the half of it that came first
+    assert fake.count("tts") == 2
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (Reply(200, body=b""), "no audio"),
+        (Reply(422, {"detail": [{"msg": "text too long"}]}), "HTTP 422"),
+    ],
+)
+async def test_a_malformed_elevenlabs_answer_is_a_clear_permanent_error(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore, reply: Reply, message: str
+) -> None:
+    fake.script("tts", reply)
+    with pytest.raises(PermanentProviderError, match=message):
+        await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
+    assert fake.count("tts") == 1
+
+
+# --- Shotstack (clips, stitching) ------------------------------------------------------------
+
+
+async def test_a_clip_is_rendered_through_every_status_and_downloaded_at_once(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    recorder = Recorder()
+    scene = {"index": 0, "headline": "Meet it", "duration_s": 3, "still": {"id": "a" * 64}}
+    asset = await shotstack(fake, http, assets).clip(BRIEF, scene, recorder.call)
+
+    assert recorder.ids == ["render-1"]
+    assert fake.count("get_render") == 5  # queued, fetching, rendering, saving, done
+    assert asset["kind"] == "clip" and asset["duration_s"] == 3.0
+    assert assets.read(asset["id"]) == b"bytes of render-1.mp4"
+    timeline = fake.seen[0].body["timeline"]
+    assert timeline["tracks"][0]["clips"][0]["asset"]["text"] == "Meet it"
+    assert timeline["tracks"][1]["clips"][0]["asset"]["src"] == f"https://assets.example/{'a' * 64}"
+
+
+async def test_stitching_renders_the_ad_with_its_voiceover_and_a_poster(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    clips = [
+        {"scene": 0, "id": "c" * 64, "duration_s": 3.0},
+        {"scene": 1, "id": "d" * 64, "duration_s": 2.5},
+    ]
+    video, thumbnail = await shotstack(fake, http, assets).stitch(
+        BRIEF, clips, {"id": "e" * 64}, Recorder().call
+    )
+    assert (video["kind"], thumbnail["kind"]) == ("final_video", "thumbnail")
+    assert assets.read(thumbnail["id"]) == b"bytes of render-1-poster.jpg"
+    body = fake.seen[0].body
+    track = body["timeline"]["tracks"][0]["clips"]
+    assert [(c["start"], c["length"]) for c in track] == [(0.0, 3.0), (3.0, 2.5)]
+    assert body["timeline"]["soundtrack"]["src"] == f"https://assets.example/{'e' * 64}"
+    assert body["output"]["poster"] == {"capture": 0}
+
+
+async def test_a_failed_render_is_a_permanent_error_with_shotstacks_reason(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    fake.render_progression = ("queued", "fetching", "failed")
+    fake.render_error = "Source image returned 404"
+    with pytest.raises(PermanentProviderError, match="render-1 failed: Source image returned 404"):
+        await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, Recorder().call)
+
+
+async def test_a_resumed_call_polls_the_recorded_render_without_a_new_post(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    render_id = fake.add_render(("rendering", "saving", "done"))
+    recorder = Recorder(resume_id=render_id)
+    asset = await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, recorder.call)
+    assert fake.count("post_render") == 0
+    assert assets.read(asset["id"]) == f"bytes of {render_id}.mp4".encode()
+    assert recorder.ids == []
+
+
+async def test_a_resumed_render_that_shotstack_no_longer_knows_is_started_again(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    recorder = Recorder(resume_id="expired-render")
+    await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, recorder.call)
+    assert fake.count("post_render") == 1 and recorder.ids == ["render-1"]
+
+
+async def test_a_refused_shotstack_key_fails_at_once_without_a_retry(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    with pytest.raises(PermanentProviderError, match=r"403.*refused"):
+        await shotstack(fake, http, assets, key="wrong").clip(BRIEF, {"index": 0}, Recorder().call)
+    assert fake.count("post_render") == 1
+
+
+async def test_shotstack_5xx_and_timeouts_while_polling_and_downloading_are_retried(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    fake.script("get_render", Reply(503, {"message": "busy"}), Reply(200, {}, delay_s=0.5))
+    fake.script("cdn", Reply(500, body=b"oops"))
+    asset = await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, Recorder().call)
+    assert assets.read(asset["id"]) == b"bytes of render-1.mp4"
+    assert fake.count("get_render") == 7 and fake.count("cdn") == 2
+
+
+async def test_a_render_that_never_finishes_ends_in_a_retryable_error(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+) -> None:
+    fake.render_progression = ("queued", "rendering")
+    recorder = Recorder()
+    with pytest.raises(ProviderError, match="still rendering") as raised:
+        await shotstack(fake, http, assets, render_timeout_s=0.1).clip(
+            BRIEF, {"index": 0}, recorder.call
+        )
+    assert not isinstance(raised.value, PermanentProviderError)
+    assert recorder.ids == ["render-1"]  # the next attempt resumes it
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "reply", "message"),
+    [
+        ("post_render", Reply(201, {"success": True, "response": {}}), "no 'id'"),
+        ("post_render", Reply(201, body=b"created"), "expected JSON"),
+        ("get_render", Reply(200, {"success": True}), "malformed answer"),
+        ("get_render", Reply(200, {"response": {"status": "exploded"}}), "unknown status"),
+        ("get_render", Reply(200, {"response": {"status": "done"}}), "no 'url'"),
+    ],
+)
+async def test_a_malformed_shotstack_answer_is_a_clear_permanent_error(
+    fake: FakeCloud,
+    http: httpx.AsyncClient,
+    assets: AssetStore,
+    endpoint: str,
+    reply: Reply,
+    message: str,
+) -> None:
+    fake.script(endpoint, reply)
+    with pytest.raises(PermanentProviderError, match=message):
+        await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, Recorder().call)
+
+
+# --- the factory -----------------------------------------------------------------------------
+
+
+def test_the_cloud_set_names_every_missing_key(assets: AssetStore) -> None:
+    settings = Settings(providers="cloud", llm_base_url="http://llm.example/v1")
+    with pytest.raises(ConfigError) as raised:
+        cloud_providers(settings, assets, public_asset_url=str)
+    message = str(raised.value)
+    for var in ("AYTADA_LLM_API_KEY", "ELEVENLABS_API_KEY", "SHOTSTACK_API_KEY"):
+        assert var in message
+    assert "AYTADA_LLM_BASE_URL" not in message
+
+
+async def test_the_cloud_set_is_named_cloud_and_uses_the_given_client(
+    assets: AssetStore, http: httpx.AsyncClient
+) -> None:
+    settings = Settings(
+        providers="cloud",
+        llm_base_url="http://llm.example/v1",
+        llm_api_key="k1",
+        elevenlabs_api_key="k2",
+        shotstack_api_key="k3",
+    )
+    providers = cloud_providers(settings, assets, public_asset_url=str, http=http)
+    assert providers.name == "cloud"
+    assert isinstance(providers.ideas, ChatLLM) and providers.ideas.http is http
+    assert isinstance(providers.stitching, ShotstackRenderer) and providers.stitching.http is http
