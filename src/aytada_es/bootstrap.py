@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from ._waiting import Doorbell
 from .adapters.assets import AssetStore
 from .adapters.calls import CallLedger
+from .adapters.keys import session_key
+from .adapters.links import AssetLinks
 from .application import Studio
 from .config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
 from .consumers.base import Stage, StageContext
@@ -25,18 +30,30 @@ from .kafka.runner import StageRunner
 from .kafka.topics import ensure_topics
 from .projections.runner import ReadModels, read_models
 from .providers.base import Providers
+from .providers.cloud import cloud_providers
 from .providers.instant import instant_providers
+from .providers.local import local_providers
 
 log = logging.getLogger(__name__)
 ROLES = ("relay", "stages", "projections")
 RESTART_DELAY_S = 1.0
 
 
-def make_providers(settings: Settings, assets: AssetStore) -> Providers:
+def make_providers(
+    settings: Settings, assets: AssetStore, http: httpx.AsyncClient | None = None
+) -> Providers:
     """The provider set that AYTADA_PROVIDERS names."""
-    if settings.providers in ("instant", "local"):
+    if settings.providers == "instant":
         return instant_providers(assets)
-    raise ConfigError(f"AYTADA_PROVIDERS={settings.providers!r} is not available yet")
+    local = local_providers(assets)
+    if settings.providers == "local":
+        return local
+    links = AssetLinks(session_key(settings.data_dir, settings.secret_key), settings.public_url)
+    cloud = cloud_providers(
+        settings, assets, public_asset_url=links.url, http=http, llm_model=settings.llm_model
+    )
+    # Scene stills and library images are drawn locally; Shotstack animates them.
+    return dataclasses.replace(cloud, images=local.images)
 
 
 @dataclass
@@ -58,6 +75,7 @@ class System:
     _parts: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _relay_bell: Doorbell | None = None
+    http: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
         """Start the broker (if none is configured), create topics, start every role's task."""
@@ -163,6 +181,8 @@ class System:
         if self.broker is not None:
             await asyncio.to_thread(self.broker.stop)
             self.broker = None
+        if self.http is not None:
+            await self.http.aclose()
 
     def close(self) -> None:
         self.studio.close()
@@ -195,14 +215,16 @@ def bootstrap(
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
     studio = Studio(settings.database().eventsourcing_env(), sole_writer=set(roles) == set(ROLES))
+    http = httpx.AsyncClient(timeout=60.0) if settings.providers == "cloud" else None
     assets = AssetStore(settings.assets_dir)
     return System(
         settings=settings,
         studio=studio,
         assets=assets,
-        providers=providers or make_providers(settings, assets),
+        providers=providers or make_providers(settings, assets, http),
         stages=registered_stages(tuple(extra_stages)),
         read_models=read_models(studio),
         roles=roles,
         bootstrap_servers=bootstrap_servers,
+        http=http,
     )

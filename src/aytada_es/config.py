@@ -34,6 +34,9 @@ class Settings(BaseModel):
     shotstack_api_key: str | None = None
     llm_base_url: str | None = None
     llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -52,6 +55,9 @@ class Settings(BaseModel):
             "shotstack_api_key": "SHOTSTACK_API_KEY",
             "llm_base_url": "AYTADA_LLM_BASE_URL",
             "llm_api_key": "AYTADA_LLM_API_KEY",
+            "llm_model": "AYTADA_LLM_MODEL",
+            "public_url": "AYTADA_PUBLIC_URL",
+            "secret_key": "AYTADA_SECRET_KEY",
         }
         values = {field: environ[var] for field, var in names.items() if environ.get(var)}
         try:

@@ -14,12 +14,13 @@ import httpx
 import pytest
 from web_server import SECRET_KEY, Site, json_of, site, site_settings, wait_for
 
+from aytada_es.adapters.keys import session_key
 from aytada_es.application import hash_token
 from aytada_es.domain.errors import ConfigError
 from aytada_es.domain.status import Status
 from aytada_es.web.app import ENDPOINTS
 from aytada_es.web.models import Card, CreditStatement, StudioView, VideoList
-from aytada_es.web.session import SessionSigner, session_key
+from aytada_es.web.session import SessionSigner
 
 __all__ = ["site", "site_settings"]
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.kafka]

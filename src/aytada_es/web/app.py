@@ -10,8 +10,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, WebSocketRoute
 
+from ..adapters.keys import session_key
+from ..adapters.links import AssetLinks
 from ..bootstrap import System
-from . import health, library, login, pages, projects, staff
+from . import health, library, login, pages, projects, public, staff
 from .auth import QueryToken
 from .body import BodyLimit
 from .context import Web, WebOptions
@@ -19,7 +21,7 @@ from .endpoints import Endpoint
 from .errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from .hub import Hub
 from .openapi import OPENAPI, openapi_document
-from .session import SessionSigner, session_key
+from .session import SessionSigner
 from .ws import videos_socket
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -56,7 +58,8 @@ def create_app(
         queue_limit=options.queue_limit,
         poll_s=options.feed_poll_s,
     )
-    signer = SessionSigner(session_key(system.settings.data_dir, secret_key), options.session_ttl_s)
+    key = session_key(system.settings.data_dir, secret_key or system.settings.secret_key)
+    signer = SessionSigner(key, options.session_ttl_s)
     web = Web(system, hub, signer, options)
     web.video_lists = projects.VideoLists(web)
 
@@ -72,6 +75,8 @@ def create_app(
     routes: list[BaseRoute] = [e.route() for e in ENDPOINTS]
     routes.append(WebSocketRoute("/ws/videos", videos_socket))
     routes += pages.routes()
+    links = AssetLinks(key, system.settings.public_url)
+    routes += public.routes(links, system.assets)
     app = Starlette(
         routes=routes,
         middleware=[

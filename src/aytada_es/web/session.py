@@ -3,57 +3,16 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import os
-import secrets
 import time
-from pathlib import Path
 from uuid import UUID
-
-from ..domain.errors import ConfigError
 
 SESSION_COOKIE = "aytada_session"
 SESSION_TTL_S = 7 * 24 * 3600
-KEY_FILE = "session.key"
-MIN_KEY_LENGTH = 16
 
 
-def session_key(data_dir: Path, configured: str | None = None) -> bytes:
-    """`AYTADA_SECRET_KEY`, or a random key kept in the data dir so its processes share it."""
-    if configured:
-        if len(configured) < MIN_KEY_LENGTH:
-            raise ConfigError(f"AYTADA_SECRET_KEY must have at least {MIN_KEY_LENGTH} characters")
-        return configured.encode()
-    path = data_dir / KEY_FILE
-    with contextlib.suppress(FileNotFoundError):
-        return _read_key(path)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # Written aside then linked into place: of two processes starting at once, one key wins.
-    fd, temporary = _private_file(data_dir)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        os.unlink(temporary)
-    return _read_key(path)
-
-
-def _private_file(directory: Path) -> tuple[int, str]:
-    name = str(directory / f".{KEY_FILE}.{secrets.token_hex(8)}")
-    return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), name
-
-
-def _read_key(path: Path) -> bytes:
-    text = path.read_text().strip()
-    if len(text) < MIN_KEY_LENGTH:
-        raise ConfigError(f"{path} does not hold a session key; delete it to make a new one")
-    return text.encode()
-
-
+# The key itself is the service's secret key (adapters.keys).
 class SessionSigner:
     """Issues and checks session cookie values: `account.expiry.mac`.
 
