@@ -303,7 +303,12 @@ async def test_every_step_answers_202_and_the_project_completes_with_its_files(
 
     scripts = json_of(await http.get("/api/scripts"))["scripts"]
     assert [s["project_id"] for s in scripts] == [id]
-    assert json_of(await http.get("/api/images")) == {"images": []}  # instant providers: none
+    images = json_of(await http.get("/api/images"))["images"]
+    assert sorted(i["kind"] for i in images) == sorted(
+        ["banner", "flyer", "product_shot"] + ["scene_still"] * len(view.scenes)
+    )
+    assert all(set(i) == {"id", "project_id", "kind", "url", "created_at"} for i in images)
+    assert all(i["url"] == f"/api/assets/{i['id']}" and i["project_id"] == id for i in images)
     credits = CreditStatement.model_validate(json_of(await http.get("/api/credits")))
     assert credits.reserved == 0 and credits.balance == 10_000 - view.credits.charged
     assert [m.kind for m in credits.history][:2] == ["grant", "reserve"]
