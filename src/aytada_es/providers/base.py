@@ -96,3 +96,4 @@ class Providers:
     voiceover: VoiceoverProvider
     stitching: StitchingProvider
     images: ImagesProvider | None = None
+    billed: bool = True  # whose calls cost money, so they go through the call ledger

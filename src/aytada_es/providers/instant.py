@@ -100,4 +100,4 @@ class InstantMedia:
 def instant_providers(assets: AssetStore) -> Providers:
     text = InstantText()
     media = InstantMedia(assets)
-    return Providers("instant", text, text, text, media, media, media, media)
+    return Providers("instant", text, text, text, media, media, media, media, billed=False)
