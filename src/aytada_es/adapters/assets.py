@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ class AssetStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._folders: set[Path] = set()
 
     def path(self, asset_id: str) -> Path:
         if len(asset_id) != 64 or not all(c in "0123456789abcdef" for c in asset_id):
@@ -41,11 +42,13 @@ class AssetStore:
         asset_id = hashlib.sha256(content).hexdigest()
         target = self.path(asset_id)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-            os.replace(tmp, target)
+            if target.parent not in self._folders:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(target.parent)
+            # Written aside, then renamed into place: a reader never sees half a file.
+            aside = target.with_name(f".{asset_id}.{os.getpid()}.{threading.get_ident()}")
+            aside.write_bytes(content)
+            os.replace(aside, target)
         return {
             "id": asset_id,
             "kind": kind,
