@@ -30,7 +30,8 @@ formats = st.sampled_from(("9:16", "16:9", "1:1", "4:5"))
 
 def clean_text(text: str, name: str = "") -> None:
     """No unfilled slot, stray space or doubled punctuation outside the user's own name."""
-    text = text.replace(name, "Name") if name else text
+    if name:  # the user's own name, as written or capitalised at the start of a sentence
+        text = text.replace(name, "Name").replace(name[0].upper() + name[1:], "Name")
     assert "{" not in text and "}" not in text
     assert "  " not in text
     assert text == text.strip()
