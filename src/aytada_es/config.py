@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .domain.errors import ConfigError
 
@@ -21,7 +21,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    data_dir: Path = Path("var")
+    data_dir: Path = Field(Path("var"), validate_default=True)
     database_url: str = ""
     kafka_bootstrap: str | None = None
     kafka_namespace: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
@@ -37,6 +37,12 @@ class Settings(BaseModel):
     llm_model: str = "gpt-4o-mini"
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, data_dir: Path) -> Path:
+        """Resolved once, so that child processes (ffmpeg, espeak) find the same files."""
+        return data_dir.expanduser().resolve()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -1,0 +1,61 @@
+"""Settings are read once from the environment and fail loudly on bad values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from aytada_es.config import Settings
+from aytada_es.domain.errors import ConfigError
+
+
+def test_a_relative_data_dir_is_made_absolute_so_child_processes_find_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"AYTADA_DATA_DIR": "var"})
+    assert settings.data_dir == tmp_path / "var"
+    assert settings.assets_dir.is_absolute()
+    database = settings.database()
+    assert database.kind == "sqlite" and os.path.isabs(database.path)
+
+
+def test_defaults_are_the_embedded_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+    assert settings.data_dir == tmp_path / "var"
+    assert settings.providers == "local" and settings.kafka_bootstrap is None
+    assert settings.topic_partitions == 6
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AYTADA_PROVIDERS", "magic"),
+        ("AYTADA_TOPIC_PARTITIONS", "zero"),
+        ("AYTADA_TOPIC_PARTITIONS", "0"),
+        ("AYTADA_STAGE_ATTEMPTS", "-1"),
+        ("AYTADA_DATABASE_URL", "mysql://db"),
+        ("AYTADA_DATABASE_URL", "sqlite:///:memory:"),
+        ("AYTADA_KAFKA_NAMESPACE", "has space"),
+    ],
+)
+def test_a_bad_value_fails_at_start_up_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_a_postgresql_url_gives_host_database_and_schema() -> None:
+    settings = Settings.from_env(
+        {"AYTADA_DATABASE_URL": "postgresql://app:secret@db.internal:6543/ads?schema=tenant_1"}
+    )
+    database = settings.database()
+    assert (database.kind, database.host, database.port, database.name) == (
+        "postgres",
+        "db.internal",
+        6543,
+        "ads",
+    )
+    assert (database.user, database.password, database.db_schema) == ("app", "secret", "tenant_1")
