@@ -8,6 +8,7 @@ from typing import Any, TypedDict
 from uuid import UUID
 
 from ..domain.project import Project
+from ._project_rows import ProjectRows
 from .base import Batch, CardChange, DomainEvent, Projection
 from .store import ReadModelStore, Row, Transaction
 from .videos import _shown, _sortable
@@ -77,20 +78,12 @@ class MyImages(Projection):
 
     def __init__(self, store: ReadModelStore) -> None:
         super().__init__(store)
-        self._projects: dict[str, Row] = {}  # the project rows this batch reads or changes
-        self._touched: set[str] = set()
+        self._projects = ProjectRows(PROJECTS)
         self._assets: dict[tuple[str, str], Row] = {}  # new in this batch, first record kept
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
-        known = {
-            str(event.originator_id)
-            for _, event in batch
-            if isinstance(event, (*_ASSET_EVENTS, Project.ProjectDeleted, Project.ProjectRestored))
-        }
-        self._projects = {
-            row["project_id"]: row for row in tx.rows_with(PROJECTS, "project_id", known)
-        }
-        self._touched = set()
+        needed_by = (*_ASSET_EVENTS, Project.ProjectDeleted, Project.ProjectRestored)
+        self._projects.load(tx, batch, needed_by)
         self._assets = {}
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
@@ -98,34 +91,26 @@ class MyImages(Projection):
             return ()
         id = str(event.originator_id)
         if isinstance(event, Project.ProjectCreated):
-            self._projects[id] = {"project_id": id, "owner_id": str(event.owner_id), "deleted": 0}
-            self._touched.add(id)
+            self._projects.created(id, {"owner_id": str(event.owner_id)})
         elif isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
-            self._project(id, event)["deleted"] = int(isinstance(event, Project.ProjectDeleted))
-            self._touched.add(id)
+            self._projects.mark(event)
         elif records := _records(event):
-            owner_id = self._project(id, event)["owner_id"]
+            owner_id = self._projects.of(id, event)["owner_id"]
             for record in records:
                 asset = _asset(record, id, owner_id, position, event.timestamp)
                 self._assets.setdefault((asset["id"], id), asset)
         return ()
 
     def flush(self, tx: Transaction) -> Sequence[CardChange]:
-        tx.upsert(PROJECTS, "project_id", [self._projects[id] for id in self._touched])
+        self._projects.save(tx)
         tx.executemany(
             "INSERT INTO {aytada_assets}"
             " (id, project_id, owner_id, kind, content_type, created_at, position)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id, project_id) DO NOTHING",
             ([a[column] for column in _ASSET_COLUMNS] for a in self._assets.values()),
         )
-        self._projects, self._touched, self._assets = {}, set(), {}
+        self._assets = {}
         return ()
-
-    def _project(self, id: str, event: Project.Event) -> Row:
-        found = self._projects.get(id)
-        if found is None:
-            raise LookupError(f"{type(event).__name__} of project {id}, never created")
-        return found
 
     # ---- queries -----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Any, TypedDict
 from uuid import UUID
 
 from ..domain.project import Project
+from ._project_rows import ProjectRows
 from .base import Batch, CardChange, DomainEvent, Projection
 from .store import ReadModelStore, Row, Transaction, from_json, to_json
 from .videos import _shown, _sortable
@@ -63,22 +64,12 @@ class MyScripts(Projection):
 
     def __init__(self, store: ReadModelStore) -> None:
         super().__init__(store)
-        self._projects: dict[str, Row] = {}  # the project rows this batch reads or changes
-        self._touched: set[str] = set()
+        self._projects = ProjectRows(PROJECTS)
         self._scripts: list[Row] = []
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
-        known = {
-            str(event.originator_id)
-            for _, event in batch
-            if isinstance(
-                event, Project.ScriptGenerated | Project.ProjectDeleted | Project.ProjectRestored
-            )
-        }
-        self._projects = {
-            row["project_id"]: row for row in tx.rows_with(PROJECTS, "project_id", known)
-        }
-        self._touched = set()
+        needed_by = (Project.ScriptGenerated, Project.ProjectDeleted, Project.ProjectRestored)
+        self._projects.load(tx, batch, needed_by)
         self._scripts = []
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
@@ -86,23 +77,17 @@ class MyScripts(Projection):
             return ()
         id = str(event.originator_id)
         if isinstance(event, Project.ProjectCreated):
-            self._projects[id] = {
-                "project_id": id,
-                "owner_id": str(event.owner_id),
-                "title": event.title,
-                "format": event.format,
-                "deleted": 0,
-            }
-            self._touched.add(id)
+            self._projects.created(
+                id, {"owner_id": str(event.owner_id), "title": event.title, "format": event.format}
+            )
         elif isinstance(event, Project.ScriptGenerated):
-            self._scripts.append(_script(self._project(id, event), position, event))
+            self._scripts.append(_script(self._projects.of(id, event), position, event))
         elif isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
-            self._project(id, event)["deleted"] = int(isinstance(event, Project.ProjectDeleted))
-            self._touched.add(id)
+            self._projects.mark(event)
         return ()
 
     def flush(self, tx: Transaction) -> Sequence[CardChange]:
-        tx.upsert(PROJECTS, "project_id", [self._projects[id] for id in self._touched])
+        self._projects.save(tx)
         if self._scripts:
             columns = list(self._scripts[0])
             tx.executemany(
@@ -110,14 +95,8 @@ class MyScripts(Projection):
                 f" VALUES ({','.join('?' * len(columns))})",
                 ([script[c] for c in columns] for script in self._scripts),
             )
-        self._projects, self._touched, self._scripts = {}, set(), []
+        self._scripts = []
         return ()
-
-    def _project(self, id: str, event: Project.Event) -> Row:
-        found = self._projects.get(id)
-        if found is None:
-            raise LookupError(f"{type(event).__name__} of project {id}, never created")
-        return found
 
     # ---- queries -----------------------------------------------------------------------
 
