@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from html import escape
 from pathlib import Path
 from string import Template
@@ -103,15 +104,25 @@ def to_login(request: Request) -> RedirectResponse:
 # ---- pages --------------------------------------------------------------------------------
 
 
-async def my_videos(request: Request) -> Response:
-    """My Videos: the live grid of every project."""
-    principal = await signed_in(request)
-    if principal is None:
-        return to_login(request)
-    content = template("videos.html").substitute()
-    return shell(
-        principal, title="My Videos", section="videos", script="videos.js", content=content
-    )
+def section_page(
+    title: str, section: Section, page: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """A signed-in page of the sidebar: its template, filled in by its own script."""
+
+    async def show(request: Request) -> Response:
+        principal = await signed_in(request)
+        if principal is None:
+            return to_login(request)
+        content = template(f"{page}.html").substitute()
+        return shell(principal, title=title, section=section, script=f"{page}.js", content=content)
+
+    show.__doc__ = f"{title}."
+    return show
+
+
+my_videos = section_page("My Videos", "videos", "videos")
+my_scripts = section_page("My Scripts", "scripts", "scripts")
+my_images = section_page("My Images", "images", "images")
 
 
 async def studio(request: Request) -> Response:
@@ -136,28 +147,6 @@ async def studio(request: Request) -> Response:
         )
     content = template("studio.html").substitute(project_id=escape(str(project_id)))
     return shell(principal, title="Project Studio", section="", script="studio.js", content=content)
-
-
-async def my_scripts(request: Request) -> Response:
-    """My Scripts: every script written for the user's projects."""
-    principal = await signed_in(request)
-    if principal is None:
-        return to_login(request)
-    content = template("scripts.html").substitute()
-    return shell(
-        principal, title="My Scripts", section="scripts", script="scripts.js", content=content
-    )
-
-
-async def my_images(request: Request) -> Response:
-    """My Images: every generated image, each downloadable."""
-    principal = await signed_in(request)
-    if principal is None:
-        return to_login(request)
-    content = template("images.html").substitute()
-    return shell(
-        principal, title="My Images", section="images", script="images.js", content=content
-    )
 
 
 async def login(request: Request) -> Response:
