@@ -82,9 +82,11 @@ def test_refused_steps_are_explained(site: Site, new_page: Any) -> None:
     # a page that missed a change (its WebSocket down, nothing active so no polling) gets 409
     owner, token = site.user()
     stale = site.to_status(owner, "Stale page", "scenes_ready")
-    page = new_page(token, block_ws=True)
+    page = new_page(token, clock=True, block_ws=True)
     page.goto(f"/studio/{stale}")
     expect(page.locator("#studio")).to_have_attribute("data-status", "scenes_ready")
+    # Freeze the page's timers: no reconnect or first-load refresh may learn of the render.
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.5)
     site.studio.request_render(owner, stale, actor="user:test")
     site.wait_for(stale, "completed")
     step_button(page, "scenes").click()  # "Re-plan scenes", no longer allowed
