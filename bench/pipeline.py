@@ -113,6 +113,8 @@ async def pipeline_rate(
             await asyncio.sleep(8)  # let the six consumer groups join before timing
             start_events = studio.recorder.max_notification_id() or 0
             started = time.perf_counter()
+            cpu_started = time.process_time()
+            worker_cpu_started = _cpu_of(worker.pid) if worker else 0.0
             for i in range(projects):
                 await asyncio.to_thread(
                     studio.create_project,
@@ -125,13 +127,24 @@ async def pipeline_rate(
                 )
             await all_done.wait()  # every card completed in the My Videos read model
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
             events = (studio.recorder.max_notification_id() or 0) - start_events
+            print(f"  (this process used {cpu:.2f} s of CPU in {elapsed:.2f} s)", file=sys.stderr)
+            if worker is not None:
+                worker_cpu = _cpu_of(worker.pid) - worker_cpu_started
+                print(f"  (the stages process used {worker_cpu:.2f} s of CPU)", file=sys.stderr)
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGINT)
             worker.wait(30)
         system.close()
     return events, elapsed
+
+
+def _cpu_of(pid: int) -> float:
+    """User plus system CPU seconds of a process (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from copy import deepcopy
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import RecordConflictError, Recording
 
 from .domain.account import Account, account_id
@@ -17,6 +18,7 @@ from .domain.credits import CreditMovement
 from .domain.errors import (
     AccountExists,
     AccountNotFound,
+    AytadaError,
     BadInput,
     InsufficientCredits,
     ProjectNotFound,
@@ -53,7 +55,7 @@ class Studio(Application[UUID]):
     def __init__(self, env: Mapping[str, str] | None = None, *, sole_writer: bool = False) -> None:
         # A sole writer (`serve`) trusts its cache instead of reading newer events on every
         # load; should another process change an aggregate after all, the save conflicts,
-        # the cache is dropped and the command runs again.
+        # the cached aggregates catch up with the store and the command runs again.
         super().__init__(
             {
                 "AGGREGATE_CACHE_MAXSIZE": "5000",
@@ -61,6 +63,7 @@ class Studio(Application[UUID]):
                 **(env or {}),
             }
         )
+        self.sole_writer = sole_writer
         self._on_saved: list[Callable[[], None]] = []
         self._account_locks = [threading.Lock() for _ in range(64)]
         self._local = threading.local()
@@ -97,7 +100,7 @@ class Studio(Application[UUID]):
                     super().save(*unit.changed.values())
                 return list(results)
             except RecordConflictError:
-                self._forget_cached()
+                self._refresh(unit.changed)
                 continue
         return [self._alone(command) for command in commands]
 
@@ -111,25 +114,53 @@ class Studio(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         unit: _UnitOfWork | None = getattr(self._local, "unit", None)
         if unit is None:
-            return super().save(*objs, **kwargs)
+            try:
+                return super().save(*objs, **kwargs)
+            except RecordConflictError:
+                self._refresh(aggregate.id for aggregate in objs)
+                raise
         for aggregate in objs:
             unit.changed[aggregate.id] = aggregate
         return []
 
-    def _get(self, aggregate_id: UUID) -> object:
+    def _get(self, aggregate_id: UUID, at_least: int | None = None) -> object:
         unit: _UnitOfWork | None = getattr(self._local, "unit", None)
         if unit is None:
-            return self.repository.get(aggregate_id)
+            return self._load(aggregate_id, at_least)
         if aggregate_id not in unit.loaded:
-            unit.loaded[aggregate_id] = self.repository.get(aggregate_id)
+            unit.loaded[aggregate_id] = self._load(aggregate_id, at_least)
         return unit.loaded[aggregate_id]
+
+    def _load(self, aggregate_id: UUID, at_least: int | None) -> object:
+        loaded: set[UUID] | None = getattr(self._local, "loaded", None)
+        if loaded is not None:
+            loaded.add(aggregate_id)
+        return self._from_cache_or_store(aggregate_id, at_least)
+
+    def _from_cache_or_store(self, aggregate_id: UUID, at_least: int | None) -> object:
+        """A copy from the cache when it is at `at_least` or later; otherwise from the store.
+
+        A stage knows the version of the request it works on: a cached project that has
+        it needs no query for newer events. Should another process have saved later
+        events after all, the save conflicts and the command runs again (see `_refresh`).
+        """
+        cache = self.repository.cache
+        if at_least is not None and cache is not None:
+            try:
+                cached: Any = cache.get(aggregate_id)
+            except KeyError:
+                pass
+            else:
+                if cached.version >= at_least:
+                    return deepcopy(cached)
+        return self.repository.get(aggregate_id)
 
     # ---- loading -----------------------------------------------------------------------
 
-    def project(self, project_id: UUID) -> Project:
-        """Any project, deleted or not (stages, auditors, support)."""
+    def project(self, project_id: UUID, *, at_least: int | None = None) -> Project:
+        """Any project, deleted or not (stages, auditors, support); `at_least` as in `_load`."""
         try:
-            project: object = self._get(project_id)
+            project: object = self._get(project_id, at_least)
         except AggregateNotFoundError:
             raise ProjectNotFound(project_id) from None
         if not isinstance(project, Project):
@@ -286,7 +317,7 @@ class Studio(Application[UUID]):
         """Record one finished clip of a render; False when the request is no longer current."""
 
         def run() -> bool:
-            project = self.project(project_id)
+            project = self.project(project_id, at_least=version)
             if not project.is_current(Step.VIDEO, version):
                 return False
             project.record_clip(version=version, scene=scene, asset=asset, actor=actor)
@@ -344,7 +375,7 @@ class Studio(Application[UUID]):
         """Record a request's outcome with its credit movements, unless already recorded."""
 
         def run() -> bool:
-            project = self.project(project_id)
+            project = self.project(project_id, at_least=version)
             if not project.is_current(step, version):
                 return False
             with self._account_lock(project.owner_id):
@@ -383,17 +414,52 @@ class Studio(Application[UUID]):
         return self._account_locks[owner_id.int % len(self._account_locks)]
 
     def _retrying(self, command: Callable[[], T]) -> T:
-        """Run a command again on a fresh load when another writer saved first."""
-        for _ in range(CONFLICT_RETRIES - 1):
-            try:
-                return command()
-            except RecordConflictError:
-                self._forget_cached()
-        return command()
+        """Run a command again when another writer saved first, once the cache caught up.
 
-    def _forget_cached(self) -> None:
-        if isinstance(self.repository.cache, LRUCache):
-            self.repository.cache.clear()
+        A sole writer trusts its cache, so before it refuses a command it makes sure the
+        refusal does not come from aggregates another process changed meanwhile.
+        """
+        outer = getattr(self._local, "loaded", None)
+        confirmed = not self.sole_writer
+        loaded = set[UUID]()
+        try:
+            conflicts = 0
+            while True:
+                self._local.loaded = loaded = set[UUID]()
+                try:
+                    return command()
+                except RecordConflictError:
+                    conflicts += 1
+                    if conflicts == CONFLICT_RETRIES:
+                        raise
+                except AytadaError:
+                    if confirmed or not self._refresh(loaded):
+                        raise
+                    confirmed = True
+        finally:
+            self._local.loaded = outer
+            if outer is not None:
+                outer.update(loaded)
+
+    def _refresh(self, aggregate_ids: Iterable[UUID]) -> bool:
+        """Bring cached aggregates up to date with what another writer saved since.
+
+        Returns whether any of them had fallen behind.
+        """
+        cache = self.repository.cache
+        behind = False
+        if cache is None:
+            return behind
+        for aggregate_id in aggregate_ids:
+            try:
+                cached: Any = cache.get(aggregate_id)
+            except KeyError:
+                continue
+            newer = list(self.events.get(aggregate_id, gt=cached.version))
+            if newer:
+                cache.put(aggregate_id, project_aggregate(deepcopy(cached), newer))
+                behind = True
+        return behind
 
     def event_state(self, event: Any) -> dict[str, Any]:
         """An event's own fields, without the library's bookkeeping."""

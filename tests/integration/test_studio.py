@@ -493,3 +493,62 @@ def test_a_project_read_back_from_the_store_equals_the_one_that_was_saved(
         assert fresh.project(project.id).status is Status.COMPLETED
     finally:
         fresh.close()
+
+
+# ---- several writers on one store ----------------------------------------------------
+
+
+def test_a_sole_writer_whose_cache_went_stale_catches_up_and_runs_the_command(
+    settings: Settings, studio: Studio, alice: UUID
+) -> None:
+    trusting = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    try:
+        project = new_project(trusting, alice)
+        studio.request_ideas(alice, project.id, actor="alice")  # behind the sole writer's back
+        complete(studio, project.id)
+        # The cached project (draft) and account are stale: the save conflicts, the cache
+        # catches up with the store and the command runs again on the current state.
+        trusting.request_script(alice, project.id, idea=0, actor="alice")
+    finally:
+        trusting.close()
+    assert studio.project(project.id).status is Status.GENERATING_SCRIPT
+    assert event_types(studio, project.id).count("ScriptRequested") == 1
+
+
+def test_a_stage_working_on_a_request_saved_elsewhere_loads_that_request(
+    settings: Settings, studio: Studio, alice: UUID
+) -> None:
+    stages = Studio(settings.database().eventsourcing_env())
+    try:
+        project = new_project(studio, alice)
+        assert stages.project(project.id).status is Status.DRAFT  # now cached by the stages
+        studio.request_ideas(alice, project.id, actor="alice")
+        step, version = current(studio, project.id)
+        seen = stages.project(project.id, at_least=version)
+        assert seen.status is Status.GENERATING_IDEAS
+        assert stages.complete_step(
+            project.id,
+            step=step,
+            version=version,
+            result=a_result(Step.IDEAS),
+            generation=a_generation(Step.IDEAS),
+            actor="stage",
+        )
+    finally:
+        stages.close()
+    assert studio.project(project.id).status is Status.IDEAS_READY
+
+
+def test_a_sole_writer_whose_save_conflicts_catches_up_and_keeps_both_changes(
+    settings: Settings, studio: Studio, alice: UUID
+) -> None:
+    trusting = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    try:
+        assert trusting.account(alice).balance == 100  # now cached
+        studio.grant_credits("alice", 50, actor="support")  # behind the sole writer's back
+        project = new_project(trusting, alice, autopilot=True)  # saves the stale account
+    finally:
+        trusting.close()
+    reserved = studio.project(project.id).reserved
+    assert reserved > 0
+    assert studio.account(alice).balance == 150 - reserved

@@ -28,7 +28,7 @@ class AssetStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._folders: set[Path] = set()
+        self._folders: set[str] = set()
 
     def path(self, asset_id: str) -> Path:
         if len(asset_id) != 64 or not all(c in "0123456789abcdef" for c in asset_id):
@@ -40,14 +40,16 @@ class AssetStore:
         if kind not in ASSET_KINDS:
             raise ValueError(f"unknown asset kind {kind!r}")
         asset_id = hashlib.sha256(content).hexdigest()
-        target = self.path(asset_id)
-        if not target.exists():
-            if target.parent not in self._folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._folders.add(target.parent)
+        folder = os.path.join(self.root, asset_id[:2])
+        target = os.path.join(folder, asset_id)
+        if not os.path.exists(target):
+            if folder not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
             # Written aside, then renamed into place: a reader never sees half a file.
-            aside = target.with_name(f".{asset_id}.{os.getpid()}.{threading.get_ident()}")
-            aside.write_bytes(content)
+            aside = os.path.join(folder, f".{asset_id}.{os.getpid()}.{threading.get_ident()}")
+            with open(aside, "wb") as file:
+                file.write(content)
             os.replace(aside, target)
         return {
             "id": asset_id,

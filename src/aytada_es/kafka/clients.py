@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable_auto_commit": False,
     "auto_offset_reset": "earliest",
-    "fetch_max_wait_ms": 20,
+    "fetch_max_wait_ms": 50,
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 1000,
     "request_timeout_ms": 10000,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -17,6 +18,7 @@ from .envelope import TYPE_HEADER, Envelope
 
 log = logging.getLogger(__name__)
 HANDLER_ATTEMPTS = 5
+COMMIT_INTERVAL_S = 1.0
 
 
 class StageRunner:
@@ -46,40 +48,53 @@ class StageRunner:
         consumer = clients.consumer(self.bootstrap, self.topic, group_id=self.group_id)
         await consumer.start()
         self.running = True
+        # Offsets are committed after every batch the stage acted on; offsets of messages
+        # it only passed over wait up to COMMIT_INTERVAL_S (reading them again is harmless).
+        pending: dict[TopicPartition, int] = {}
+        committed_at = time.monotonic()
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
-                if not batch:
-                    continue
-                await asyncio.gather(*(self._partition(records) for records in batch.values()))
-                await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                acted = any(
+                    await asyncio.gather(*(self._partition(records) for records in batch.values()))
+                )
+                pending.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                if pending and (acted or time.monotonic() - committed_at >= COMMIT_INTERVAL_S):
+                    await consumer.commit(pending)
+                    pending.clear()
+                    committed_at = time.monotonic()
+            if pending:
+                await consumer.commit(pending)
         finally:
             self.running = False
             await consumer.stop()
 
-    async def _partition(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _partition(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> bool:
+        """Work through one partition's records in order; whether the stage acted on any."""
+        acted = False
         for record in records:
-            await self._record(record)
+            acted = await self._record(record) or acted
             self.consumed += 1
+        return acted
 
-    async def _record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _record(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         declared = dict(record.headers).get(TYPE_HEADER)
         if declared is not None and declared.decode(errors="replace") not in self.stage.reacts_to:
-            return
+            return False
         try:
             envelope = Envelope.from_bytes(record.value)
         except (ValidationError, ValueError) as e:
             await self._dead_letter(record, f"undecodable: {_short(e)}")
-            return
+            return True
         if envelope.type not in self.stage.reacts_to:
-            return
+            return False
         for attempt in range(1, HANDLER_ATTEMPTS + 1):
             try:
                 await self.stage.handle(envelope, self.ctx)
-                return
+                return True
             except NotFound as e:
                 await self._dead_letter(record, f"{type(e).__name__}: {e}")
-                return
+                return True
             except Exception as e:
                 log.exception(
                     "stage %s failed on %s v%d",
@@ -89,8 +104,9 @@ class StageRunner:
                 )
                 if attempt == HANDLER_ATTEMPTS:
                     await self._dead_letter(record, f"{type(e).__name__}: {_short(e)}")
-                    return
+                    return True
                 await asyncio.sleep(min(0.2 * 2**attempt, 10))
+        return True
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         log.warning(
