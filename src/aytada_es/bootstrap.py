@@ -28,6 +28,7 @@ from .kafka.broker import BundledBroker
 from .kafka.relay import Relay
 from .kafka.runner import StageRunner
 from .kafka.topics import ensure_topics
+from .metrics import Metrics
 from .projections.runner import ReadModels, read_models
 from .providers.base import Providers
 from .providers.cloud import cloud_providers
@@ -76,6 +77,10 @@ class System:
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _relay_bell: Doorbell | None = None
     http: httpx.AsyncClient | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def __post_init__(self) -> None:
+        self.metrics.watch(self)
 
     async def start(self) -> None:
         """Start the broker (if none is configured), create topics, start every role's task."""
@@ -126,6 +131,7 @@ class System:
         if self._relay_bell is None:
             self._relay_bell = self._doorbell()
         self.relay = Relay(self.studio, self.settings, self._producer)
+        self.metrics.relay.follow(self.relay)
         return self.relay.run(self._stop, self.settings.poll_interval_s, self._relay_bell)
 
     def _stage_part(
@@ -139,6 +145,8 @@ class System:
                 bootstrap=self.bootstrap_servers,
                 dead_letters=self._producer,
             )
+            runner.measure = self.metrics.measure(stage.name)
+            self.metrics.stage(stage.name).follow(runner)
             self.runners[stage.name] = runner
             return runner.run(self._stop)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
@@ -41,6 +42,7 @@ class StageRunner:
         self.consumed = 0
         self.dead_lettered = 0
         self.running = False
+        self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = clients.consumer(self.bootstrap, self.topic, group_id=self.group_id)
@@ -75,7 +77,8 @@ class StageRunner:
             return
         for attempt in range(1, HANDLER_ATTEMPTS + 1):
             try:
-                await self.stage.handle(envelope, self.ctx)
+                with self.measure():  # times each call of the handler, counts those that raise
+                    await self.stage.handle(envelope, self.ctx)
                 return
             except NotFound as e:
                 await self._dead_letter(record, f"{type(e).__name__}: {e}")
