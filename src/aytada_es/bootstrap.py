@@ -38,6 +38,7 @@ from .providers.local import local_providers
 log = logging.getLogger(__name__)
 ROLES = ("relay", "stages", "projections")
 RESTART_DELAY_S = 1.0
+BROKER_TIMEOUT_S = 2.0
 
 
 def make_providers(
@@ -208,6 +209,18 @@ class System:
         parts = {name: name in self._tasks and not self._tasks[name].done() for name in self._parts}
         parts["broker"] = self.broker.running if self.broker else bool(self.bootstrap_servers)
         return parts
+
+    async def broker_answers(self, timeout_s: float = BROKER_TIMEOUT_S) -> bool:
+        """Whether the Kafka broker answers a metadata request in time (False before start)."""
+        producer = getattr(self, "_producer", None)
+        if producer is None or (self.broker is not None and not self.broker.running):
+            return False
+        try:
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout_s)
+        except Exception as e:
+            log.warning("the broker at %s does not answer: %r", self.bootstrap_servers, e)
+            return False
+        return True
 
 
 def bootstrap(
