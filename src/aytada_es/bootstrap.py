@@ -76,6 +76,7 @@ class System:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _parts: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _restarting: set[str] = field(default_factory=set)
     _relay_bell: Doorbell | None = None
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -163,7 +164,11 @@ class System:
                     return
                 except Exception:
                     log.exception("%s crashed; restarting it in %.1f s", name, RESTART_DELAY_S)
-                    await asyncio.sleep(RESTART_DELAY_S)
+                    self._restarting.add(name)
+                    try:
+                        await asyncio.sleep(RESTART_DELAY_S)
+                    finally:
+                        self._restarting.discard(name)
 
         self._tasks[name] = asyncio.create_task(supervised(), name=name)
 
@@ -205,8 +210,13 @@ class System:
             await self.stop()
 
     def health(self) -> dict[str, bool]:
-        """Which parts are up."""
-        parts = {name: name in self._tasks and not self._tasks[name].done() for name in self._parts}
+        """Which parts are up: their task runs and is not waiting to restart after a crash."""
+        parts = {
+            name: name in self._tasks
+            and not self._tasks[name].done()
+            and name not in self._restarting
+            for name in self._parts
+        }
         parts["broker"] = self.broker.running if self.broker else bool(self.bootstrap_servers)
         return parts
 
