@@ -65,6 +65,8 @@ class Studio(Application[UUID]):
         )
         self.sole_writer = sole_writer
         self._on_saved: list[Callable[[], None]] = []
+        self.saved_events = 0  # by this process, for the metrics
+        self._saved_lock = threading.Lock()
         self._account_locks = [threading.Lock() for _ in range(64)]
         self._local = threading.local()
 
@@ -74,6 +76,8 @@ class Studio(Application[UUID]):
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
+        with self._saved_lock:
+            self.saved_events += len(recordings)
         for listener in self._on_saved:
             listener()
 

@@ -28,6 +28,7 @@ from .kafka.broker import BundledBroker
 from .kafka.relay import Relay
 from .kafka.runner import StageRunner
 from .kafka.topics import ensure_topics
+from .metrics import Metrics
 from .projections.runner import ReadModels, read_models
 from .providers.base import Providers
 from .providers.cloud import cloud_providers
@@ -37,6 +38,7 @@ from .providers.local import local_providers
 log = logging.getLogger(__name__)
 ROLES = ("relay", "stages", "projections")
 RESTART_DELAY_S = 1.0
+BROKER_TIMEOUT_S = 2.0
 
 
 def make_providers(
@@ -74,8 +76,13 @@ class System:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _parts: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _restarting: set[str] = field(default_factory=set)
     _relay_bell: Doorbell | None = None
     http: httpx.AsyncClient | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def __post_init__(self) -> None:
+        self.metrics.watch(self)
 
     async def start(self) -> None:
         """Start the broker (if none is configured), create topics, start every role's task."""
@@ -126,6 +133,7 @@ class System:
         if self._relay_bell is None:
             self._relay_bell = self._doorbell()
         self.relay = Relay(self.studio, self.settings, self._producer)
+        self.metrics.relay.follow(self.relay)
         return self.relay.run(self._stop, self.settings.poll_interval_s, self._relay_bell)
 
     def _stage_part(
@@ -139,6 +147,8 @@ class System:
                 bootstrap=self.bootstrap_servers,
                 dead_letters=self._producer,
             )
+            runner.measure = self.metrics.measure(stage.name)
+            self.metrics.stage(stage.name).follow(runner)
             self.runners[stage.name] = runner
             return runner.run(self._stop)
 
@@ -154,7 +164,11 @@ class System:
                     return
                 except Exception:
                     log.exception("%s crashed; restarting it in %.1f s", name, RESTART_DELAY_S)
-                    await asyncio.sleep(RESTART_DELAY_S)
+                    self._restarting.add(name)
+                    try:
+                        await asyncio.sleep(RESTART_DELAY_S)
+                    finally:
+                        self._restarting.discard(name)
 
         self._tasks[name] = asyncio.create_task(supervised(), name=name)
 
@@ -196,10 +210,27 @@ class System:
             await self.stop()
 
     def health(self) -> dict[str, bool]:
-        """Which parts are up."""
-        parts = {name: name in self._tasks and not self._tasks[name].done() for name in self._parts}
+        """Which parts are up: their task runs and is not waiting to restart after a crash."""
+        parts = {
+            name: name in self._tasks
+            and not self._tasks[name].done()
+            and name not in self._restarting
+            for name in self._parts
+        }
         parts["broker"] = self.broker.running if self.broker else bool(self.bootstrap_servers)
         return parts
+
+    async def broker_answers(self, timeout_s: float = BROKER_TIMEOUT_S) -> bool:
+        """Whether the Kafka broker answers a metadata request in time (False before start)."""
+        producer = getattr(self, "_producer", None)
+        if producer is None or (self.broker is not None and not self.broker.running):
+            return False
+        try:
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout_s)
+        except Exception as e:
+            log.warning("the broker at %s does not answer: %r", self.bootstrap_servers, e)
+            return False
+        return True
 
 
 def bootstrap(

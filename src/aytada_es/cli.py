@@ -17,10 +17,12 @@ from .config import Settings
 from .domain.errors import AccountExists, AytadaError
 from .kafka.broker import BundledBroker
 from .web import create_app
+from .web.probes import probes_app
 from .web.serving import WebServer
 
 DEMO_USER = "demo"
 DEMO_CREDITS = 5000
+DEFAULT_PORT = 8000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,12 +31,17 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run everything in one process")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
 
     worker = commands.add_parser("worker", help="run one role")
     worker.add_argument("role", choices=[*ROLES, "web"])
     worker.add_argument("--host", default="127.0.0.1")
-    worker.add_argument("--port", type=int, default=8000)
+    worker.add_argument(
+        "--port",
+        type=int,
+        help="web: the app's port (default 8000); relay, stages, projections: "
+        "serve /healthz and /metrics on this port (not served without it)",
+    )
 
     broker = commands.add_parser("broker", help="run the bundled Kafka-protocol broker alone")
     broker.add_argument("--port", type=int, default=9092)
@@ -127,7 +134,7 @@ async def _serve(
     roles: tuple[str, ...],
     *,
     host: str,
-    port: int,
+    port: int | None,
     secret_key: str | None = None,
 ) -> None:
     stop = asyncio.Event()
@@ -141,11 +148,18 @@ async def _serve(
                 await running.enter_async_context(system.running())
             if "web" in roles:
                 app = create_app(system, secret_key=secret_key)
+                port = DEFAULT_PORT if port is None else port
                 server = WebServer(app, host=host, port=port, access_log=True, log_level="info")
                 await running.enter_async_context(server)
                 print(f"aytada-es web on {server.url}/dashboard/videos", flush=True)
                 if system.roles:
                     print(await asyncio.to_thread(_demo_login, system), flush=True)
+            elif port is not None:  # a worker without the web app: its probes only
+                server = WebServer(probes_app(system), host=host, port=port)
+                await running.enter_async_context(server)
+                print(
+                    f"aytada-es health and metrics on {server.url} (/healthz, /metrics)", flush=True
+                )
             # What start-up made lives as long as the process: keep it out of every collection,
             # so that full collections stay short while thousands of sockets are served.
             gc.collect()

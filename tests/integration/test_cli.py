@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from aytada_es.application import Studio, hash_token
 from aytada_es.config import Settings
@@ -136,3 +140,68 @@ def test_serve_runs_the_pipeline_with_its_own_broker_and_stops_cleanly_on_ctrl_c
         studio.close()
     log = Path(env["AYTADA_DATA_DIR"]) / "broker.log"
     assert log.exists()
+
+
+def test_a_relay_worker_answers_healthz_and_metrics_on_its_port(
+    env: dict[str, str], broker: str
+) -> None:
+    env = {
+        **env,
+        "AYTADA_KAFKA_BOOTSTRAP": broker,
+        "AYTADA_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:10]}.",
+    }
+    studio = studio_of(env)
+    output = Path(env["AYTADA_DATA_DIR"]).parent / "worker.log"
+    with output.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "aytada_es", "worker", "relay", "--port", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = _printed_url(worker, output)
+        health = httpx.get(f"{url}/healthz", timeout=10)
+        assert health.status_code == 200, health.text
+        assert health.json()["parts"] == {"broker": True, "relay": True, "store": True}
+        studio.open_account("alice", credits=100)  # events for the worker's relay to publish
+        stored = studio.recorder.max_notification_id()
+        assert stored
+        deadline = time.monotonic() + 30
+        while (metrics := _metrics(url))["aytada_relay_published_total"] != stored:
+            assert time.monotonic() < deadline, f"the relay did not publish: {metrics}"
+            time.sleep(0.1)
+        assert metrics["aytada_relay_lag_events"] == 0
+        assert metrics["aytada_store_position"] == stored
+        assert metrics["aytada_events_stored_total"] == 0  # the test stored them, not the worker
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=30) == 0, output.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        studio.close()
+
+
+def _printed_url(worker: subprocess.Popen[bytes], output: Path) -> str:
+    """The address a worker says it serves its health and metrics on."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(r"health and metrics on (http://\S+)", output.read_text())
+        if found:
+            return found.group(1)
+        assert worker.poll() is None, output.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"the worker printed no address: {output.read_text()}")
+
+
+def _metrics(url: str) -> dict[str, float]:
+    """The unlabelled samples of a scrape of `/metrics`, by name."""
+    answer = httpx.get(f"{url}/metrics", timeout=10)
+    assert answer.status_code == 200, answer.text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+        if not sample.labels
+    }

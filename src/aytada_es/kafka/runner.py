@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
@@ -43,6 +44,7 @@ class StageRunner:
         self.consumed = 0
         self.dead_lettered = 0
         self.running = False
+        self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = clients.consumer(self.bootstrap, self.topic, group_id=self.group_id)
@@ -90,7 +92,8 @@ class StageRunner:
             return False
         for attempt in range(1, HANDLER_ATTEMPTS + 1):
             try:
-                await self.stage.handle(envelope, self.ctx)
+                with self.measure():  # times each call of the handler, counts those that raise
+                    await self.stage.handle(envelope, self.ctx)
                 return True
             except NotFound as e:
                 await self._dead_letter(record, f"{type(e).__name__}: {e}")

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from ..adapters.keys import session_key
 from ..adapters.links import AssetLinks
 from ..bootstrap import System
-from . import health, library, login, pages, projects, public, staff
+from . import health, library, login, metrics, pages, projects, public, staff
 from .auth import QueryToken
 from .body import BodyLimit
 from .context import Web, WebOptions
@@ -30,6 +30,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *staff.ENDPOINTS,
     *login.ENDPOINTS,
     *health.ENDPOINTS,
+    *metrics.ENDPOINTS,
     OPENAPI,
 )
 
@@ -67,9 +68,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
         web.expected_parts = set(system.health()) if system.roles else set()
+        system.metrics.pushes.add(hub)
         try:
             yield
         finally:
+            system.metrics.pushes.discard(hub)
             await hub.stop()
 
     routes: list[BaseRoute] = [e.route() for e in ENDPOINTS]
@@ -88,5 +91,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.web = web
+    app.state.system = system
     app.state.openapi = openapi_document(ENDPOINTS, version=_version())
     return app

@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .context import Web, web_of
+from ..bootstrap import System
+from .context import web_of
 from .endpoints import Endpoint
 from .errors import error_body
 from .models import Health
@@ -18,11 +19,11 @@ log = logging.getLogger(__name__)
 STORE_TIMEOUT_S = 2.0
 
 
-async def store_up(web: Web) -> bool:
+async def store_up(system: System) -> bool:
     """Whether the event store's database answers a trivial query in time."""
     try:
         await asyncio.wait_for(
-            run_in_threadpool(web.read_models.store.query, "SELECT 1 AS up"), STORE_TIMEOUT_S
+            run_in_threadpool(system.read_models.store.query, "SELECT 1 AS up"), STORE_TIMEOUT_S
         )
     except Exception:
         log.warning("the store does not answer", exc_info=True)
@@ -30,13 +31,24 @@ async def store_up(web: Web) -> bool:
     return True
 
 
-async def healthz(request: Request) -> Response:
-    web = web_of(request)
-    # A part that was up at start-up and has gone since counts as down.
-    parts = dict.fromkeys(web.expected_parts, False)
-    parts.update(web.system.health() if web.system.roles else {})
-    parts["store"] = await store_up(web)
-    parts["push"] = web.hub.healthy
+async def parts_of(system: System, expected: set[str]) -> dict[str, bool]:
+    """Whether each part of this process is up: its tasks, the broker, the store.
+
+    An `expected` part (one that was up at start-up) that has gone since counts as down.
+    """
+    parts = dict.fromkeys(expected, False)
+    if system.roles:
+        parts.update(system.health())
+        parts["broker"], parts["store"] = await asyncio.gather(
+            system.broker_answers(), store_up(system)
+        )
+    else:
+        parts["store"] = await store_up(system)
+    return parts
+
+
+def answer(parts: dict[str, bool]) -> Response:
+    """200 with every part when all are up; 503 naming those that are down otherwise."""
     down = sorted(name for name, up in parts.items() if not up)
     health = Health(status="unavailable" if down else "ok", parts=parts, down=down)
     if not down:
@@ -47,6 +59,13 @@ async def healthz(request: Request) -> Response:
         503,
         media_type="application/json",
     )
+
+
+async def healthz(request: Request) -> Response:
+    web = web_of(request)
+    parts = await parts_of(web.system, web.expected_parts)
+    parts["push"] = web.hub.healthy
+    return answer(parts)
 
 
 ENDPOINTS = (

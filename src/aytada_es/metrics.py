@@ -1,0 +1,192 @@
+"""The Prometheus metrics of one running system, in a registry of its own, read at scrape time."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+
+if TYPE_CHECKING:
+    from .bootstrap import System
+
+# Instant providers answer in milliseconds, a local render takes seconds, a cloud one minutes.
+HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class LivePush(Protocol):
+    """A web app's live push, as the metrics read it."""
+
+    @property
+    def connections(self) -> int: ...
+
+    @property
+    def too_slow(self) -> int: ...
+
+
+class PartCounts:
+    """Counts read off a part's live object, carried over when the part restarts as a new one."""
+
+    def __init__(self, *names: str) -> None:
+        self._before = dict.fromkeys(names, 0)
+        self._current: object | None = None
+        self._lock = threading.Lock()
+
+    def follow(self, part: object) -> None:
+        """Read `part` from now on; the object it replaces has stopped: its counts are final."""
+        with self._lock:
+            if self._current is not None:
+                for name in self._before:
+                    self._before[name] += int(getattr(self._current, name))
+            self._current = part
+
+    def total(self, name: str) -> int:
+        with self._lock:
+            now = int(getattr(self._current, name)) if self._current is not None else 0
+            return self._before[name] + now
+
+
+class Metrics:
+    """Every metric of one system; tests build many systems in one process, so no global state."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.handling = Histogram(
+            "aytada_stage_handling_seconds",
+            "Time of each call of a stage's handler.",
+            ["stage"],
+            buckets=HANDLING_BUCKETS,
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "aytada_stage_failures",
+            "Calls of a stage's handler that raised (the message is retried, then dead-lettered).",
+            ["stage"],
+            registry=self.registry,
+        )
+        self.relay = PartCounts("published")
+        self.stages: dict[str, PartCounts] = {}
+        self.pushes: set[LivePush] = set()
+        ProcessCollector(registry=self.registry)
+
+    def watch(self, system: System) -> None:
+        """Read the system's parts at every scrape."""
+        self.registry.register(SystemCollector(system))
+
+    def stage(self, name: str) -> PartCounts:
+        """The counts of a stage's runners."""
+        return self.stages.setdefault(name, PartCounts("consumed", "dead_lettered"))
+
+    def measure(self, stage: str) -> Callable[[], AbstractContextManager[None]]:
+        """What a stage's runner wraps each call of the handler in."""
+        handling = self.handling.labels(stage)
+        failures = self.failures.labels(stage)
+
+        @contextlib.contextmanager
+        def measured() -> Iterator[None]:
+            began = time.perf_counter()
+            try:
+                yield
+            except Exception:
+                failures.inc()
+                raise
+            finally:
+                handling.observe(time.perf_counter() - began)
+
+        return measured
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The metrics in the format the `Accept` header asks for, and its content type.
+
+        Blocking (it reads positions from the database): run it in a thread.
+        """
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
+
+
+class SystemCollector:
+    """Reads the counts and lags of the parts this process runs, at scrape time."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+
+    def collect(self) -> Iterator[Metric]:
+        system, metrics = self.system, self.system.metrics
+        yield _counter(
+            "aytada_events_stored", "Events this process stored.", system.studio.saved_events
+        )
+        # Positions first, then the last id: a lag is never reported smaller than it was.
+        relay_position = system.relay.position if system.relay is not None else None
+        projections = system.read_models.positions() if "projections" in system.roles else {}
+        last = system.studio.recorder.max_notification_id() or 0
+        yield _gauge("aytada_store_position", "The last notification id of the event store.", last)
+        if "relay" in system.roles:
+            yield _counter(
+                "aytada_relay_published",
+                "Events the relay of this process published (a batch may be published again).",
+                metrics.relay.total("published"),
+            )
+            if relay_position is not None:
+                yield _gauge(
+                    "aytada_relay_lag_events",
+                    "Events in the store not yet published.",
+                    max(last - relay_position, 0),
+                )
+        if "stages" in system.roles:
+            consumed = CounterMetricFamily(
+                "aytada_stage_consumed",
+                "Messages a stage consumed (handled or passed over).",
+                labels=["stage"],
+            )
+            dead = CounterMetricFamily(
+                "aytada_stage_dead_lettered",
+                "Messages a stage sent to the dead-letter topic.",
+                labels=["stage"],
+            )
+            for name, counts in sorted(metrics.stages.items()):
+                consumed.add_metric([name], counts.total("consumed"))
+                dead.add_metric([name], counts.total("dead_lettered"))
+            yield consumed
+            yield dead
+        if projections:
+            lag = GaugeMetricFamily(
+                "aytada_projection_lag_events",
+                "Events in the store not yet applied to a read model.",
+                labels=["projection"],
+            )
+            for name, position in sorted(projections.items()):
+                lag.add_metric([name], max(last - position, 0))
+            yield lag
+        if system.roles:
+            up = GaugeMetricFamily(
+                "aytada_part_up", "Whether a part of this process is running.", labels=["part"]
+            )
+            for part, running in sorted(system.health().items()):
+                up.add_metric([part], float(running))
+            yield up
+        pushes = list(metrics.pushes)
+        if pushes:
+            yield _gauge(
+                "aytada_websocket_clients",
+                "WebSocket clients connected to /ws/videos.",
+                sum(p.connections for p in pushes),
+            )
+            yield _counter(
+                "aytada_websocket_too_slow",
+                "WebSocket clients closed for falling too far behind (4008).",
+                sum(p.too_slow for p in pushes),
+            )
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)

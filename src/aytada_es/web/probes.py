@@ -1,0 +1,23 @@
+"""What a worker without the web app (relay, stages, projections) serves: /healthz, /metrics."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..bootstrap import System
+from . import health, metrics
+
+
+def probes_app(system: System) -> Starlette:
+    """The health and metrics of a started system, for an orchestrator and a scraper."""
+    expected = set(system.health())
+
+    async def healthz(request: Request) -> Response:
+        return health.answer(await health.parts_of(system, expected))
+
+    app = Starlette(routes=[Route("/healthz", healthz), *(e.route() for e in metrics.ENDPOINTS)])
+    app.state.system = system
+    return app
