@@ -141,6 +141,17 @@ class Studio(Application[UUID]):
             loaded.add(aggregate_id)
         return self._from_cache_or_store(aggregate_id, at_least)
 
+    def cached_project(self, project_id: UUID, *, at_least: int) -> Project | None:
+        """A copy of the cached project if it is at `at_least` or later; no query is made."""
+        cache = self.repository.cache
+        try:
+            cached: Any = cache.get(project_id) if cache is not None else None
+        except KeyError:
+            return None
+        if isinstance(cached, Project) and cached.version >= at_least:
+            return deepcopy(cached)
+        return None
+
     def _from_cache_or_store(self, aggregate_id: UUID, at_least: int | None) -> object:
         """A copy from the cache when it is at `at_least` or later; otherwise from the store.
 

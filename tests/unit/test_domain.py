@@ -848,3 +848,65 @@ def test_the_status_strings_are_those_of_the_contract() -> None:
         "completed",
         "failed",
     ]
+
+
+# ---- copies for commands ---------------------------------------------------------------
+
+
+def record_clip(owner: Owner) -> None:
+    version = owner.request["version"]
+    owner.project.record_clip(
+        version=version, scene=0, asset=an_asset("clip", "video/mp4"), actor="stage"
+    )
+    owner.save()
+
+
+def fail(owner: Owner) -> None:
+    owner.fail()
+
+
+def retry(owner: Owner) -> None:
+    owner.command(lambda p: p.retry(actor=ACTOR))
+
+
+def delete(owner: Owner) -> None:
+    owner.project.delete(actor=ACTOR)
+    owner.save()
+
+
+def restore(owner: Owner) -> None:
+    owner.project.restore(actor="support")
+    owner.save()
+
+
+LIFETIME: list[Callable[[Owner], None]] = [
+    request_ideas,
+    fail,
+    retry,
+    finish,
+    request_script,
+    finish,
+    request_scenes,
+    finish,
+    request_render,
+    record_clip,
+    finish,
+    finish,
+    delete,
+    restore,
+    finish,
+]
+
+
+def test_a_copy_of_an_aggregate_changes_without_touching_the_original() -> None:
+    """Commands work on copies of cached aggregates: what they change stays in the copy."""
+    owner = Owner()
+    for command in LIFETIME:
+        project, account = owner.project, owner.account
+        before = state(project), state(account)
+        owner.project, owner.account = copy.deepcopy(project), copy.deepcopy(account)
+        assert (state(owner.project), state(owner.account)) == before
+        command(owner)
+        assert (state(project), state(account)) == before, command.__name__
+        assert state(owner.project) != before[0], command.__name__
+    assert owner.project.status is Status.COMPLETED

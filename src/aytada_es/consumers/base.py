@@ -111,9 +111,11 @@ class StepStage(Stage):
         """Do the generation for the project's current request."""
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> None:
-        project: Project = await ctx.call(
-            ctx.studio.project, envelope.project_id, at_least=envelope.version
-        )
+        project = ctx.studio.cached_project(envelope.project_id, at_least=envelope.version)
+        if project is None:
+            project = await ctx.call(
+                ctx.studio.project, envelope.project_id, at_least=envelope.version
+            )
         if not project.is_current(self.step, envelope.version):
             return  # handled already (a repeated message) or superseded
         actor = f"stage:{self.name}"

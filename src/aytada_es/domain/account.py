@@ -7,6 +7,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from .copying import copy_aggregate
 from .credits import CreditMovement, Movement
 from .errors import BadInput, InsufficientCredits
 
@@ -81,6 +82,9 @@ class Account(Aggregate):
 
         def apply(self, account: Account) -> None:
             account.token_hash = self.token_hash
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Account:
+        return copy_aggregate(self)
 
     @staticmethod
     def create_id(name: str, **_: Any) -> UUID:

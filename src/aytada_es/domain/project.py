@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from .copying import copy_aggregate
 from .credits import CreditMovement, Movement, Reconciliation
 from .errors import BadInput, IllegalTransition
 from .status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
@@ -331,6 +332,9 @@ class Project(Aggregate):
             self.assets.append(dict(asset))
 
     # ---- creation ----------------------------------------------------------------------
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Project:
+        return copy_aggregate(self)
 
     @staticmethod
     def create_id(**_: Any) -> UUID:
