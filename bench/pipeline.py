@@ -1,6 +1,7 @@
 """Event-store write rate vs end-to-end pipeline rate through the real broker.
 
-Usage: python bench/pipeline.py [--projects N] [--database-url URL]
+Usage: python bench/pipeline.py [--projects N] [--owners N] [--split [--stage-workers N]]
+                                [--database-url URL]
 Prints: the raw write rate (events/s, one save per command of the same workload, no broker),
 the end-to-end rate (events/s from the first request to the last project completed and
 projected, through the bundled broker, stages and projections, instant providers) and their ratio.
@@ -36,10 +37,10 @@ def settings_for(data_dir: Path, database_url: str | None) -> Settings:
     return Settings.from_env(env)
 
 
-def raw_rate(settings: Settings, projects: int) -> tuple[int, float]:
+def raw_rate(settings: Settings, projects: int, owners: int) -> tuple[int, float]:
     """The pipeline's own commands, saved one by one straight into the event store."""
     studio = Studio(settings.database().eventsourcing_env(), sole_writer=True)
-    owner = studio.open_account("bench-raw", credits=10**9)[0].id
+    accounts = [studio.open_account(f"bench-raw-{o}", credits=10**9)[0].id for o in range(owners)]
     now = datetime.now(UTC)
     gen = {"provider": "instant", "units": 1, "started_at": now, "finished_at": now, "attempts": 1}
     scenes = [{"index": i, "headline": "h", "visual": "v", "duration_s": 3} for i in range(4)]
@@ -48,7 +49,12 @@ def raw_rate(settings: Settings, projects: int) -> tuple[int, float]:
     started = time.perf_counter()
     for i in range(projects):
         pid: UUID = studio.create_project(
-            owner, title=f"Raw {i}", format="9:16", brief="b", autopilot=True, actor="bench"
+            accounts[i % owners],
+            title=f"Raw {i}",
+            format="9:16",
+            brief="b",
+            autopilot=True,
+            actor="bench",
         ).id
 
         def step(s: Step, result: dict[str, object], pid: UUID = pid) -> None:
@@ -75,13 +81,13 @@ def raw_rate(settings: Settings, projects: int) -> tuple[int, float]:
 
 
 async def pipeline_rate(
-    settings: Settings, projects: int, broker: str, split: bool = False
+    settings: Settings, projects: int, owners: int, broker: str, stage_workers: int = 0
 ) -> tuple[int, float]:
-    """All roles in this process, or (split) the stages in a second process, as `worker stages`."""
-    roles = ("relay", "projections") if split else ROLES
+    """All roles in this process, or the stages in `stage_workers` processes (`worker stages`)."""
+    roles = ("relay", "projections") if stage_workers else ROLES
     system = bootstrap(settings, bootstrap_servers=broker, roles=roles)
-    worker = None
-    if split:
+    workers: list[subprocess.Popen[bytes]] = []
+    if stage_workers:
         env = {
             **os.environ,
             "AYTADA_DATA_DIR": str(settings.data_dir),
@@ -91,11 +97,14 @@ async def pipeline_rate(
         }
         if settings.database_url:
             env["AYTADA_DATABASE_URL"] = settings.database_url
-        worker = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
-            [sys.executable, "-m", "aytada_es", "worker", "stages"], env=env
-        )
+        workers = [
+            subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
+                [sys.executable, "-m", "aytada_es", "worker", "stages"], env=env
+            )
+            for _ in range(stage_workers)
+        ]
     studio = system.studio
-    owner = studio.open_account("bench-e2e", credits=10**9)[0].id
+    accounts = [studio.open_account(f"bench-e2e-{o}", credits=10**9)[0].id for o in range(owners)]
     completed: set[str] = set()
     all_done = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -114,11 +123,11 @@ async def pipeline_rate(
             start_events = studio.recorder.max_notification_id() or 0
             started = time.perf_counter()
             cpu_started = time.process_time()
-            worker_cpu_started = _cpu_of(worker.pid) if worker else 0.0
+            workers_cpu_started = [_cpu_of(w.pid) for w in workers]
             for i in range(projects):
                 await asyncio.to_thread(
                     studio.create_project,
-                    owner,
+                    accounts[i % owners],
                     title=f"E2E {i}",
                     format="9:16",
                     brief="b",
@@ -130,12 +139,13 @@ async def pipeline_rate(
             cpu = time.process_time() - cpu_started
             events = (studio.recorder.max_notification_id() or 0) - start_events
             print(f"  (this process used {cpu:.2f} s of CPU in {elapsed:.2f} s)", file=sys.stderr)
-            if worker is not None:
-                worker_cpu = _cpu_of(worker.pid) - worker_cpu_started
-                print(f"  (the stages process used {worker_cpu:.2f} s of CPU)", file=sys.stderr)
+            for worker, cpu_started in zip(workers, workers_cpu_started, strict=True):
+                worker_cpu = _cpu_of(worker.pid) - cpu_started
+                print(f"  (a stages process used {worker_cpu:.2f} s of CPU)", file=sys.stderr)
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.send_signal(signal.SIGINT)
+        for worker in workers:
             worker.wait(30)
         system.close()
     return events, elapsed
@@ -150,17 +160,26 @@ def _cpu_of(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--projects", type=int, default=300)
+    parser.add_argument("--owners", type=int, default=30, help="users the projects belong to")
     parser.add_argument("--database-url", default=None)
     parser.add_argument(
-        "--split", action="store_true", help="also measure with the stages in a second process"
+        "--split", action="store_true", help="also measure with the stages in other processes"
+    )
+    parser.add_argument(
+        "--stage-workers", type=int, default=1, help="how many stages processes --split starts"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as raw_dir, tempfile.TemporaryDirectory() as e2e_dir:
-        raw_events, raw_s = raw_rate(settings_for(Path(raw_dir), args.database_url), args.projects)
+        raw_events, raw_s = raw_rate(
+            settings_for(Path(raw_dir), args.database_url), args.projects, args.owners
+        )
         with BundledBroker() as broker:
             e2e_events, e2e_s = asyncio.run(
                 pipeline_rate(
-                    settings_for(Path(e2e_dir), args.database_url), args.projects, broker.bootstrap
+                    settings_for(Path(e2e_dir), args.database_url),
+                    args.projects,
+                    args.owners,
+                    broker.bootstrap,
                 )
             )
         if args.split:
@@ -169,8 +188,9 @@ def main() -> None:
                     pipeline_rate(
                         settings_for(Path(split_dir), args.database_url),
                         args.projects,
+                        args.owners,
                         broker.bootstrap,
-                        split=True,
+                        stage_workers=args.stage_workers,
                     )
                 )
     raw = raw_events / raw_s
@@ -182,7 +202,7 @@ def main() -> None:
     if args.split:
         split = split_events / split_s
         print(
-            f"end-to-end, stages apart:   {split:8.0f} events/s "
+            f"end-to-end, stages in {args.stage_workers} other process(es): {split:8.0f} events/s "
             f"({split_events} events in {split_s:.2f} s)"
         )
         print(f"ratio, stages apart:        {split / raw:8.2f}")
