@@ -400,8 +400,14 @@ class Studio(Application[UUID]):
         return command()
 
     def _forget_cached(self) -> None:
-        if isinstance(self.repository.cache, LRUCache):
-            self.repository.cache.clear()
+        cache = self.repository.cache
+        if isinstance(cache, LRUCache):
+            # eventsourcing 9.5.6's LRUCache.clear() resets the recency list but keeps every
+            # entry, so a command would run again on the same stale aggregate: empty it all.
+            with cache.lock:
+                cache.cache.clear()
+                cache.clear()
+                cache.full = False
 
     def event_state(self, event: Any) -> dict[str, Any]:
         """An event's own fields, without the library's bookkeeping."""
