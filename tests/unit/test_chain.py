@@ -40,7 +40,8 @@ def bodies(n: int) -> list[bytes]:
 def test_the_hash_covers_the_previous_hash_the_id_the_version_the_topic_and_the_bytes() -> None:
     aggregate = uuid4()
     body = b'{"amount":3}'
-    expected = hashlib.sha256(f"{GENESIS}\n{aggregate}\n1\n{TOPIC}\n".encode() + body).hexdigest()
+    head = GENESIS.encode() + aggregate.bytes + (1).to_bytes(8, "big") + TOPIC.encode() + b"\n"
+    expected = hashlib.sha256(head + body).hexdigest()
     assert chain_hash(GENESIS, aggregate, 1, TOPIC, body) == expected
     for changed in (
         chain_hash("1" * 64, aggregate, 1, TOPIC, body),

@@ -1,10 +1,10 @@
 """The hash chain of stored events: each one seals its content with the previous event's hash.
 
 A stored event's state is the transcoder's JSON with one more key in front,
-`{"_chain":"<sha256 hex>",...}`. The hash is sha256 over the previous event's hash (hex; the
-first event of an aggregate chains from `GENESIS`), the aggregate id, the version, the topic
-and the JSON bytes without the seal, exactly as stored. It is written with the event; domain
-events never see it. `first_broken` checks a history from the raw rows alone.
+`{"_chain":"<sha256 hex>",...}`. The hash covers the previous event's hash (the first event of
+an aggregate chains from `GENESIS`), the aggregate id, the version, the topic and the JSON
+without the seal, exactly as stored (`chain_hash`). It is written with the event; domain events
+never see it. `first_broken` checks a history from the raw rows alone.
 """
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ _HEX = len(_OPEN) + 64  # where the hash ends
 def chain_hash(
     previous: str, originator_id: UUID | str, version: int, topic: str, body: bytes
 ) -> str:
-    """The hash that seals one stored event after the one whose hash is `previous`."""
-    head = f"{previous}\n{originator_id}\n{version}\n{topic}\n".encode()
-    return hashlib.sha256(head + body).hexdigest()
+    """The hash that seals one stored event after the one whose hash is `previous`.
+
+    sha256 over the previous hash (64 hex characters), the aggregate id (16 bytes), the version
+    (8 bytes, big-endian), the topic and a newline, then the JSON exactly as stored.
+    """
+    id = originator_id.bytes if isinstance(originator_id, UUID) else originator_id.encode()
+    parts = (previous.encode(), id, version.to_bytes(8, "big"), topic.encode(), b"\n", body)
+    return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 def seal(body: bytes, digest: str) -> bytes:
