@@ -289,18 +289,16 @@ def timeline(report: JSON) -> list[str]:
     title, owner = report["title"], report["owner_name"] or report["owner_id"]
     lines = [f"project {report['project_id']} {title!r} of {owner}"]
     state = report["project"]
-    at = report["at_version"]
-    when = f"after v{at} of {report['latest_version']}" if at else "now"
+    at, latest = report["at_version"], report["latest_version"]
+    when = f"after v{at} of {latest}" if at else f"now (v{latest})"
     if state is not None:
         deleted = (
             f", deleted by {state['deleted_by']} at {state['deleted_at']}"
             if report["deleted"]
             else ""
         )
-        lines.append(
-            f"  {when}: {report['status']}, progress {state['progress']}%{deleted}"
-            f" (v{state['version']})"
-        )
+        short = "" if state["version"] == (at or latest) else f" (replayed to v{state['version']})"
+        lines.append(f"  {when}: {report['status']}, progress {state['progress']}%{deleted}{short}")
     lines += ["", "  version position  occurred at                  type                 actor"]
     for event in report["events"]:
         lines.append(
@@ -385,9 +383,22 @@ def _details(event: JSON) -> str:
         return f"{data['step']} after {data['attempts']} attempt(s): {data['error']}"
     if kind == "ProjectCreated":
         return f"{data['title']!r} {data['format']} autopilot={data['autopilot']}"
-    shown = {k: v for k, v in data.items() if k not in ("actor", "timestamp", "originator_topic")}
+    if kind == "IdeasGenerated":
+        return f"{len(data['ideas'])} ideas"
+    if kind == "ScriptGenerated":
+        script = data["script"]
+        return f"{script.get('title')!r}, {len(str(script.get('text', '')))} characters"
+    if kind == "ScenesGenerated":
+        return f"{len(data['scenes'])} scenes"
+    if kind == "AssetsAdded":
+        return ", ".join(str(a.get("kind")) for a in data["assets"])
+    if kind == "ClipRendered":
+        return f"scene {data['scene']}"
+    if kind == "VideoStitched":
+        return f"final video {str(data['video'].get('id'))[:12]}"
+    shown = {k: v for k, v in data.items() if k != "actor"}
     text = " ".join(
-        f"{k}={v}" if not isinstance(v, list | dict) else f"{k}=[{len(v)}]"
+        f"{k}={v}" if not isinstance(v, list | dict) else f"{k}=({len(v)} items)"
         for k, v in shown.items()
     )
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 80 else text[:77] + "..."

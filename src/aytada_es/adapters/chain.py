@@ -226,8 +226,13 @@ def stored_history(application: Application[Any], aggregate_id: UUID) -> list[No
             originator_id=aggregate_id,
             originator_version=int(row["originator_version"]),
             topic=row["topic"],
-            state=bytes(row["state"]),
+            state=_raw_state(row["state"]),
             id=int(row["position"]),
         )
         for row in rows
     ]
+
+
+def _raw_state(state: bytes | memoryview | str) -> bytes:
+    # A hand that edits a row with SQLite's text functions leaves TEXT where a BLOB was.
+    return state.encode() if isinstance(state, str) else bytes(state)
