@@ -186,11 +186,9 @@ def project_audit(studio: Studio, project_id: UUID, at_version: int | None = Non
 
 
 def account_audit(studio: Studio, name: str) -> JSON:
-    """Every credit movement of an account, with its project and the running balance.
-
-    Each project it names is checked too: its own chain, its own ledger, and that ledger
-    against the account's movements for it.
-    """
+    """Every credit movement of an account with its project and the running balance, checked."""
+    # Each project the movements name is checked too: its own chain, its own ledger, and that
+    # ledger against the account's movements for it.
     account = studio.account_named(name)
     history = stored_history(studio, account.id)
     if not history or history[0].topic != _ACCOUNT_OPENED:

@@ -37,11 +37,9 @@ _HEX = len(_OPEN) + 64  # where the hash ends
 def chain_hash(
     previous: str, originator_id: UUID | str, version: int, topic: str, body: bytes
 ) -> str:
-    """The hash that seals one stored event after the one whose hash is `previous`.
-
-    sha256 over the previous hash (64 hex characters), the aggregate id (16 bytes), the version
-    (8 bytes, big-endian), the topic and a newline, then the JSON exactly as stored.
-    """
+    """The hash that seals one stored event after the one whose hash is `previous`."""
+    # sha256 over the previous hash (64 hex characters), the aggregate id (16 bytes), the
+    # version (8 bytes, big-endian), the topic and a newline, then the JSON exactly as stored.
     id = originator_id.bytes if isinstance(originator_id, UUID) else originator_id.encode()
     parts = (previous.encode(), id, version.to_bytes(8, "big"), topic.encode(), b"\n", body)
     return hashlib.sha256(b"".join(parts)).hexdigest()
@@ -136,12 +134,12 @@ class _Heads:
 
 
 class ChainedEventStore(EventStore[UUID]):
-    """Seals every event as it is stored, chained to its aggregate's previous one.
+    """Seals every event as it is stored, chained to its aggregate's previous one."""
 
-    The previous hash comes from the events of the same save, else from what this process
-    knows was stored (only written after the insert succeeded, or read from the store), else
-    from the store itself: several processes may write one aggregate.
-    """
+    # The previous hash comes from the events of the same save, else from what this process
+    # knows was stored (remembered only after an insert succeeded, or when read), else from the
+    # store itself: a save that lost a conflict leaves nothing behind, and several processes
+    # may write one aggregate.
 
     def __init__(
         self, mapper: Mapper[UUID], recorder: AggregateRecorder, *, cache_size: int = 20_000
