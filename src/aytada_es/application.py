@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
-from eventsourcing.persistence import RecordConflictError, Recording
+from eventsourcing.persistence import EventStore, Mapper, RecordConflictError, Recording
 
+from .adapters.chain import ChainedEventStore, ChainMapper
 from .domain.account import Account, account_id
 from .domain.credits import CreditMovement
 from .domain.errors import (
@@ -69,6 +70,13 @@ class Studio(Application[UUID]):
         self._saved_lock = threading.Lock()
         self._account_locks = [threading.Lock() for _ in range(64)]
         self._local = threading.local()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return ChainMapper(self.construct_transcoder())
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        """Every stored event is sealed into its aggregate's hash chain (adapters/chain.py)."""
+        return ChainedEventStore(self.mapper, self.recorder)
 
     def on_saved(self, listener: Callable[[], None]) -> None:
         """Call `listener` (from the saving thread) after every save in this process."""

@@ -6,15 +6,19 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from uuid import UUID
 
+from .application import Studio
+from .audit import account_audit, project_audit, statement, timeline
 from .bootstrap import ROLES, System, bootstrap
 from .config import Settings
-from .domain.errors import AccountExists, AytadaError
+from .domain.errors import AccountExists, AytadaError, ProjectNotFound
 from .kafka.broker import BundledBroker
 from .web import create_app
 from .web.probes import probes_app
@@ -58,11 +62,35 @@ def _parser() -> argparse.ArgumentParser:
         dest="projections_command", required=True
     )
     projections.add_parser("rebuild", help="rebuild every read model from the event store")
+
+    audit = commands.add_parser(
+        "audit",
+        help="replay a project's history (deleted ones too) or an account's credit movements;"
+        " exit 1 when its credits do not reconcile or its hash chain is broken",
+    )
+    audit.add_argument("project_id", nargs="?", metavar="PROJECT_ID")
+    audit.add_argument("--account", metavar="USER", help="the user's credit statement instead")
+    audit.add_argument(
+        "--at-version", type=int, metavar="N", help="the project as it was after version N"
+    )
+    audit.add_argument("--json", action="store_true", help="a machine-readable report")
+    audit.set_defaults(usage=audit)
     return parser
+
+
+def _check_audit(args: argparse.Namespace) -> None:
+    """Exit 2 with the audit command's usage when its arguments do not go together."""
+    usage: argparse.ArgumentParser = args.usage
+    if (args.project_id is None) == (args.account is None):
+        usage.error("give either a PROJECT_ID or --account USER")
+    if args.account is not None and args.at_version is not None:
+        usage.error("--at-version applies to a project, not to --account")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "audit":
+        _check_audit(args)
     logging.basicConfig(
         level=os.environ.get("AYTADA_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -84,6 +112,8 @@ def _run(args: argparse.Namespace) -> int:
         return _users_add(settings, args.name, args.role, args.credits)
     if args.command == "projections":
         return _rebuild(settings)
+    if args.command == "audit":
+        return _audit(settings, args)
     roles = (*ROLES, "web") if args.command == "serve" else (args.role,)
     secret_key = os.environ.get("AYTADA_SECRET_KEY") or None
     asyncio.run(_serve(settings, roles, host=args.host, port=args.port, secret_key=secret_key))
@@ -117,6 +147,26 @@ def _rebuild(settings: Settings) -> int:
     finally:
         system.close()
     return 0
+
+
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the report; 0 when it passed, 1 when it did not (2, by `main`, on bad input)."""
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        if args.account is not None:
+            report = account_audit(studio, args.account)
+            lines = statement(report)
+        else:
+            try:
+                project_id = UUID(args.project_id)
+            except ValueError:
+                raise ProjectNotFound(args.project_id) from None
+            report = project_audit(studio, project_id, args.at_version)
+            lines = timeline(report)
+    finally:
+        studio.close()
+    print(json.dumps(report, indent=2) if args.json else "\n".join(lines))
+    return 0 if report["passed"] else 1
 
 
 def _broker(port: int) -> int:

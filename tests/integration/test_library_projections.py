@@ -415,17 +415,25 @@ def test_the_credit_statement_runs_to_the_accounts_balance_deleted_projects_incl
     ada = models.credits.statement(ids["ada"])
     first, *_, last = ada["history"]
     assert first == {
+        "position": first["position"],
         "at": first["at"],
         "kind": "grant",
         "project_id": None,
+        "project_title": None,
+        "project_deleted": None,
         "step": None,
         "amount": 1_000,
         "balance": 1_000,
         "reserved": 0,
     }
+    positions = [m["position"] for m in ada["history"]]
+    assert positions == sorted(set(positions))
     assert (last["kind"], last["amount"]) == ("grant", 25)
     gone = [m for m in ada["history"] if m["project_id"] == str(ids["gone"])]
     assert {m["kind"] for m in gone} == {"reserve", "charge", "release"}
+    assert {(m["project_title"], m["project_deleted"]) for m in gone} == {("Gone", True)}
+    done = [m for m in ada["history"] if m["project_id"] == str(ids["done"])]
+    assert {(m["project_title"], m["project_deleted"]) for m in done} == {("Done", False)}
     assert ada["reserved"] > 0  # the deleted project's script reservation is still held
     assert {m["kind"] for m in ada["history"]} == set(DELTAS)
     assert models.credits.statement(uuid4()) == {"balance": 0, "reserved": 0, "history": []}

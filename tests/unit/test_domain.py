@@ -559,10 +559,27 @@ def test_restore_brings_a_deleted_project_back_as_it_was() -> None:
     after = state(owner.project)
     assert not owner.project.deleted
     assert owner.project.deleted_at is None and owner.project.deleted_by is None
-    for volatile in ("_version", "_modified_on"):
+    assert owner.project.updated_on == before["_modified_on"]  # what it shows did not change
+    for volatile in ("_version", "_modified_on", "_shown_updated_on", "_shown_through"):
         before.pop(volatile)
         after.pop(volatile)
     assert after == before
+
+
+def test_a_project_shows_the_time_of_its_last_change_that_was_not_a_delete_or_restore() -> None:
+    owner = owner_at(Status.SCRIPT_READY)
+    project = owner.project
+    shown = project.updated_on
+    assert shown == project.modified_on
+    project.delete(actor=ACTOR)
+    project.restore(actor="support")
+    project.delete(actor=ACTOR)
+    assert project.modified_on == project.deleted_at
+    assert project.updated_on == shown
+    project.restore(actor="support")
+    assert project.updated_on == shown
+    project.request_scenes(actor=ACTOR)
+    assert project.updated_on == project.modified_on == project.pending_events[-1].timestamp
 
 
 def test_a_project_that_is_not_deleted_cannot_be_restored() -> None:

@@ -271,12 +271,14 @@ class Project(Aggregate):
             project.deleted = True
             project.deleted_at = self.timestamp
             project.deleted_by = self.actor
+            project._keep_updated_on(self.originator_version)
 
     class ProjectRestored(Event):
         def apply(self, project: Project) -> None:
             project.deleted = False
             project.deleted_at = None
             project.deleted_by = None
+            project._keep_updated_on(self.originator_version)
 
     # ---- state -------------------------------------------------------------------------
 
@@ -309,6 +311,10 @@ class Project(Aggregate):
         self.open_reservations: dict[str, int] = {}
         self.generations = 0
         self.retries = 0
+        # Deleting and restoring change nothing the project shows: its time from before them,
+        # and the version up to which only they followed it.
+        self._shown_updated_on: datetime | None = None
+        self._shown_through = 0
 
     def _advance(self, status: Status) -> None:
         self.status = status
@@ -326,6 +332,12 @@ class Project(Aggregate):
             self.open_reservations[step] = left
         else:
             self.open_reservations.pop(step, None)
+
+    def _keep_updated_on(self, version: int) -> None:
+        # Called before the event moves `modified_on`: it still is the previous event's time.
+        if self._shown_through != self.version:
+            self._shown_updated_on = self.modified_on
+        self._shown_through = version
 
     def _add_asset(self, asset: JSON) -> None:
         if all(a["id"] != asset["id"] for a in self.assets):
@@ -367,6 +379,13 @@ class Project(Aggregate):
     @property
     def action(self) -> str | None:
         return self.status.action
+
+    @property
+    def updated_on(self) -> datetime:
+        """When the project last changed what it shows; a soft delete or a restore does not."""
+        if self._shown_through == self.version and self._shown_updated_on is not None:
+            return self._shown_updated_on
+        return self.modified_on
 
     @property
     def still_reserved(self) -> int:

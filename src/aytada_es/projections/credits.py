@@ -9,6 +9,7 @@ from uuid import UUID
 from ..domain.account import Account
 from ..domain.credits import Reconciliation
 from ..domain.project import Project
+from ._project_rows import ProjectRows
 from .base import Batch, CardChange, DomainEvent, Projection
 from .store import ReadModelStore, Row, Transaction, from_json, to_json
 from .videos import utc_iso
@@ -16,6 +17,8 @@ from .videos import utc_iso
 MOVEMENTS = "aytada_credit_movements"
 BALANCES = "aytada_credit_balances"
 LEDGERS = "aytada_credit_ledgers"
+# Each project's title and deleted flag, for the statement: a movement names only the project.
+PROJECTS = "aytada_credit_projects"
 
 _AccountMovement = (
     Account.CreditsGranted | Account.CreditsHeld | Account.HoldCharged | Account.HoldReleased
@@ -43,9 +46,12 @@ _MOVEMENT_COLUMNS = (
 class Movement(TypedDict):
     """One line of a credit statement, with the balance and the reserved credits after it."""
 
+    position: int
     at: str
     kind: str
     project_id: str | None
+    project_title: str | None
+    project_deleted: bool | None
     step: str | None
     amount: int
     balance: int
@@ -74,7 +80,7 @@ class CreditStatements(Projection):
     """Every account's credit movements, and every project's reserved, charged and released."""
 
     name = "credits"
-    tables = (MOVEMENTS, BALANCES, LEDGERS)
+    tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,
@@ -102,6 +108,11 @@ class CreditStatements(Projection):
             released BIGINT NOT NULL,
             open TEXT NOT NULL
         )""",
+        """CREATE TABLE IF NOT EXISTS {aytada_credit_projects} (
+            project_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            deleted INTEGER NOT NULL
+        )""",
     )
 
     def __init__(self, store: ReadModelStore) -> None:
@@ -111,6 +122,7 @@ class CreditStatements(Projection):
         self._touched_balances: set[str] = set()
         self._touched_ledgers: set[str] = set()
         self._movements: list[Row] = []
+        self._projects = ProjectRows(PROJECTS)
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
         accounts = {
@@ -131,6 +143,7 @@ class CreditStatements(Projection):
         }
         for ledger in self._ledgers.values():
             ledger["open"] = from_json(ledger["open"])
+        self._projects.load(tx, batch, (Project.ProjectDeleted, Project.ProjectRestored))
         self._touched_balances, self._touched_ledgers, self._movements = set(), set(), []
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
@@ -149,6 +162,9 @@ class CreditStatements(Projection):
                 "open": {},
             }
             self._touched_ledgers.add(id)
+            self._projects.created(id, {"title": event.title})
+        elif isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
+            self._projects.mark(event)
         elif isinstance(
             event, Project.CreditsReserved | Project.CreditsCharged | Project.CreditsReleased
         ):
@@ -204,6 +220,7 @@ class CreditStatements(Projection):
         self._touched_ledgers.add(id)
 
     def flush(self, tx: Transaction) -> Sequence[CardChange]:
+        self._projects.save(tx)
         tx.upsert(BALANCES, "account_id", [self._balances[id] for id in self._touched_balances])
         tx.upsert(
             LEDGERS,
@@ -225,16 +242,27 @@ class CreditStatements(Projection):
     # ---- queries -----------------------------------------------------------------------
 
     def statement(self, account_id: UUID | str) -> Statement:
-        """The account's balance and reserved credits, and every movement, oldest first."""
+        """The account's balance and reserved credits, and every movement, oldest first.
+
+        Each movement names its project, deleted ones too (`project_deleted`: deleted now).
+        """
         rows = self.store.query(
-            "SELECT * FROM {aytada_credit_movements} WHERE account_id = ? ORDER BY position",
+            "SELECT m.*, p.title AS project_title, p.deleted AS project_deleted"
+            " FROM {aytada_credit_movements} m"
+            " LEFT JOIN {aytada_credit_projects} p ON p.project_id = m.project_id"
+            " WHERE m.account_id = ? ORDER BY m.position",
             (str(account_id),),
         )
         history: list[Movement] = [
             {
+                "position": int(row["position"]),
                 "at": row["at"],
                 "kind": row["kind"],
                 "project_id": row["project_id"],
+                "project_title": row["project_title"],
+                "project_deleted": None
+                if row["project_deleted"] is None
+                else bool(row["project_deleted"]),
                 "step": row["step"],
                 "amount": int(row["amount"]),
                 "balance": int(row["balance"]),

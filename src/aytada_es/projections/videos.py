@@ -68,7 +68,7 @@ def project_card(project: Project) -> Card:
         "title": project.title,
         "format": project.format,
         "created_at": utc_iso(project.created_on),
-        "updated_at": utc_iso(project.modified_on),
+        "updated_at": utc_iso(project.updated_on),
         "status": str(project.status),
         "progress": project.progress,
         "action": project.action,
@@ -141,7 +141,8 @@ class MyVideos(Projection):
         else:
             video = found
             _apply(video, event)
-        video["updated_at"] = _sortable(event.timestamp)
+        if not isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
+            video["updated_at"] = _sortable(event.timestamp)  # they leave the card as it was
         video["position"] = position
         self._last[id] = position
         return ()

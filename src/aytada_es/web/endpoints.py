@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -45,6 +45,14 @@ class Call:
             raise ProjectNotFound(raw) from None
 
 
+@dataclass(frozen=True)
+class Parameter:
+    """A query parameter of an endpoint, as the OpenAPI document shows it."""
+
+    description: str
+    schema: dict[str, Any] = field(default_factory=dict)
+
+
 Handler = Callable[[Call], Awaitable[BaseModel | Response]]
 PublicHandler = Callable[[Request], Awaitable[Response]]
 
@@ -62,7 +70,7 @@ class Endpoint:
     answer: type[BaseModel] | None = None
     roles: tuple[str, ...] | None = ROLES
     errors: tuple[int, ...] = ()
-    query: dict[str, str] = field(default_factory=dict)
+    query: dict[str, Parameter] = field(default_factory=dict)
     media: str | None = None  # the answer's content type, when it is not JSON
     tag: str = "projects"
 

@@ -10,7 +10,7 @@ from starlette.responses import FileResponse, Response
 from ..domain.errors import AssetNotFound
 from ..projections.images import AssetView
 from .context import fresh
-from .endpoints import Call, Endpoint
+from .endpoints import Call, Endpoint, Parameter
 from .models import CreditStatement, ImageList, ScriptList
 
 # Served files are ours, but never let a browser run one as a page of this site.
@@ -95,7 +95,7 @@ ENDPOINTS = (
         asset_file,
         "A generated file (image, clip, audio, final MP4); `?download=1` as an attachment",
         errors=(404,),
-        query={"download": "1 to download the file as an attachment"},
+        query={"download": Parameter("1 to download the file as an attachment")},
         media="application/octet-stream",
         tag="library",
     ),

@@ -195,11 +195,18 @@ class ImageList(Answer):
 
 
 class CreditMovement(Answer):
-    """One line of a credit statement, with the balance and reserved credits after it."""
+    """One line of a credit statement, with the balance and reserved credits after it.
 
+    `project_title` and `project_deleted` (deleted now) name the project of a reservation,
+    charge or release, deleted ones included; both are null for a grant.
+    """
+
+    position: int
     at: Moment
     kind: Literal["grant", "reserve", "charge", "release"]
     project_id: Id | None
+    project_title: str | None
+    project_deleted: bool | None
     step: str | None
     amount: int
     balance: int
@@ -215,26 +222,53 @@ class CreditStatement(Answer):
 
 
 class AuditEvent(Answer):
-    """One stored event of a project, as the Kafka envelope carries it."""
+    """One stored event of a project, as the Kafka envelope carries it, with its position.
+
+    An event that no longer decodes has null `occurred_at` and `actor` and empty `data`.
+    """
 
     event_id: Id
     version: int
+    position: int
     type: str
-    occurred_at: Moment
+    occurred_at: Moment | None
     actor: str | None
     data: dict[str, Any]
 
 
+class ChainCheck(Answer):
+    """The aggregate's hash chain: whether every stored event still matches its hash."""
+
+    verified: bool
+    first_bad_version: int | None = Field(
+        description="the first stored event that does not match (edited, removed, reordered)"
+    )
+    events: int
+    head: str | None = Field(description="the hash the latest event claims")
+
+
 class AuditTrail(Answer):
-    """`GET /api/audit/projects/{id}`: the whole history, in order, and the reconciliation."""
+    """`GET /api/audit/projects/{id}`: the whole history, in order, and the reconciliation.
+
+    With `?at_version=N`: the events up to N and the project as it was after N. Project
+    fields are null only when not even its first event can be replayed. `passed`: the chain
+    is verified, every event replays and the credits reconcile.
+    """
 
     project_id: Id
-    owner_id: Id
-    title: str
-    status: StatusName
-    deleted: bool
+    owner_id: Id | None
+    owner_name: str | None
+    title: str | None
+    status: StatusName | None
+    deleted: bool | None
+    latest_version: int
+    at_version: int | None
+    project: dict[str, Any] | None
     events: list[AuditEvent]
     reconciliation: Reconciliation
+    chain: ChainCheck
+    replay_error: str | None
+    passed: bool
 
 
 class DeletedProject(Answer):

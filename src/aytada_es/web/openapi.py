@@ -64,8 +64,14 @@ def _operation(e: Endpoint, refs: Mapping[tuple[Any, Mode], Any]) -> dict[str, A
         for name in _PARAMETER.findall(e.path)
     ]
     parameters += [
-        {"name": name, "in": "query", "required": False, "description": text, "schema": {}}
-        for name, text in e.query.items()
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": parameter.description,
+            "schema": parameter.schema,
+        }
+        for name, parameter in e.query.items()
     ]
     if parameters:
         operation["parameters"] = parameters

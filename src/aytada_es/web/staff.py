@@ -2,62 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-from uuid import UUID
-
-from eventsourcing.domain import Aggregate
 from starlette.concurrency import run_in_threadpool
 
-from ..application import Studio
-from ..kafka.envelope import jsonable
-from ..kafka.relay import event_id
+from ..audit import project_audit
+from ..domain.errors import BadInput
 from ..projections import project_card
-from ..projections.videos import utc_iso
-from .endpoints import Call, Endpoint
+from .endpoints import Call, Endpoint, Parameter
 from .models import AuditTrail, Card, DeletedList
 
 AUDITORS = ("auditor",)
 SUPPORT = ("support",)
 
 
-def audit_trail(studio: Studio, project_id: UUID) -> dict[str, Any]:
-    """Every stored event of a project, deleted or not, in order, and its credit reconciliation."""
-    project = studio.project(project_id)
-    events = []
-    for event in studio.events.get(project_id):
-        assert isinstance(event, Aggregate.Event)
-        data = jsonable(studio.event_state(event))
-        events.append(
-            {
-                "event_id": str(event_id(project_id, event.originator_version)),
-                "version": event.originator_version,
-                "type": type(event).__name__,
-                "occurred_at": utc_iso(event.timestamp),
-                "actor": data.get("actor"),
-                "data": data,
-            }
-        )
-    ledger = project.reconciliation()
-    return {
-        "project_id": str(project.id),
-        "owner_id": str(project.owner_id),
-        "title": project.title,
-        "status": str(project.status),
-        "deleted": project.deleted,
-        "events": events,
-        "reconciliation": {
-            "reserved": ledger.reserved,
-            "charged": ledger.charged,
-            "released": ledger.released,
-            "still_reserved": ledger.still_reserved,
-            "consistent": ledger.consistent,
-        },
-    }
+def _at_version(call: Call) -> int | None:
+    """`?at_version=N`: a whole number, 1 or more (the audit checks it against the history)."""
+    raw = call.request.query_params.get("at_version")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise BadInput("bad at_version", {"at_version": "a version of the project, 1 or more"})
+    return int(raw)
 
 
 async def audit_project(call: Call) -> AuditTrail:
-    trail = await run_in_threadpool(audit_trail, call.web.studio, call.project_id())
-    return AuditTrail.model_validate(trail)
+    id, at_version = call.project_id(), _at_version(call)
+    report = await run_in_threadpool(project_audit, call.web.studio, id, at_version)
+    return AuditTrail.model_validate(report)
 
 
 async def deleted_projects(call: Call) -> DeletedList:
@@ -76,10 +46,17 @@ ENDPOINTS = (
         "GET",
         "/api/audit/projects/{id}",
         audit_project,
-        "A project's whole event history, in order, and its credit reconciliation",
+        "A project's whole event history, in order, its hash chain checked, its credit"
+        " reconciliation; `?at_version=N`: the project as it was after version N",
         answer=AuditTrail,
         roles=AUDITORS,
-        errors=(404,),
+        errors=(404, 422),
+        query={
+            "at_version": Parameter(
+                "show the history up to this version and the project as it was after it",
+                {"type": "integer", "minimum": 1},
+            )
+        },
         tag="audit",
     ),
     Endpoint(
