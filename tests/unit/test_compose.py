@@ -230,19 +230,23 @@ def test_kafka_runs_in_kraft_mode_as_one_broker_and_controller(
     assert kafka["KAFKA_LOG_DIRS"] in {v.split(":")[1] for v in services["kafka"]["volumes"]}
 
 
-def test_kafka_postgres_and_web_have_health_checks_that_the_roles_wait_for(
+def test_every_service_has_a_health_check_that_the_roles_wait_for(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    for name in ("kafka", "postgres", "web"):
-        check = services[name]["healthcheck"]
+    for name, service in services.items():
+        check = service["healthcheck"]
         assert check["test"][0] in ("CMD", "CMD-SHELL") and check["retries"] >= 1, name
     assert "kafka-broker-api-versions.sh" in " ".join(services["kafka"]["healthcheck"]["test"])
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
-    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
     for name, service in services.items():
         command = service.get("command", [None])
         if command[0] != "aytada-es":
             continue
+        # Each role answers /healthz on the port its command gives (workers: with --port).
+        port = parse_command(command).port
+        assert port is not None, f"{name}: without --port a worker serves no /healthz"
+        probe = " ".join(service["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/healthz" in probe, (name, probe)
         depends = service["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
         if parse_command(command).role != "web":  # the web edge never talks to Kafka
