@@ -26,6 +26,7 @@ from .domain.errors import (
 )
 from .domain.project import JSON, Project
 from .domain.steps import Step
+from .tables import creating_tables
 
 T = TypeVar("T")
 CONFLICT_RETRIES = 8
@@ -57,13 +58,13 @@ class Studio(Application[UUID]):
         # A sole writer (`serve`) trusts its cache instead of reading newer events on every
         # load; should another process change an aggregate after all, the save conflicts,
         # the cached aggregates catch up with the store and the command runs again.
-        super().__init__(
-            {
-                "AGGREGATE_CACHE_MAXSIZE": "5000",
-                "AGGREGATE_CACHE_FASTFORWARD": "n" if sole_writer else "y",
-                **(env or {}),
-            }
-        )
+        env = {
+            "AGGREGATE_CACHE_MAXSIZE": "5000",
+            "AGGREGATE_CACHE_FASTFORWARD": "n" if sole_writer else "y",
+            **(env or {}),
+        }
+        with creating_tables(env):
+            super().__init__(env)
         self.sole_writer = sole_writer
         self._on_saved: list[Callable[[], None]] = []
         self.saved_events = 0  # by this process, for the metrics

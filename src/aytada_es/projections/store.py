@@ -20,6 +20,8 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.rows import DictRow
 
+from ..tables import LOCK_IN_TRANSACTION, lock_name
+
 Row = dict[str, Any]
 Dialect = Literal["sqlite", "postgres"]
 # SQLite allows 32,766 parameters per statement; stay well under it.
@@ -151,6 +153,8 @@ class ReadModelStore:
     def create(self, ddl: Iterable[str]) -> None:
         """Run idempotent DDL (`CREATE ... IF NOT EXISTS`) in one transaction."""
         with self.transaction() as tx:
+            if isinstance(self.datastore, PostgresDatastore):
+                tx.execute(LOCK_IN_TRANSACTION, (lock_name(self.datastore.schema),))
             for statement in ddl:
                 tx.execute(statement)
 

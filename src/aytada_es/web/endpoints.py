@@ -71,7 +71,7 @@ class Endpoint:
     roles: tuple[str, ...] | None = ROLES
     errors: tuple[int, ...] = ()
     query: dict[str, Parameter] = field(default_factory=dict)
-    media: str | None = None  # the answer's content type, when it is not JSON
+    media: str | tuple[str, ...] = ()  # the answer's content type(s), when it is not JSON
     tag: str = "projects"
 
     def route(self) -> Route:

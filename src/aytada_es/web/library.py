@@ -96,7 +96,8 @@ ENDPOINTS = (
         "A generated file (image, clip, audio, final MP4); `?download=1` as an attachment",
         errors=(404,),
         query={"download": Parameter("1 to download the file as an attachment")},
-        media="application/octet-stream",
+        # What the providers store; a file of no recorded type is served as octet-stream.
+        media=("image/*", "video/*", "audio/*", "application/octet-stream"),
         tag="library",
     ),
     Endpoint(

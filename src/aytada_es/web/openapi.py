@@ -19,6 +19,13 @@ from .session import SESSION_COOKIE
 REF = "#/components/schemas/{model}"
 _PARAMETER = re.compile(r"{(\w+)}")
 Mode = Literal["validation", "serialization"]
+# The login page's form: whatever it holds, the answer is a 303 (home, or back to the page
+# with `?error=`), so a form is never refused as JSON bodies are.
+LOGIN_FORM = {
+    "type": "object",
+    "properties": {"token": {"type": "string"}, "next": {"type": "string"}},
+    "description": "A missing or bad token answers 303 to /login?error=...",
+}
 
 
 def openapi_document(endpoints: Sequence[Endpoint], *, version: str) -> dict[str, Any]:
@@ -79,13 +86,15 @@ def _operation(e: Endpoint, refs: Mapping[tuple[Any, Mode], Any]) -> dict[str, A
         schema = refs[(e.body, "validation")]
         content = {"application/json": {"schema": schema}}
         if e.path == "/login":
-            content["application/x-www-form-urlencoded"] = {"schema": schema}
+            content["application/x-www-form-urlencoded"] = {"schema": LOGIN_FORM}
         operation["requestBody"] = {"required": False, "content": content}
     answer: dict[str, Any] = {"description": _phrase(e.status)}
     if e.answer is not None:
         answer["content"] = {"application/json": {"schema": refs[(e.answer, "serialization")]}}
-    elif e.media is not None:
-        answer["content"] = {e.media: {"schema": {"type": "string", "format": "binary"}}}
+    elif e.media:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        media = (e.media,) if isinstance(e.media, str) else e.media
+        answer["content"] = dict.fromkeys(media, binary)
     responses = {str(e.status): answer}
     error = {"application/json": {"schema": refs[(ErrorBody, "serialization")]}}
     for status in e.error_statuses:
