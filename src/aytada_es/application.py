@@ -10,7 +10,12 @@ from copy import deepcopy
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    project_aggregate,
+)
 from eventsourcing.persistence import EventStore, Mapper, RecordConflictError, Recording
 
 from .adapters.chain import ChainedEventStore, ChainMapper
@@ -82,6 +87,21 @@ class Studio(Application[UUID]):
     def on_saved(self, listener: Callable[[], None]) -> None:
         """Call `listener` (from the saving thread) after every save in this process."""
         self._on_saved.append(listener)
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        recordings = super()._record(processing_event)
+        cache = self.repository.cache
+        if cache is not None and self.repository.fastforward:
+            # The library caches what was saved only when it does not fast-forward; a stage
+            # that trusts its cache at a request's version needs its own saves in it too.
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                try:
+                    cached: Any = cache.get(aggregate_id)
+                except KeyError:
+                    cached = None
+                if cached is None or cached.version < aggregate.version:
+                    cache.put(aggregate_id, deepcopy(aggregate))
+        return recordings
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
