@@ -23,7 +23,7 @@ COMMIT_INTERVAL_S = 1.0
 
 
 class StageRunner:
-    """One consumer group member for one stage; partitions are worked on concurrently."""
+    """One consumer group member for one stage; projects are worked on concurrently."""
 
     def __init__(
         self,
@@ -58,9 +58,7 @@ class StageRunner:
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
-                acted = any(
-                    await asyncio.gather(*(self._partition(records) for records in batch.values()))
-                )
+                acted = await self._work_through(batch)
                 pending.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
                 if pending and (acted or time.monotonic() - committed_at >= COMMIT_INTERVAL_S):
                     await consumer.commit(pending)
@@ -72,16 +70,25 @@ class StageRunner:
             self.running = False
             await consumer.stop()
 
-    async def _partition(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> bool:
-        """Work through one partition's records in order; whether the stage acted on any."""
-        acted = False
+    async def _work_through(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> bool:
+        """Each project's messages in order, projects side by side; whether the stage acted."""
+        by_project: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = {}
         reacts_to = self._reacts_to
+        for records in batch.values():
+            for record in records:
+                # Most messages are of types this stage passes over: skip them undecoded.
+                declared = next((v for k, v in record.headers if k == TYPE_HEADER), None)
+                if declared is None or declared in reacts_to:
+                    by_project.setdefault(record.key, []).append(record)
+            self.consumed += len(records)
+        return any(await asyncio.gather(*(self._in_order(rs) for rs in by_project.values())))
+
+    async def _in_order(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> bool:
+        acted = False
         for record in records:
-            # Most messages are of types this stage passes over: skip them without decoding.
-            declared = next((v for k, v in record.headers if k == TYPE_HEADER), None)
-            if declared is None or declared in reacts_to:
-                acted = await self._record(record) or acted
-        self.consumed += len(records)
+            acted = await self._record(record) or acted
         return acted
 
     async def _record(self, record: ConsumerRecord[bytes, bytes]) -> bool:
