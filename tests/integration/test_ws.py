@@ -116,8 +116,9 @@ async def test_resuming_after_a_position_gives_exactly_the_missed_changes_in_ord
     async with connect(site.ws_url, token) as ws:
         seen = (await receive(ws))["position"]
     ids = [json_of(await http.post("/api/projects", json=BRIEF))["id"] for _ in range(3)]
-    await http.post(f"/api/projects/{ids[0]}/ideas")
-    await http.delete(f"/api/projects/{ids[1]}")
+    assert (await http.post(f"/api/projects/{ids[0]}/ideas")).status_code == 202
+    deleted = await http.delete(f"/api/projects/{ids[1]}")
+    assert deleted.status_code == 204, deleted.text
     await site.settled()
     missed = [c.message() for c in site.system.read_models.videos.changes_after(owner, seen)]
     assert len(missed) >= 4
