@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from aytada_es.application import Studio
 from aytada_es.bootstrap import ROLES, bootstrap
@@ -28,6 +29,30 @@ from aytada_es.config import Settings
 from aytada_es.domain.steps import Step
 from aytada_es.kafka.broker import BundledBroker
 from aytada_es.projections import CardChange
+
+
+@contextlib.contextmanager
+def fresh(database_url: str | None) -> Iterator[str | None]:
+    """A PostgreSQL URL with a new, empty schema of its own (dropped afterwards); SQLite as is."""
+    if not database_url or not database_url.startswith("postgresql"):
+        yield database_url
+        return
+    import psycopg
+
+    dsn = database_url.split("?", 1)[0]
+    schema = f"bench_{uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{dsn}?schema={schema}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def stored_since(studio: Studio, position: int) -> int:
+    """Events stored after `position` (PostgreSQL's ids have gaps where a save rolled back)."""
+    return len(studio.recorder.select_notifications(position + 1, 10**9))
 
 
 def settings_for(data_dir: Path, database_url: str | None) -> Settings:
@@ -75,7 +100,7 @@ def raw_rate(settings: Settings, projects: int, owners: int) -> tuple[int, float
         step(Step.VOICEOVER, {"asset": {**asset, "kind": "voiceover"}})
         step(Step.STITCHING, {"video": asset, "thumbnail": {**asset, "id": "1" * 64}})
     elapsed = time.perf_counter() - started
-    events = (studio.recorder.max_notification_id() or 0) - start_events
+    events = stored_since(studio, start_events)
     studio.close()
     return events, elapsed
 
@@ -137,7 +162,7 @@ async def pipeline_rate(
             await all_done.wait()  # every card completed in the My Videos read model
             elapsed = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
-            events = (studio.recorder.max_notification_id() or 0) - start_events
+            events = stored_since(studio, start_events)
             print(f"  (this process used {cpu:.2f} s of CPU in {elapsed:.2f} s)", file=sys.stderr)
             for worker, cpu_started in zip(workers, workers_cpu_started, strict=True):
                 worker_cpu = _cpu_of(worker.pid) - cpu_started
@@ -170,23 +195,28 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as raw_dir, tempfile.TemporaryDirectory() as e2e_dir:
-        raw_events, raw_s = raw_rate(
-            settings_for(Path(raw_dir), args.database_url), args.projects, args.owners
-        )
-        with BundledBroker() as broker:
+        with fresh(args.database_url) as url:
+            raw_events, raw_s = raw_rate(
+                settings_for(Path(raw_dir), url), args.projects, args.owners
+            )
+        with BundledBroker() as broker, fresh(args.database_url) as url:
             e2e_events, e2e_s = asyncio.run(
                 pipeline_rate(
-                    settings_for(Path(e2e_dir), args.database_url),
+                    settings_for(Path(e2e_dir), url),
                     args.projects,
                     args.owners,
                     broker.bootstrap,
                 )
             )
         if args.split:
-            with tempfile.TemporaryDirectory() as split_dir, BundledBroker() as broker:
+            with (
+                tempfile.TemporaryDirectory() as split_dir,
+                BundledBroker() as broker,
+                fresh(args.database_url) as url,
+            ):
                 split_events, split_s = asyncio.run(
                     pipeline_rate(
-                        settings_for(Path(split_dir), args.database_url),
+                        settings_for(Path(split_dir), url),
                         args.projects,
                         args.owners,
                         broker.bootstrap,
