@@ -30,6 +30,7 @@ class Settings(BaseModel):
     stage_attempts: int = Field(3, ge=1, le=20)
     stage_backoff_s: float = Field(0.5, ge=0, le=60)
     poll_interval_s: float = Field(0.05, gt=0, le=10)
+    relay_check_s: float = Field(1.0, gt=0, le=60)
     elevenlabs_api_key: str | None = None
     shotstack_api_key: str | None = None
     llm_base_url: str | None = None
@@ -57,6 +58,7 @@ class Settings(BaseModel):
             "stage_attempts": "AYTADA_STAGE_ATTEMPTS",
             "stage_backoff_s": "AYTADA_STAGE_BACKOFF_S",
             "poll_interval_s": "AYTADA_POLL_INTERVAL_S",
+            "relay_check_s": "AYTADA_RELAY_CHECK_S",
             "elevenlabs_api_key": "ELEVENLABS_API_KEY",
             "shotstack_api_key": "SHOTSTACK_API_KEY",
             "llm_base_url": "AYTADA_LLM_BASE_URL",

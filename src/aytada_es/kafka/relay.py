@@ -18,6 +18,7 @@ from ..application import Studio
 from ..config import ACCOUNT_EVENTS, PROJECT_EVENTS, Settings
 from ..domain.account import Account
 from .envelope import TYPE_HEADER, AccountEnvelope, Envelope, jsonable
+from .relay_lock import RelayLock, relay_lock
 
 log = logging.getLogger(__name__)
 _EVENTS = uuid5(NAMESPACE_URL, "aytada-es:events")
@@ -41,21 +42,35 @@ def event_id(aggregate_id: UUID, version: int) -> UUID:
 class Relay:
     """Publishes stored events in notification order, then records how far it got.
 
-    A restart resumes from the recorded position, so it may publish the last batch again
-    (consumers act once per event) but never skips one.
+    Only the holder of the relay lock publishes; other relays stand by and take over when it
+    dies. A restart or a takeover resumes from the recorded position, so it may publish the
+    last batch again (consumers act once per event) but never skips one.
     """
 
     def __init__(
-        self, studio: Studio, settings: Settings, producer: AIOKafkaProducer, *, batch: int = 1000
+        self,
+        studio: Studio,
+        settings: Settings,
+        producer: AIOKafkaProducer,
+        *,
+        batch: int = 1000,
+        lock: RelayLock | None = None,
     ) -> None:
         self.studio = studio
         self.producer = producer
         self.batch = batch
         self.project_topic = settings.topic(PROJECT_EVENTS)
         self.account_topic = settings.topic(ACCOUNT_EVENTS)
+        self.check_s = settings.relay_check_s
+        self.lock = lock or relay_lock(settings)
         self.tracking: TrackingRecorder = studio.factory.tracking_recorder()
         self.published = 0
-        self.position = self.tracking.max_tracking_id(TRACKING_NAME) or 0
+        self.leading = False
+        self.position = self.tracked_position()
+
+    def tracked_position(self) -> int:
+        """How far the relays of this event store have published, as recorded."""
+        return self.tracking.max_tracking_id(TRACKING_NAME) or 0
 
     def envelope(self, notification: Notification) -> Outgoing:
         """The topic, key, value and type header a notification is published as."""
@@ -102,10 +117,41 @@ class Relay:
     async def run(
         self, stop: asyncio.Event, poll_interval_s: float, doorbell: Doorbell | None = None
     ) -> None:
-        """Publish until stopped; on a broker error wait and try the same batch again."""
-        doorbell = doorbell or Doorbell()
-        delay = poll_interval_s
+        """Publish while this relay holds the relay lock; otherwise stand by and ask again."""
+        standing_by = False
         while not stop.is_set():
+            try:
+                leading = await self.lock.acquire()
+            except Exception:
+                log.exception("relay: could not ask for the relay lock")
+                leading = False
+            if not leading:
+                if not standing_by:
+                    log.info("relay: another relay is publishing; standing by")
+                    standing_by = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.check_s)
+                continue
+            standing_by = False
+            try:
+                await self._lead(stop, poll_interval_s, doorbell or Doorbell())
+            finally:
+                self.leading = False
+                await self.lock.release()
+
+    async def _lead(self, stop: asyncio.Event, poll_interval_s: float, doorbell: Doorbell) -> None:
+        """Publish until stopped or the lock is lost; on a broker error try the batch again."""
+        self.position = await asyncio.to_thread(self.tracked_position)
+        self.leading = True
+        log.info("relay: publishing from position %d", self.position)
+        delay = poll_interval_s
+        checked = time.monotonic()
+        while not stop.is_set():
+            if time.monotonic() - checked >= self.check_s:
+                if not await self.lock.held():
+                    log.warning("relay: lost the relay lock; standing by")
+                    return
+                checked = time.monotonic()
             try:
                 began = time.perf_counter()
                 published = await self.publish_batch()
