@@ -132,7 +132,9 @@ class System:
     def _relay(self) -> Coroutine[Any, Any, None]:
         if self._relay_bell is None:
             self._relay_bell = self._doorbell()
-        self.relay = Relay(self.studio, self.settings, self._producer)
+        self.relay = Relay(
+            self.studio, self.settings, self._producer, bootstrap=self.bootstrap_servers
+        )
         self.metrics.relay.follow(self.relay)
         return self.relay.run(self._stop, self.settings.poll_interval_s, self._relay_bell)
 

@@ -14,6 +14,8 @@ from .domain.errors import ConfigError
 PROJECT_EVENTS = "aytada.project-events"
 ACCOUNT_EVENTS = "aytada.account-events"
 DEAD_LETTERS = "aytada.project-events.dlq"
+# An empty topic the relay creates once the broker holds every published event (kafka/watch.py).
+RELAY_MARK = "aytada.relay-mark"
 
 
 class Settings(BaseModel):

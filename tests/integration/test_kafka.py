@@ -73,7 +73,7 @@ async def pipeline(
         studio, assets, providers or instant_providers(assets), attempts=3, backoff_s=0.01
     )
     stop = asyncio.Event()
-    relay = Relay(studio, settings, producer)
+    relay = Relay(studio, settings, producer, bootstrap=broker)
     runners = [
         StageRunner(s, ctx, settings, bootstrap=broker, dead_letters=producer) for s in stages()
     ]
@@ -114,7 +114,7 @@ async def test_every_stored_event_is_published_with_the_contract_envelope_in_ver
     producer = clients.producer(broker)
     await producer.start()
     try:
-        relay = Relay(studio, settings, producer, batch=4)
+        relay = Relay(studio, settings, producer, bootstrap=broker, batch=4)
         while await relay.publish_batch():
             pass
     finally:
@@ -157,10 +157,12 @@ async def test_a_restarted_relay_resumes_from_its_tracked_position_without_gaps(
     producer = clients.producer(broker)
     await producer.start()
     try:
-        first = Relay(studio, settings, producer, batch=3)
+        first = Relay(studio, settings, producer, bootstrap=broker, batch=3)
         await first.publish_batch()
         stopped_at = first.position
-        second = Relay(studio, settings, producer, batch=3)  # a new process after a crash
+        second = Relay(
+            studio, settings, producer, bootstrap=broker, batch=3
+        )  # a new process after a crash
         assert second.position == stopped_at == 3
         while await second.publish_batch():
             pass

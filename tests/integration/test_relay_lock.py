@@ -114,7 +114,7 @@ async def test_a_standby_relay_takes_over_from_a_killed_one_and_nothing_is_skipp
     active = relay_process(settings, broker, log_file)
     producer = clients.producer(broker)
     stop = asyncio.Event()
-    standby = Relay(studio, settings, producer)
+    standby = Relay(studio, settings, producer, bootstrap=broker)
     task: asyncio.Task[None] | None = None
     try:
         await wait_for(

@@ -93,6 +93,11 @@ class BundledBroker:
             process.kill()
             process.wait()
 
+    def restart(self) -> str:
+        """Stop and start again on the same port: with memory storage, every topic is lost."""
+        self.stop()
+        return self.start()
+
     def __enter__(self) -> BundledBroker:
         self.start()
         return self

@@ -15,10 +15,12 @@ from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 
 from .._waiting import Doorbell
 from ..application import Studio
-from ..config import ACCOUNT_EVENTS, PROJECT_EVENTS, Settings
+from ..config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, RELAY_MARK, Settings
 from ..domain.account import Account
+from ..domain.errors import ConfigError
 from .envelope import TYPE_HEADER, AccountEnvelope, Envelope, jsonable
 from .relay_lock import RelayLock, relay_lock
+from .watch import BrokerWatch
 
 log = logging.getLogger(__name__)
 _EVENTS = uuid5(NAMESPACE_URL, "aytada-es:events")
@@ -44,7 +46,8 @@ class Relay:
 
     Only the holder of the relay lock publishes; other relays stand by and take over when it
     dies. A restart or a takeover resumes from the recorded position, so it may publish the
-    last batch again (consumers act once per event) but never skips one.
+    last batch again (consumers act once per event) but never skips one. When the broker has
+    lost what was published (see `BrokerWatch`), the relay publishes the whole log again.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class Relay:
         settings: Settings,
         producer: AIOKafkaProducer,
         *,
+        bootstrap: str = "",
         batch: int = 1000,
         lock: RelayLock | None = None,
     ) -> None:
@@ -63,9 +67,21 @@ class Relay:
         self.account_topic = settings.topic(ACCOUNT_EVENTS)
         self.check_s = settings.relay_check_s
         self.lock = lock or relay_lock(settings)
+        # The broker's address is needed to watch it (`run`), not to make envelopes.
+        self.bootstrap = bootstrap or settings.kafka_bootstrap or ""
+        self.watch = BrokerWatch(
+            self.bootstrap,
+            mark=settings.topic(RELAY_MARK),
+            topics=[settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)],
+            partitions=settings.topic_partitions,
+        )
         self.tracking: TrackingRecorder = studio.factory.tracking_recorder()
         self.published = 0
+        self.republished = 0
         self.leading = False
+        # While above `position`: publishing again, from the start, what the broker lost.
+        self.replay_until = 0
+        self._republished_before = 0
         self.position = self.tracked_position()
 
     def tracked_position(self) -> int:
@@ -107,9 +123,11 @@ class Relay:
             )
             for m in messages
         ]
-        await asyncio.gather(*pending)
+        self.watch.acknowledged(await asyncio.gather(*pending))
         last = notifications[-1].id
-        await asyncio.to_thread(self.tracking.insert_tracking, Tracking(TRACKING_NAME, last))
+        if last > self.replay_until:  # a replay stays below the recorded position
+            await asyncio.to_thread(self.tracking.insert_tracking, Tracking(TRACKING_NAME, last))
+        self.republished += sum(1 for n in notifications if n.id <= self.replay_until)
         self.position = last
         self.published += len(notifications)
         return len(notifications)
@@ -118,6 +136,8 @@ class Relay:
         self, stop: asyncio.Event, poll_interval_s: float, doorbell: Doorbell | None = None
     ) -> None:
         """Publish while this relay holds the relay lock; otherwise stand by and ask again."""
+        if not self.bootstrap:
+            raise ConfigError("a relay that publishes needs the broker's address to watch it")
         standing_by = False
         while not stop.is_set():
             try:
@@ -140,27 +160,67 @@ class Relay:
                 await self.lock.release()
 
     async def _lead(self, stop: asyncio.Event, poll_interval_s: float, doorbell: Doorbell) -> None:
-        """Publish until stopped or the lock is lost; on a broker error try the batch again."""
+        """Publish until stopped or the lock is lost; on an error check the broker, try again."""
         self.position = await asyncio.to_thread(self.tracked_position)
+        self.replay_until = 0
         self.leading = True
         log.info("relay: publishing from position %d", self.position)
         delay = poll_interval_s
-        checked = time.monotonic()
+        checked: float | None = None  # check the broker before the first batch
         while not stop.is_set():
-            if time.monotonic() - checked >= self.check_s:
-                if not await self.lock.held():
-                    log.warning("relay: lost the relay lock; standing by")
-                    return
-                checked = time.monotonic()
             try:
+                if checked is None or time.monotonic() - checked >= self.check_s:
+                    if not await self.lock.held():
+                        log.warning("relay: lost the relay lock; standing by")
+                        return
+                    checked = time.monotonic()
+                    await self._check_broker()
                 began = time.perf_counter()
                 published = await self.publish_batch()
                 doorbell.worked(time.perf_counter() - began)
+                if self.replay_until and self.position >= self.replay_until:
+                    await self._replayed()
                 delay = poll_interval_s
             except Exception:
                 log.exception("relay: publishing failed at position %d; retrying", self.position)
                 published = 0
+                checked = None
                 delay = min(max(delay * 2, 0.2), 5.0)
+            if self.watch.offsets_went_down:
+                checked = None
             if not published:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
+
+    async def _check_broker(self) -> None:
+        """Start publishing the log again if the broker lost what was published."""
+        if self.watch.offsets_went_down:
+            reason = "acknowledged offsets went down"
+        elif self.replay_until:
+            return  # the mark is put when the replay is done
+        elif not await self.watch.marked():
+            reason = "the relay's mark topic is gone"
+        else:
+            return
+        until = max(self.position, self.replay_until)
+        await self.watch.restore_topics()
+        if not until:
+            await self.watch.put_mark()  # nothing was published yet
+            return
+        log.warning(
+            "relay: the broker lost what was published (%s); publishing events 1..%d again",
+            reason,
+            until,
+        )
+        self.replay_until, self.position = until, 0
+        self._republished_before = self.republished
+
+    async def _replayed(self) -> None:
+        """The broker holds every event again: mark it, and record positions again."""
+        await self.watch.put_mark()
+        log.warning(
+            "relay: republished %d events (positions 1..%d); the broker holds them all again",
+            self.republished - self._republished_before,
+            self.replay_until,
+        )
+        self.replay_until = 0

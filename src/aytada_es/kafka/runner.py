@@ -8,7 +8,14 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import ValidationError
 
 from ..config import DEAD_LETTERS, PROJECT_EVENTS, Settings
@@ -48,7 +55,9 @@ class StageRunner:
         self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = clients.consumer(self.bootstrap, self.topic, group_id=self.group_id)
+        consumer = clients.consumer(self.bootstrap, group_id=self.group_id)
+        rebalances = _Rebalances()
+        consumer.subscribe([self.topic], listener=rebalances)
         await consumer.start()
         self.running = True
         # Offsets are committed after every batch the stage acted on; offsets of messages
@@ -57,18 +66,32 @@ class StageRunner:
         committed_at = time.monotonic()
         try:
             while not stop.is_set():
+                rebalanced = rebalances.count
                 batch = await consumer.getmany(timeout_ms=200)
                 acted = await self._work_through(batch)
+                if rebalances.count != rebalanced:
+                    # Offsets read under an assignment that is gone (or of a topic the broker
+                    # lost) must not be committed: those messages come again, acted on once.
+                    pending.clear()
+                    continue
                 pending.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
                 if pending and (acted or time.monotonic() - committed_at >= COMMIT_INTERVAL_S):
-                    await consumer.commit(pending)
-                    pending.clear()
+                    await self._commit(consumer, pending)
                     committed_at = time.monotonic()
             if pending:
-                await consumer.commit(pending)
+                await self._commit(consumer, pending)
         finally:
             self.running = False
             await consumer.stop()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        """Commit the offsets; a commit the group's rebalance overtook is dropped."""
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError):
+            # A member left or the broker lost the group: the consumer rejoins by itself.
+            log.warning("stage %s: the group rebalanced before the commit", self.stage.name)
+        offsets.clear()
 
     async def _work_through(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -137,6 +160,19 @@ class StageRunner:
             self.dlq_topic, value=record.value, key=record.key, headers=headers
         )
         self.dead_lettered += 1
+
+
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Counts the rebalances that took this member's partitions back."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        self.count += 1
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        pass
 
 
 def _short(error: Exception) -> str:

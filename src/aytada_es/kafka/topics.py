@@ -1,4 +1,4 @@
-"""Topic creation at start-up."""
+"""Topic creation at start-up and after the broker lost its topics."""
 
 from __future__ import annotations
 
@@ -16,7 +16,18 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> N
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
+        # All topics at once: naming them would let a broker that creates topics on first
+        # mention create them with its own partition count.
+        existing = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
+        for topic in topics:
+            if topic in existing and existing[topic] != partitions:
+                log.warning(
+                    "topic %s has %d partitions, not %d (created by the broker on first use?); "
+                    "each project's events still share one partition",
+                    topic,
+                    existing[topic],
+                    partitions,
+                )
         missing = [t for t in topics if t not in existing]
         if not missing:
             return

@@ -1,0 +1,73 @@
+"""Noticing that the broker lost what the relay published (a memory broker restarted, a new one).
+
+Two signs, either enough:
+- the relay's mark, an empty topic it creates once the broker holds every published event, is
+  gone. Nothing else names that topic, so no client's metadata request creates it again;
+- an acknowledged offset lower than one acknowledged before on the same partition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import RecordMetadata
+
+from .topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class BrokerWatch:
+    """What the relay knows the broker holds, and the questions that tell it the broker lost it."""
+
+    def __init__(self, bootstrap: str, *, mark: str, topics: list[str], partitions: int) -> None:
+        self.bootstrap = bootstrap
+        self.mark = mark
+        self.topics = topics
+        self.partitions = partitions
+        self.ends: dict[TopicPartition, int] = {}
+        self.offsets_went_down = False
+
+    def acknowledged(self, records: list[RecordMetadata]) -> None:
+        """Remember how far each partition reached; a lower offset than before means a loss."""
+        for record in records:
+            partition = record.topic_partition
+            if record.offset < self.ends.get(partition, 0):
+                if not self.offsets_went_down:
+                    log.warning(
+                        "relay: %s acknowledged offset %d, below %d acknowledged before",
+                        partition,
+                        record.offset,
+                        self.ends[partition],
+                    )
+                self.offsets_went_down = True
+            self.ends[partition] = record.offset + 1
+
+    async def marked(self) -> bool:
+        """Whether the relay's mark is on the broker (asked without creating any topic)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        await admin.start()
+        try:
+            return self.mark in set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    async def restore_topics(self) -> None:
+        """Create the event topics that are missing; forget what was acknowledged before."""
+        await ensure_topics(self.bootstrap, self.topics, self.partitions)
+        self.ends.clear()
+        self.offsets_went_down = False
+
+    async def put_mark(self) -> None:
+        """The broker holds every published event: mark it so."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        await admin.start()
+        try:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(self.mark, 1, 1)])
+        finally:
+            await admin.close()

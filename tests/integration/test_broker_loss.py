@@ -1,0 +1,171 @@
+"""The bundled broker keeps everything in memory: a restart mid-pipeline must lose no project."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from aytada_es.adapters.assets import AssetStore
+from aytada_es.application import Studio
+from aytada_es.bootstrap import bootstrap
+from aytada_es.config import RELAY_MARK, Settings
+from aytada_es.domain.project import Project
+from aytada_es.domain.steps import Step
+from aytada_es.kafka.broker import BundledBroker
+from aytada_es.kafka.watch import BrokerWatch
+from aytada_es.providers.base import Brief, Call, Providers
+from aytada_es.providers.instant import instant_providers
+
+pytestmark = pytest.mark.kafka
+
+
+async def wait_for(check: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(check):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[BundledBroker]:
+    """A broker of this test's own, so that restarting it disturbs no other test."""
+    with BundledBroker(log_file=tmp_path / "broker.log") as broker:
+        yield broker
+
+
+class SlowClips:
+    """The instant clip provider, slowed down so that renders are running when the broker goes."""
+
+    def __init__(self, inner: object, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+
+    async def clip(self, brief: Brief, scene: dict[str, object], call: Call) -> dict[str, object]:
+        await asyncio.sleep(self.delay_s)
+        return await self.inner.clip(brief, scene, call)  # type: ignore[attr-defined, no-any-return]
+
+
+def statuses(studio: Studio, ids: list[UUID]) -> Counter[str]:
+    return Counter(studio.project(i).status.value for i in ids)
+
+
+async def test_the_relay_mark_is_gone_after_a_broker_restart_even_when_topics_come_back(
+    own_broker: BundledBroker,
+) -> None:
+    watch = BrokerWatch(own_broker.bootstrap, mark=RELAY_MARK, topics=["a", "b"], partitions=3)
+    assert not await watch.marked()
+    await watch.restore_topics()
+    await watch.put_mark()
+    assert await watch.marked()
+    await asyncio.to_thread(own_broker.restart)
+    await watch.restore_topics()
+    assert not await watch.marked()
+
+
+async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(
+    settings: Settings, own_broker: BundledBroker
+) -> None:
+    settings = settings.model_copy(update={"relay_check_s": 0.3})
+    assets = AssetStore(settings.assets_dir)
+    base = instant_providers(assets)
+    slow = Providers(
+        "slow",
+        base.ideas,
+        base.script,
+        base.scenes,
+        SlowClips(base.clips, 0.2),
+        base.voiceover,
+        base.stitching,
+    )
+    system = bootstrap(settings, providers=slow, bootstrap_servers=own_broker.bootstrap)
+    try:
+        studio = system.studio
+        account, _ = studio.open_account("alice", credits=10_000)
+        ids = [
+            studio.create_project(
+                account.id,
+                title=f"Ad {i}",
+                format="9:16",
+                brief="Fizz",
+                autopilot=True,
+                actor="user:alice",
+            ).id
+            for i in range(12)
+        ]
+        async with system.running():
+            await wait_for(
+                lambda: statuses(studio, ids)["generating_video"] >= 3,
+                what="renders to be running",
+            )
+            before = statuses(studio, ids)
+            await asyncio.to_thread(own_broker.restart)  # every topic and offset is gone
+            relay = system.relay
+            assert relay is not None
+            await wait_for(
+                lambda: statuses(studio, ids)["completed"] == len(ids),
+                timeout_s=120,
+                what=f"every project to complete after the restart (before it: {before})",
+            )
+            assert relay.republished > 0
+            assert relay.replay_until == 0
+        assert sum(before[s] for s in ("completed", "failed")) < len(ids)
+        for project_id in ids:
+            events = list(studio.events.get(project_id))
+            charged = [e.step for e in events if isinstance(e, Project.CreditsCharged)]
+            assert sorted(charged) == sorted(s.value for s in Step), charged
+            clips = [e.scene for e in events if isinstance(e, Project.ClipRendered)]
+            assert len(clips) == len(set(clips))
+            assert studio.project(project_id).reconciliation().consistent
+        after = studio.account(account.id)
+        assert after.reserved == 0
+        assert after.balance == 10_000 - sum(studio.project(i).charged for i in ids)
+    finally:
+        system.close()
+
+
+async def test_requests_published_before_the_broker_lost_them_are_published_again(
+    tmp_path: Path, own_broker: BundledBroker
+) -> None:
+    settings = Settings.from_env(
+        {
+            "AYTADA_DATA_DIR": str(tmp_path / "var"),
+            "AYTADA_PROVIDERS": "instant",
+            "AYTADA_RELAY_CHECK_S": "0.3",
+        }
+    )
+    relay_only = bootstrap(settings, roles=("relay",), bootstrap_servers=own_broker.bootstrap)
+    stages_only = bootstrap(settings, roles=("stages",), bootstrap_servers=own_broker.bootstrap)
+    try:
+        studio = relay_only.studio
+        owner = studio.open_account("alice", credits=1000)[0].id
+        ids = [
+            studio.create_project(
+                owner, title="Fizz", format="1:1", brief="b", autopilot=True, actor="user:alice"
+            ).id
+            for _ in range(3)
+        ]
+        async with relay_only.running():
+            await wait_for(lambda: relay_only.relay is not None, what="the relay")
+            relay = relay_only.relay
+            assert relay is not None
+            published = studio.recorder.max_notification_id()
+            await wait_for(lambda: relay.position == published, what="the requests to go out")
+            # Nothing consumed them yet; now the broker forgets them, and the relay is idle.
+            await asyncio.to_thread(own_broker.restart)
+            await wait_for(lambda: relay.republished == published, what="the relay to notice")
+            async with stages_only.running():
+                await wait_for(
+                    lambda: statuses(studio, ids)["completed"] == len(ids),
+                    what="the republished requests to be acted on",
+                )
+    finally:
+        stages_only.close()
+        relay_only.close()
