@@ -89,12 +89,18 @@ class AdvisoryLock(RelayLock):
         return True
 
     async def release(self) -> None:
-        # Closing the session frees the lock; no unlock statement that could hang first.
         connection, self._connection = self._connection, None
-        self._holding = False
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
+        holding, self._holding = self._holding, False
+        if connection is None:
+            return
+        # Unlock first: the server ends a closed session a moment later, and a standby asking
+        # in that moment would find the lock still taken.
+        with contextlib.suppress(Exception):
+            if holding and not connection.closed:
+                unlocking = connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+                await asyncio.wait_for(unlocking, CHECK_TIMEOUT_S)
+        with contextlib.suppress(Exception):
+            await connection.close()
 
 
 class FileLock(RelayLock):
