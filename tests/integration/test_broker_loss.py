@@ -35,6 +35,19 @@ async def wait_for(check: Callable[[], bool], timeout_s: float = 60, what: str =
 
 
 @pytest.fixture
+def serve_settings(tmp_path: Path) -> Settings:
+    """SQLite, as `serve` runs with the bundled broker (the chaos test covers PostgreSQL)."""
+    return Settings.from_env(
+        {
+            "AYTADA_DATA_DIR": str(tmp_path / "var"),
+            "AYTADA_PROVIDERS": "instant",
+            "AYTADA_STAGE_BACKOFF_S": "0.01",
+            "AYTADA_RELAY_CHECK_S": "0.3",
+        }
+    )
+
+
+@pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[BundledBroker]:
     """A broker of this test's own, so that restarting it disturbs no other test."""
     with BundledBroker(log_file=tmp_path / "broker.log") as broker:
@@ -71,9 +84,9 @@ async def test_the_relay_mark_is_gone_after_a_broker_restart_even_when_topics_co
 
 
 async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(
-    settings: Settings, own_broker: BundledBroker
+    serve_settings: Settings, own_broker: BundledBroker
 ) -> None:
-    settings = settings.model_copy(update={"relay_check_s": 0.3})
+    settings = serve_settings
     assets = AssetStore(settings.assets_dir)
     base = instant_providers(assets)
     slow = Providers(
@@ -132,15 +145,9 @@ async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(
 
 
 async def test_requests_published_before_the_broker_lost_them_are_published_again(
-    tmp_path: Path, own_broker: BundledBroker
+    serve_settings: Settings, own_broker: BundledBroker
 ) -> None:
-    settings = Settings.from_env(
-        {
-            "AYTADA_DATA_DIR": str(tmp_path / "var"),
-            "AYTADA_PROVIDERS": "instant",
-            "AYTADA_RELAY_CHECK_S": "0.3",
-        }
-    )
+    settings = serve_settings
     relay_only = bootstrap(settings, roles=("relay",), bootstrap_servers=own_broker.bootstrap)
     stages_only = bootstrap(settings, roles=("stages",), bootstrap_servers=own_broker.bootstrap)
     try:
