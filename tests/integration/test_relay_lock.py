@@ -10,9 +10,11 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,23 @@ def test_relays_of_different_schemas_do_not_share_a_lock() -> None:
     other = Database.parse("postgresql://postgres@127.0.0.1:5432/test?schema=b")
     assert AdvisoryLock(one).key != AdvisoryLock(other).key
     assert AdvisoryLock(one).key == AdvisoryLock(one).key
+
+
+async def test_relays_starting_together_on_a_new_schema_all_start(
+    settings: Settings, broker: str
+) -> None:
+    studios = [Studio(settings.database().eventsourcing_env()) for _ in range(4)]
+    producer = clients.producer(broker)  # not started: the relays only need it to publish
+    ready = threading.Barrier(len(studios))
+
+    def build(studio: Studio) -> int:
+        ready.wait(timeout=30)
+        return Relay(studio, settings, producer, bootstrap=broker).tracked_position()
+
+    try:
+        with ThreadPoolExecutor(len(studios)) as pool:
+            assert list(pool.map(build, studios)) == [0] * len(studios)
+    finally:
+        await producer.stop()
+        for studio in studios:
+            studio.close()

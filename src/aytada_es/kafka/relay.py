@@ -11,13 +11,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from aiokafka import AIOKafkaProducer
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
+from eventsourcing.persistence import Notification, PersistenceError, Tracking, TrackingRecorder
 
 from .._waiting import Doorbell
 from ..application import Studio
 from ..config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, RELAY_MARK, Settings
 from ..domain.account import Account
 from ..domain.errors import ConfigError
+from ..tables import creating_tables
 from .envelope import TYPE_HEADER, AccountEnvelope, Envelope, jsonable
 from .relay_lock import RelayLock, relay_lock
 from .watch import BrokerWatch
@@ -39,6 +40,17 @@ class Outgoing(NamedTuple):
 def event_id(aggregate_id: UUID, version: int) -> UUID:
     """The same stored event always has the same id, however often it is published."""
     return uuid5(_EVENTS, f"{aggregate_id}:{version}")
+
+
+def _tracking_recorder(studio: Studio, settings: Settings) -> TrackingRecorder:
+    """The relays' tracking table, created once however many relays start together."""
+    with creating_tables(settings.database().eventsourcing_env()):  # PostgreSQL
+        try:
+            return studio.factory.tracking_recorder()
+        except PersistenceError:
+            # SQLite: another relay was creating it at the same moment; it is there now.
+            time.sleep(0.1)
+            return studio.factory.tracking_recorder()
 
 
 class Relay:
@@ -75,7 +87,7 @@ class Relay:
             topics=[settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)],
             partitions=settings.topic_partitions,
         )
-        self.tracking: TrackingRecorder = studio.factory.tracking_recorder()
+        self.tracking = _tracking_recorder(studio, settings)
         self.published = 0
         self.republished = 0
         self.leading = False
