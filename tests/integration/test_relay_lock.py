@@ -131,6 +131,8 @@ async def test_a_standby_relay_takes_over_from_a_killed_one_and_nothing_is_skipp
             await asyncio.sleep(0.1)
         await wait_for(lambda: standby.tracked_position() == max_position(), what="publishing")
         assert not standby.leading and standby.published == 0
+        # A standby follows how far the active relay got (its lag metric stays true).
+        await wait_for(lambda: standby.position == max_position(), what="the standby to follow")
 
         writing = asyncio.create_task(asyncio.to_thread(create, 40))
         await asyncio.sleep(0.05)

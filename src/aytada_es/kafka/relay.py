@@ -161,6 +161,8 @@ class Relay:
                 if not standing_by:
                     log.info("relay: another relay is publishing; standing by")
                     standing_by = True
+                with contextlib.suppress(Exception):  # how far the active relay got (metrics)
+                    self.position = await asyncio.to_thread(self.tracked_position)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.check_s)
                 continue
