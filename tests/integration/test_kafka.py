@@ -21,6 +21,7 @@ from aytada_es.consumers.base import StageContext
 from aytada_es.consumers.registry import stages
 from aytada_es.domain.project import Project
 from aytada_es.kafka import clients
+from aytada_es.kafka.batches import BatchSender, Outgoing
 from aytada_es.kafka.relay import Relay
 from aytada_es.kafka.runner import StageRunner
 from aytada_es.kafka.topics import ensure_topics
@@ -290,3 +291,33 @@ async def test_a_failing_step_is_retried_then_recorded_as_failed_and_can_be_retr
     assert flaky.calls == 4
     assert done.reconciliation().consistent and done.still_reserved == 0
     assert studio.account(owner).balance == 1000 - done.charged
+
+
+async def test_batched_messages_land_where_the_producers_own_partitioner_puts_them(
+    broker: str,
+) -> None:
+    topic = f"t{uuid.uuid4().hex[:10]}.batches"
+    await ensure_topics(broker, [topic], 6)
+    producer = clients.producer(broker)
+    await producer.start()
+    try:
+        keys = [str(uuid.uuid4()).encode() for _ in range(40)]
+        one_by_one = [await producer.send_and_wait(topic, b"{}", key=key) for key in keys]
+        messages = [
+            Outgoing(topic, key, f'{{"n": {n}}}'.encode(), "Tried")
+            for n, key in enumerate(keys * 3)
+        ]
+        acknowledged = await BatchSender(producer).send(messages)
+    finally:
+        await producer.stop()
+    records = await read_topic(broker, topic, len(keys) * 4)
+    partition_of = {key: sent.partition for key, sent in zip(keys, one_by_one, strict=True)}
+    batched = [r for r in records if r.value != b"{}"]
+    assert len(batched) == len(messages)
+    assert all(r.partition == partition_of[r.key] for r in batched)
+    assert len(acknowledged) == len({r.partition for r in batched})  # one batch per partition
+    for key in keys:  # each key's messages in the order they were given
+        assert [json.loads(r.value)["n"] for r in batched if r.key == key] == sorted(
+            json.loads(m.value)["n"] for m in messages if m.key == key
+        )
+        assert {dict(r.headers)["event-type"] for r in batched if r.key == key} == {b"Tried"}

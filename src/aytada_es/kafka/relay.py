@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from aiokafka import AIOKafkaProducer
@@ -19,22 +19,14 @@ from ..config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, RELAY_MARK, S
 from ..domain.account import Account
 from ..domain.errors import ConfigError
 from ..tables import creating_tables
-from .envelope import TYPE_HEADER, AccountEnvelope, Envelope, jsonable
+from .batches import BatchSender, Outgoing
+from .envelope import AccountEnvelope, Envelope, jsonable
 from .relay_lock import RelayLock, relay_lock
 from .watch import BrokerWatch
 
 log = logging.getLogger(__name__)
 _EVENTS = uuid5(NAMESPACE_URL, "aytada-es:events")
 TRACKING_NAME = "kafka-relay"
-
-
-class Outgoing(NamedTuple):
-    """One event as a Kafka message."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    type: str
 
 
 def event_id(aggregate_id: UUID, version: int) -> UUID:
@@ -74,6 +66,7 @@ class Relay:
     ) -> None:
         self.studio = studio
         self.producer = producer
+        self.sender = BatchSender(producer)
         self.batch = batch
         self.project_topic = settings.topic(PROJECT_EVENTS)
         self.account_topic = settings.topic(ACCOUNT_EVENTS)
@@ -129,13 +122,7 @@ class Relay:
         if not notifications:
             return 0
         messages = await asyncio.to_thread(lambda: [self.envelope(n) for n in notifications])
-        pending = [
-            await self.producer.send(
-                m.topic, value=m.value, key=m.key, headers=[(TYPE_HEADER, m.type.encode())]
-            )
-            for m in messages
-        ]
-        self.watch.acknowledged(await asyncio.gather(*pending))
+        self.watch.acknowledged(await self.sender.send(messages))
         last = notifications[-1].id
         if last > self.replay_until:  # a replay stays below the recorded position
             await asyncio.to_thread(self.tracking.insert_tracking, Tracking(TRACKING_NAME, last))
