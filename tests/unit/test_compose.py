@@ -154,13 +154,16 @@ def test_every_command_is_a_valid_worker_invocation_and_web_listens_on_every_int
             assert published and all(p.endswith(f":{args.port}") for p in published)
 
 
-def test_only_stages_and_web_run_several_replicas(services: dict[str, dict[str, Any]]) -> None:
+def test_the_relay_has_a_standby_and_only_stages_and_web_share_work(
+    services: dict[str, dict[str, Any]],
+) -> None:
     replicas = {
         name: service["deploy"]["replicas"]
         for name, service in services.items()
         if service.get("command", [None])[0] == "aytada-es"
     }
-    assert replicas["relay"] == 1 and replicas["projections"] == 1
+    assert replicas["relay"] == 2  # one publishes, the other waits for the relay lock
+    assert replicas["projections"] == 1
     assert replicas["stages"] >= 2 and replicas["web"] >= 2
     ports = services["web"]["ports"][0].split(":")[-2]
     first, _, last = ports.partition("-")
