@@ -58,13 +58,13 @@ class StageRunner:
         consumer = clients.consumer(self.bootstrap, group_id=self.group_id)
         rebalances = _Rebalances()
         consumer.subscribe([self.topic], listener=rebalances)
-        await consumer.start()
-        self.running = True
         # Offsets are committed after every batch the stage acted on; offsets of messages
         # it only passed over wait up to COMMIT_INTERVAL_S (reading them again is harmless).
         pending: dict[TopicPartition, int] = {}
         committed_at = time.monotonic()
-        try:
+        try:  # a start that fails or is cancelled half-way still closes its connections
+            await consumer.start()
+            self.running = True
             while not stop.is_set():
                 rebalanced = rebalances.count
                 batch = await consumer.getmany(timeout_ms=200)

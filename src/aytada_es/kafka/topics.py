@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -11,11 +12,22 @@ from aiokafka.errors import TopicAlreadyExistsError
 log = logging.getLogger(__name__)
 
 
+@contextlib.asynccontextmanager
+async def admin_client(
+    bootstrap: str, timeout_ms: int = 10000
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed afterwards even when starting it failed half-way."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    try:
+        await admin.start()
+        yield admin
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
     """Create the topics that are missing; existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         # All topics at once: naming them would let a broker that creates topics on first
         # mention create them with its own partition count.
         existing = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
@@ -36,5 +48,3 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> N
                 [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
             )
         log.info("created topics %s with %d partitions", missing, partitions)
-    finally:
-        await admin.close()

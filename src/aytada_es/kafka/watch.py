@@ -12,11 +12,11 @@ import contextlib
 import logging
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import RecordMetadata
 
-from .topics import ensure_topics
+from .topics import admin_client, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,8 @@ class BrokerWatch:
 
     async def marked(self) -> bool:
         """Whether the relay's mark is on the broker (asked without creating any topic)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
-        await admin.start()
-        try:
+        async with admin_client(self.bootstrap, 5000) as admin:
             return self.mark in set(await admin.list_topics())
-        finally:
-            await admin.close()
 
     async def restore_topics(self) -> None:
         """Create the event topics that are missing; forget what was acknowledged before."""
@@ -64,10 +60,6 @@ class BrokerWatch:
 
     async def put_mark(self) -> None:
         """The broker holds every published event: mark it so."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
-        await admin.start()
-        try:
+        async with admin_client(self.bootstrap, 5000) as admin:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(self.mark, 1, 1)])
-        finally:
-            await admin.close()
