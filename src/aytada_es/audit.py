@@ -19,7 +19,7 @@ from eventsourcing.utils import get_topic
 
 from .adapters.chain import first_broken, head_of, stored_history
 from .application import Studio
-from .domain.account import Account
+from .domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from .domain.credits import Reconciliation
 from .domain.errors import AccountNotFound, BadInput, ProjectNotFound
 from .domain.project import Project
@@ -30,16 +30,6 @@ from .projections.videos import utc_iso
 JSON = dict[str, Any]
 _PROJECT_CREATED = get_topic(Project.ProjectCreated)
 _ACCOUNT_OPENED = get_topic(Account.AccountOpened)
-_Movement = (
-    Account.CreditsGranted | Account.CreditsHeld | Account.HoldCharged | Account.HoldReleased
-)
-# Each movement's kind, and how it moves the free balance and the reserved credits.
-_KINDS: dict[type[Account.Event], tuple[str, int, int]] = {
-    Account.CreditsGranted: ("grant", 1, 0),
-    Account.CreditsHeld: ("reserve", -1, 1),
-    Account.HoldCharged: ("charge", 0, -1),
-    Account.HoldReleased: ("release", 1, -1),
-}
 
 
 def chain_check(history: Sequence[Notification]) -> JSON:
@@ -199,9 +189,9 @@ def account_audit(studio: Studio, name: str) -> JSON:
     per_project: dict[str, dict[str, int]] = {}
     unreadable = [s.originator_version for s, e in zip(history, events, strict=True) if e is None]
     for stored, event in zip(history, events, strict=True):
-        if not isinstance(event, _Movement):
+        if not isinstance(event, AccountMovement):
             continue
-        kind, to_balance, to_reserved = _KINDS[type(event)]
+        kind, to_balance, to_reserved = MOVEMENT_EFFECTS[type(event)]
         amount = event.amount
         balance += to_balance * amount
         reserved += to_reserved * amount

@@ -128,3 +128,15 @@ class Account(Aggregate):
             self.trigger_event(
                 events[m.kind], project_id=project_id, step=m.step, amount=m.amount, actor=actor
             )
+
+
+AccountMovement = (
+    Account.CreditsGranted | Account.CreditsHeld | Account.HoldCharged | Account.HoldReleased
+)
+# Each credit movement's kind, and how it moves the free balance and the reserved credits.
+MOVEMENT_EFFECTS: dict[type[Account.Event], tuple[str, int, int]] = {
+    Account.CreditsGranted: ("grant", 1, 0),
+    Account.CreditsHeld: ("reserve", -1, 1),
+    Account.HoldCharged: ("charge", 0, -1),
+    Account.HoldReleased: ("release", 1, -1),
+}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TypedDict
 from uuid import UUID
 
-from ..domain.account import Account
+from ..domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from ..domain.credits import Reconciliation
 from ..domain.project import Project
 from ._project_rows import ProjectRows
@@ -20,16 +20,6 @@ LEDGERS = "aytada_credit_ledgers"
 # Each project's title and deleted flag, for the statement: a movement names only the project.
 PROJECTS = "aytada_credit_projects"
 
-_AccountMovement = (
-    Account.CreditsGranted | Account.CreditsHeld | Account.HoldCharged | Account.HoldReleased
-)
-# Each movement's kind, and how it moves the free balance and the reserved credits.
-_KINDS: dict[type[Account.Event], tuple[str, int, int]] = {
-    Account.CreditsGranted: ("grant", 1, 0),
-    Account.CreditsHeld: ("reserve", -1, 1),
-    Account.HoldCharged: ("charge", 0, -1),
-    Account.HoldReleased: ("release", 1, -1),
-}
 _MOVEMENT_COLUMNS = (
     "position",
     "account_id",
@@ -126,7 +116,7 @@ class CreditStatements(Projection):
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
         accounts = {
-            str(event.originator_id) for _, event in batch if isinstance(event, _AccountMovement)
+            str(event.originator_id) for _, event in batch if isinstance(event, AccountMovement)
         }
         projects = {
             str(event.originator_id)
@@ -151,7 +141,7 @@ class CreditStatements(Projection):
         if isinstance(event, Account.AccountOpened):
             self._balances[id] = {"account_id": id, "balance": 0, "reserved": 0}
             self._touched_balances.add(id)
-        elif isinstance(event, _AccountMovement):
+        elif isinstance(event, AccountMovement):
             self._move(id, position, event)
         elif isinstance(event, Project.ProjectCreated):
             self._ledgers[id] = {
@@ -171,11 +161,11 @@ class CreditStatements(Projection):
             self._settle(id, event)
         return ()
 
-    def _move(self, id: str, position: int, event: _AccountMovement) -> None:
+    def _move(self, id: str, position: int, event: AccountMovement) -> None:
         account = self._balances.get(id)
         if account is None:
             raise LookupError(f"{type(event).__name__} of account {id}, never opened")
-        kind, to_balance, to_reserved = _KINDS[type(event)]
+        kind, to_balance, to_reserved = MOVEMENT_EFFECTS[type(event)]
         account["balance"] += to_balance * event.amount
         account["reserved"] += to_reserved * event.amount
         self._touched_balances.add(id)
