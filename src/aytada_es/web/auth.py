@@ -15,7 +15,6 @@ from ..projections import AccountView
 from .context import Web, fresh, web_of
 from .session import SESSION_COOKIE
 
-ROLES = ("user", "auditor", "support")
 # Roles that may change their own projects; auditors change nothing.
 WRITERS = ("user", "support")
 QUERY_TOKEN = "aytada.query_token"  # noqa: S105 (a scope key, not a secret)

@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..domain.account import ROLES
 from ..domain.errors import ProjectNotFound
-from .auth import ROLES, Principal, authenticate, require_role, require_same_origin
+from .auth import Principal, authenticate, require_role, require_same_origin
 from .body import json_body
 from .context import Web, web_of
 
