@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
 import pytest
+from polling import wait_for
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
@@ -23,15 +23,6 @@ from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
 
 pytestmark = pytest.mark.kafka
-
-
-async def wait_for(check: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(check):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from polling import read_topic
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
@@ -27,22 +27,6 @@ from aytada_es.providers.instant import instant_providers
 pytestmark = pytest.mark.kafka
 
 BIG = 400_000  # bytes: far over any field's sense, well under the broker's message limit
-
-
-async def dead_letters(broker: str, topic: str, expect: int, timeout_s: float = 20) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=broker, auto_offset_reset="earliest", fetch_max_wait_ms=20
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while len(records) < expect and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
 
 
 def bad_messages(valid: dict[str, Any]) -> dict[str, bytes | None]:
@@ -112,7 +96,7 @@ async def test_bad_messages_are_dead_lettered_with_a_reason_and_the_valid_one_be
         await dlq_producer.stop()
 
     assert runner.dead_lettered == len(bad)
-    records = await dead_letters(broker, dlq, len(bad))
+    records = await read_topic(broker, dlq, len(bad))
     assert [r.value for r in records] == list(bad.values())  # one partition: in order
     for expected, record in zip(bad, records, strict=True):
         headers = dict(record.headers)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from polling import read_topic, wait_for
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
@@ -29,35 +28,6 @@ from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
 
 pytestmark = pytest.mark.kafka
-
-
-async def read_topic(broker: str, topic: str, expect: int, timeout_s: float = 20) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=broker,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=20,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while len(records) < expect and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
-
-
-async def wait_for(check: Callable[[], bool], timeout_s: float = 30, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(check):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @asynccontextmanager

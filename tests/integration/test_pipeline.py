@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from uuid import UUID
+
+from polling import wait_for
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
@@ -15,15 +15,6 @@ from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
 from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
-
-
-async def wait_for(check: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(check):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or check}")
 
 
 def statuses(studio: Studio, ids: list[UUID]) -> list[str]:

@@ -13,12 +13,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from polling import wait_for
 
 from aytada_es.application import Studio
 from aytada_es.config import ACCOUNT_EVENTS, PROJECT_EVENTS, Database, Settings
@@ -27,16 +27,6 @@ from aytada_es.kafka.relay import Relay
 from aytada_es.kafka.relay_lock import AdvisoryLock, relay_lock
 
 pytestmark = pytest.mark.kafka
-
-
-async def wait_for(check: Callable[[], bool], timeout_s: float = 30, what: str = "") -> float:
-    """Wait until `check` holds; how long it took."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout_s:
-        if await asyncio.to_thread(check):
-            return time.monotonic() - began
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def positions_on(broker: str, topics: list[str], expect: int) -> list[int]:

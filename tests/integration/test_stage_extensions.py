@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from polling import wait_for
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.adapters.calls import CallLedger
@@ -21,15 +19,6 @@ from aytada_es.providers.instant import InstantMedia, InstantText
 from plugins.social_card import SocialCardStage
 
 pytestmark = pytest.mark.kafka
-
-
-async def wait_for(check: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(check):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Counting:
