@@ -172,14 +172,17 @@ class Studio(Application[UUID]):
 
     def cached_project(self, project_id: UUID, *, at_least: int) -> Project | None:
         """A copy of the cached project if it is at `at_least` or later; no query is made."""
+        cached = self._cached(project_id, at_least)
+        return cached if isinstance(cached, Project) else None
+
+    def _cached(self, aggregate_id: UUID, at_least: int) -> object | None:
+        """A copy of the cached aggregate if it is at `at_least` or later."""
         cache = self.repository.cache
         try:
-            cached: Any = cache.get(project_id) if cache is not None else None
+            cached: Any = cache.get(aggregate_id) if cache is not None else None
         except KeyError:
             return None
-        if isinstance(cached, Project) and cached.version >= at_least:
-            return deepcopy(cached)
-        return None
+        return deepcopy(cached) if cached is not None and cached.version >= at_least else None
 
     def _from_cache_or_store(self, aggregate_id: UUID, at_least: int | None) -> object:
         """A copy from the cache when it is at `at_least` or later; otherwise from the store.
@@ -188,16 +191,8 @@ class Studio(Application[UUID]):
         it needs no query for newer events. Should another process have saved later
         events after all, the save conflicts and the command runs again (see `_refresh`).
         """
-        cache = self.repository.cache
-        if at_least is not None and cache is not None:
-            try:
-                cached: Any = cache.get(aggregate_id)
-            except KeyError:
-                pass
-            else:
-                if cached.version >= at_least:
-                    return deepcopy(cached)
-        return self.repository.get(aggregate_id)
+        cached = None if at_least is None else self._cached(aggregate_id, at_least)
+        return cached if cached is not None else self.repository.get(aggregate_id)
 
     # ---- loading -----------------------------------------------------------------------
 
