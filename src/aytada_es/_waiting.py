@@ -6,6 +6,17 @@ import asyncio
 import contextlib
 
 
+async def wait_or_timeout(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait until `event` is set, at most `timeout_s`; a cancel always gets through.
+
+    Python 3.11's `asyncio.wait_for` loses a cancel that lands as its awaitable finishes,
+    which left a cancelled relay waiting forever; `asyncio.timeout` does not.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+
+
 class Doorbell:
     """Rung from any thread after a save: a waiting loop wakes now, not at its next poll.
 

@@ -99,7 +99,7 @@ class System:
             settings.topic_partitions,
         )
         self._producer = clients.producer(self.bootstrap_servers)
-        await self._producer.start()
+        await clients.start(self._producer)
         self._stop = asyncio.Event()
         if "relay" in self.roles:
             self._parts["relay"] = self._relay
@@ -228,7 +228,8 @@ class System:
         if producer is None or (self.broker is not None and not self.broker.running):
             return False
         try:
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await producer.client.fetch_all_metadata()
         except Exception as e:
             log.warning("the broker at %s does not answer: %r", self.bootstrap_servers, e)
             return False

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import uuid
+import warnings
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from polling import read_topic, wait_for
 
 from aytada_es.adapters.assets import AssetStore
@@ -291,3 +295,25 @@ async def test_batched_messages_land_where_the_producers_own_partitioner_puts_th
             json.loads(m.value)["n"] for m in messages if m.key == key
         )
         assert {dict(r.headers)["event-type"] for r in batched if r.key == key} == {b"Tried"}
+
+
+async def test_a_client_start_cancelled_half_way_leaves_no_connection_open(broker: str) -> None:
+    async def start_and_stop() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker)
+        try:
+            await clients.start(admin)
+        finally:
+            await admin.close()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(40):  # cancels land in connecting, version lookup and metadata
+            task = asyncio.create_task(start_and_stop())
+            await asyncio.sleep(step / 4000)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.sleep(0.05)
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []

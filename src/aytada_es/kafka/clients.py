@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -38,3 +40,22 @@ def consumer(bootstrap: str, *topics: str, group_id: str, **overrides: Any) -> A
         group_id=group_id,
         **{**CONSUMER_DEFAULTS, **overrides},
     )
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+
+async def start(client: _Startable) -> None:
+    """Start a client; cancelled half-way, it first lets the start finish, then re-raises.
+
+    aiokafka 0.14 leaks its bootstrap connection when `start()` is cancelled during the first
+    metadata request; a start that finished leaves every connection where `stop()` closes it.
+    """
+    starting = asyncio.ensure_future(client.start())
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await starting
+        raise

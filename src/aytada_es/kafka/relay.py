@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification, PersistenceError, Tracking, TrackingRecorder
 
-from .._waiting import Doorbell
+from .._waiting import Doorbell, wait_or_timeout
 from ..application import Studio
 from ..config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, RELAY_MARK, Settings
 from ..domain.account import Account
@@ -150,8 +150,7 @@ class Relay:
                     standing_by = True
                 with contextlib.suppress(Exception):  # how far the active relay got (metrics)
                     self.position = await asyncio.to_thread(self.tracked_position)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.check_s)
+                await wait_or_timeout(stop, self.check_s)
                 continue
             standing_by = False
             try:
@@ -190,8 +189,7 @@ class Relay:
             if self.watch.offsets_went_down:
                 checked = None
             if not published:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await wait_or_timeout(stop, delay)
 
     async def _check_broker(self) -> None:
         """Start publishing the log again if the broker lost what was published."""

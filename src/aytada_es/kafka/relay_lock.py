@@ -81,7 +81,8 @@ class AdvisoryLock(RelayLock):
         if not self._holding or connection is None or connection.closed:
             return False
         try:
-            await asyncio.wait_for(connection.execute("SELECT 1"), CHECK_TIMEOUT_S)
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await connection.execute("SELECT 1")
         except Exception:
             log.warning("relay lock: its connection is gone", exc_info=True)
             await self.release()
@@ -97,8 +98,8 @@ class AdvisoryLock(RelayLock):
         # in that moment would find the lock still taken.
         with contextlib.suppress(Exception):
             if holding and not connection.closed:
-                unlocking = connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
-                await asyncio.wait_for(unlocking, CHECK_TIMEOUT_S)
+                async with asyncio.timeout(CHECK_TIMEOUT_S):
+                    await connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
         with contextlib.suppress(Exception):
             await connection.close()
 

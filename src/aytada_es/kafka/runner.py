@@ -63,7 +63,7 @@ class StageRunner:
         pending: dict[TopicPartition, int] = {}
         committed_at = time.monotonic()
         try:  # a start that fails or is cancelled half-way still closes its connections
-            await consumer.start()
+            await clients.start(consumer)
             self.running = True
             while not stop.is_set():
                 rebalanced = rebalances.count

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from . import clients
+
 log = logging.getLogger(__name__)
 
 
@@ -19,7 +21,7 @@ async def admin_client(
     """A started admin client, closed afterwards even when starting it failed half-way."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
     try:
-        await admin.start()
+        await clients.start(admin)
         yield admin
     finally:
         await admin.close()

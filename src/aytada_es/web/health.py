@@ -22,9 +22,8 @@ STORE_TIMEOUT_S = 2.0
 async def store_up(system: System) -> bool:
     """Whether the event store's database answers a trivial query in time."""
     try:
-        await asyncio.wait_for(
-            run_in_threadpool(system.read_models.store.query, "SELECT 1 AS up"), STORE_TIMEOUT_S
-        )
+        async with asyncio.timeout(STORE_TIMEOUT_S):
+            await run_in_threadpool(system.read_models.store.query, "SELECT 1 AS up")
     except Exception:
         log.warning("the store does not answer", exc_info=True)
         return False

@@ -75,7 +75,8 @@ async def videos_socket(websocket: WebSocket) -> None:
         except Exception:
             log.exception("live push to %s failed", principal.actor)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(websocket.close(SERVER_ERROR), 1.0)
+                async with asyncio.timeout(1.0):
+                    await websocket.close(SERVER_ERROR)
 
 
 async def _follow(
