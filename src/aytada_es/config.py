@@ -144,7 +144,7 @@ class Database(BaseModel):
         if self.kind == "sqlite":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             return {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": "aytada_es.adapters.sqlite:WriterLockedSQLiteFactory",
                 "SQLITE_DBNAME": self.path,
                 "SQLITE_LOCK_TIMEOUT": "30",
             }

@@ -1,0 +1,92 @@
+"""SQLite shared by several processes: writers take turns through a file lock.
+
+SQLite lets one connection write at a time. A writer that finds the database locked by another
+process sleeps in SQLite's busy handler, in steps growing to 100 ms, however soon the lock is
+free again; with the stages in one process and the relay and projections in another, the two
+spent most of their time asleep. A file lock (`flock`) wakes the next writer the moment the
+last one commits. Within a process the pool already hands its one writer connection over in
+turn; the file lock is taken after that, so one descriptor per pool is enough.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
+from eventsourcing.utils import Environment, EnvType
+
+LOCK_SUFFIX = ".writer-lock"
+
+
+class WriterLock:
+    """An exclusive `flock` on a file beside the database, released by the kernel on exit."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def acquire(self) -> None:
+        fcntl.flock(self._open(), fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        fcntl.flock(self._open(), fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def _open(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"the writer lock {self.path} is closed")
+        return self._fd
+
+
+class _WriterLockedPool(SQLiteConnectionPool):
+    """A pool whose writer connection also holds the database's writer lock."""
+
+    def __init__(self, *, db_name: str, lock_timeout: int | None) -> None:
+        super().__init__(db_name=db_name, lock_timeout=lock_timeout)
+        self.writer_lock = WriterLock(db_name + LOCK_SUFFIX)
+
+    def get_connection(
+        self, timeout: float | None = None, *, is_writer: bool | None = None
+    ) -> SQLiteConnection:
+        conn = super().get_connection(timeout, is_writer=is_writer)
+        if is_writer is True:
+            try:
+                self.writer_lock.acquire()
+            except BaseException:
+                super().put_connection(conn)
+                raise
+        return conn
+
+    def put_connection(self, conn: SQLiteConnection) -> None:
+        if conn.is_writer is True:
+            self.writer_lock.release()
+        super().put_connection(conn)
+
+    def close(self) -> None:
+        super().close()
+        self.writer_lock.close()
+
+
+class WriterLockedSQLiteFactory(SQLiteFactory):
+    """`eventsourcing.sqlite` with the cross-process writer lock (file databases only)."""
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            return
+        locked = _WriterLockedPool(db_name=pool.db_name, lock_timeout=pool.lock_timeout)
+        pool.close()
+        self.datastore.pool = locked
+        # The first connection turns a new database to WAL, which needs every other connection
+        # out of the way: two processes doing it at once fail with "database is locked".
+        locked.writer_lock.acquire()
+        try:
+            locked.put_connection(locked.get_connection())
+        finally:
+            locked.writer_lock.release()
