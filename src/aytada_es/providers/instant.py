@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 from ..adapters.assets import AssetStore
 from .base import JSON, Brief, Call, Providers
@@ -58,41 +57,46 @@ class InstantText:
 
 
 class InstantMedia:
-    """Placeholder media: tiny files that name what they stand for."""
+    """Placeholder media: tiny files that name what they stand for.
+
+    Like the text, a placeholder follows from what it depicts alone, so projects with the same
+    brief share their files (the store keeps each content once).
+    """
 
     def __init__(self, assets: AssetStore) -> None:
         self.assets = assets
 
-    def _placeholder(self, kind: str, content_type: str, **about: object) -> JSON:
-        content = json.dumps({"placeholder": kind, **about}, sort_keys=True, default=str).encode()
+    def _placeholder(self, kind: str, content_type: str, depicts: str) -> JSON:
+        content = f"aytada placeholder {kind}: {depicts}".encode()
         return self.assets.put(content, kind=kind, content_type=content_type)
 
     async def clip(self, brief: Brief, scene: JSON, call: Call) -> JSON:
-        return self._placeholder(
-            "clip", "video/mp4", project=brief.project_id, scene=scene["index"]
-        )
+        return self._placeholder("clip", "video/mp4", f"{brief.format} {scene['visual']}")
 
     async def voiceover(self, brief: Brief, text: str, duration_s: float, call: Call) -> JSON:
-        return self._placeholder("voiceover", "audio/wav", project=brief.project_id, text=text)
+        return self._placeholder("voiceover", "audio/wav", f"{duration_s:g} s: {text}")
 
     async def stitch(
         self, brief: Brief, clips: list[JSON], voiceover: JSON | None, call: Call
     ) -> tuple[JSON, JSON]:
-        ids = [c["id"] for c in clips]
-        video = self._placeholder("final_video", "video/mp4", project=brief.project_id, clips=ids)
-        thumbnail = self._placeholder("thumbnail", "image/jpeg", project=brief.project_id)
+        parts = " ".join([c["id"] for c in clips] + ([voiceover["id"]] if voiceover else []))
+        video = self._placeholder("final_video", "video/mp4", parts)
+        thumbnail = self._placeholder("thumbnail", "image/jpeg", clips[0]["id"] if clips else "")
         return video, thumbnail
 
     async def images(self, brief: Brief, scenes: list[JSON], call: Call) -> list[JSON]:
         stills = [
             {
-                **self._placeholder("scene_still", "image/png", project=brief.project_id, scene=i),
+                **self._placeholder(
+                    "scene_still", "image/png", f"{brief.format} {scene['visual']}"
+                ),
                 "scene": scene["index"],
             }
-            for i, scene in enumerate(scenes)
+            for scene in scenes
         ]
+        about = f"{brief.format} {brief.title}: {brief.brief}"
         return stills + [
-            self._placeholder(kind, "image/png", project=brief.project_id)
+            self._placeholder(kind, "image/png", about)
             for kind in ("product_shot", "banner", "flyer")
         ]
 
