@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from aiokafka import AIOKafkaProducer
@@ -20,7 +19,7 @@ from ..domain.account import Account
 from ..domain.errors import ConfigError
 from ..tables import creating_tables
 from .batches import BatchSender, Outgoing
-from .envelope import AccountEnvelope, Envelope, jsonable
+from .envelope import envelope_bytes
 from .relay_lock import RelayLock, relay_lock
 from .watch import BrokerWatch
 
@@ -97,22 +96,22 @@ class Relay:
         """The topic, key, value and type header a notification is published as."""
         event = self.studio.mapper.to_domain_event(notification)
         assert isinstance(event, Aggregate.Event)
-        data = jsonable(self.studio.event_state(event))
         aggregate_id = notification.originator_id
         assert isinstance(aggregate_id, UUID)
-        fields: dict[str, Any] = {
-            "event_id": event_id(aggregate_id, notification.originator_version),
-            "position": notification.id,
-            "version": notification.originator_version,
-            "type": type(event).__name__,
-            "occurred_at": event.timestamp,
-            "data": data,
-        }
-        if isinstance(event, Account.Event):
-            account = AccountEnvelope(account_id=aggregate_id, **fields)
-            return Outgoing(self.account_topic, account.key, account.to_bytes(), account.type)
-        envelope = Envelope(project_id=aggregate_id, **fields)
-        return Outgoing(self.project_topic, envelope.key, envelope.to_bytes(), envelope.type)
+        name = type(event).__name__
+        account = isinstance(event, Account.Event)
+        value = envelope_bytes(
+            "account_id" if account else "project_id",
+            aggregate_id,
+            event_id=event_id(aggregate_id, notification.originator_version),
+            position=notification.id,
+            version=notification.originator_version,
+            type=name,
+            occurred_at=event.timestamp,
+            data=self.studio.event_state(event),
+        )
+        topic = self.account_topic if account else self.project_topic
+        return Outgoing(topic, str(aggregate_id).encode(), value, name)
 
     async def publish_batch(self) -> int:
         """Publish the next batch and record the position; returns how many were published."""
