@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -234,6 +235,22 @@ class System:
             log.warning("the broker at %s does not answer: %r", self.bootstrap_servers, e)
             return False
         return True
+
+
+# A young-generation collection every 50,000 allocations instead of every 700: the pipeline
+# allocates far faster than it leaves cycles behind (bench/pipeline.py: about 10 % less CPU).
+GC_THRESHOLD = (50_000, 10, 10)
+
+
+def tune_collector() -> None:
+    """Tune the garbage collector of a long-running process once it has started.
+
+    What start-up made lives as long as the process: it is kept out of every collection, so
+    that full collections stay short while thousands of sockets are served.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def bootstrap(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -16,7 +15,7 @@ from uuid import UUID
 
 from .application import Studio
 from .audit import account_audit, project_audit, statement, timeline
-from .bootstrap import ROLES, System, bootstrap
+from .bootstrap import ROLES, System, bootstrap, tune_collector
 from .config import Settings
 from .domain.errors import AccountExists, AytadaError, ProjectNotFound
 from .kafka.broker import BundledBroker
@@ -210,10 +209,7 @@ async def _serve(
                 print(
                     f"aytada-es health and metrics on {server.url} (/healthz, /metrics)", flush=True
                 )
-            # What start-up made lives as long as the process: keep it out of every collection,
-            # so that full collections stay short while thousands of sockets are served.
-            gc.collect()
-            gc.freeze()
+            tune_collector()
             print(
                 f"aytada-es running {', '.join(roles)} "
                 f"(broker {system.bootstrap_servers or 'not used'}, data in {settings.data_dir}); "
