@@ -1,10 +1,12 @@
 """Event-store write rate vs end-to-end pipeline rate through the real broker.
 
 Usage: python bench/pipeline.py [--projects N] [--owners N] [--split [--stage-workers N]]
-                                [--database-url URL]
+                                [--database-url URL] [--distinct-briefs]
 Prints: the raw write rate (events/s, one save per command of the same workload, no broker),
 the end-to-end rate (events/s from the first request to the last project completed and
 projected, through the bundled broker, stages and projections, instant providers) and their ratio.
+In the end-to-end run the users create their projects side by side, as browsers would; each user
+creates theirs one after another.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 from aytada_es.application import Studio
-from aytada_es.bootstrap import ROLES, bootstrap
+from aytada_es.bootstrap import ROLES, bootstrap, tune_collector
 from aytada_es.config import Settings
 from aytada_es.domain.steps import Step
 from aytada_es.kafka.broker import BundledBroker
@@ -65,6 +67,7 @@ def settings_for(data_dir: Path, database_url: str | None) -> Settings:
 def raw_rate(settings: Settings, projects: int, owners: int) -> tuple[int, float]:
     """The pipeline's own commands, saved one by one straight into the event store."""
     studio = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    tune_collector()  # the same collector settings as the end-to-end run
     accounts = [studio.open_account(f"bench-raw-{o}", credits=10**9)[0].id for o in range(owners)]
     now = datetime.now(UTC)
     gen = {"provider": "instant", "units": 1, "started_at": now, "finished_at": now, "attempts": 1}
@@ -106,7 +109,12 @@ def raw_rate(settings: Settings, projects: int, owners: int) -> tuple[int, float
 
 
 async def pipeline_rate(
-    settings: Settings, projects: int, owners: int, broker: str, stage_workers: int = 0
+    settings: Settings,
+    projects: int,
+    owners: int,
+    broker: str,
+    stage_workers: int = 0,
+    distinct: bool = False,
 ) -> tuple[int, float]:
     """All roles in this process, or the stages in `stage_workers` processes (`worker stages`)."""
     roles = ("relay", "projections") if stage_workers else ROLES
@@ -144,26 +152,28 @@ async def pipeline_rate(
     system.read_models.listen(on_changes)
     try:
         async with system.running():
+            tune_collector()  # as `aytada-es serve` does once started
             await asyncio.sleep(8)  # let the six consumer groups join before timing
             start_events = studio.recorder.max_notification_id() or 0
             started = time.perf_counter()
             cpu_started = time.process_time()
             workers_cpu_started = [_cpu_of(w.pid) for w in workers]
-            for i in range(projects):
-                await asyncio.to_thread(
-                    studio.create_project,
-                    accounts[i % owners],
-                    title=f"E2E {i}",
-                    format="9:16",
-                    brief="b",
-                    autopilot=True,
-                    actor="bench",
+            await asyncio.gather(
+                *(
+                    create_projects(studio, accounts[o], range(o, projects, owners), distinct)
+                    for o in range(owners)
                 )
+            )
+            created = time.perf_counter() - started
             await all_done.wait()  # every card completed in the My Videos read model
             elapsed = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
             events = stored_since(studio, start_events)
-            print(f"  (this process used {cpu:.2f} s of CPU in {elapsed:.2f} s)", file=sys.stderr)
+            print(
+                f"  (this process used {cpu:.2f} s of CPU in {elapsed:.2f} s; "
+                f"the last project was created at {created:.2f} s)",
+                file=sys.stderr,
+            )
             for worker, cpu_started in zip(workers, workers_cpu_started, strict=True):
                 worker_cpu = _cpu_of(worker.pid) - cpu_started
                 print(f"  (a stages process used {worker_cpu:.2f} s of CPU)", file=sys.stderr)
@@ -176,6 +186,24 @@ async def pipeline_rate(
     return events, elapsed
 
 
+async def create_projects(studio: Studio, owner: UUID, numbers: range, distinct: bool) -> None:
+    """One user creating projects one after another, as from a browser, beside the others.
+
+    Unless `distinct`, every project has the same brief, so the instant providers' placeholder
+    files are written once (see docs/benchmarks.md: on these machines a new file costs ~0.7 ms).
+    """
+    for i in numbers:
+        await asyncio.to_thread(
+            studio.create_project,
+            owner,
+            title=f"E2E {i}" if distinct else "E2E",
+            format="9:16",
+            brief="b",
+            autopilot=True,
+            actor="bench",
+        )
+
+
 def _cpu_of(pid: int) -> float:
     """User plus system CPU seconds of a process (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -186,6 +214,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--projects", type=int, default=300)
     parser.add_argument("--owners", type=int, default=30, help="users the projects belong to")
+    parser.add_argument(
+        "--distinct-briefs",
+        action="store_true",
+        help="a brief per project, so the instant providers write new files for each",
+    )
     parser.add_argument("--database-url", default=None)
     parser.add_argument(
         "--split", action="store_true", help="also measure with the stages in other processes"
@@ -206,6 +239,7 @@ def main() -> None:
                     args.projects,
                     args.owners,
                     broker.bootstrap,
+                    distinct=args.distinct_briefs,
                 )
             )
         if args.split:
@@ -221,6 +255,7 @@ def main() -> None:
                         args.owners,
                         broker.bootstrap,
                         stage_workers=args.stage_workers,
+                        distinct=args.distinct_briefs,
                     )
                 )
     raw = raw_events / raw_s
