@@ -46,11 +46,16 @@ class AssetStore:
             if folder not in self._folders:
                 os.makedirs(folder, exist_ok=True)
                 self._folders.add(folder)
-            # Written aside, then renamed into place: a reader never sees half a file.
+            # Written aside, then renamed into place: a reader never sees half a file. Both
+            # reach the disk before the event that names the asset is saved, so a power cut
+            # never leaves a stored event pointing at a lost or empty file.
             aside = os.path.join(folder, f".{asset_id}.{os.getpid()}.{threading.get_ident()}")
             with open(aside, "wb") as file:
                 file.write(content)
+                file.flush()
+                os.fsync(file.fileno())
             os.replace(aside, target)
+            _sync_folder(folder)
         return {
             "id": asset_id,
             "kind": kind,
@@ -64,3 +69,12 @@ class AssetStore:
             return self.path(asset_id).read_bytes()
         except FileNotFoundError:
             raise AssetNotFound(asset_id) from None
+
+
+def _sync_folder(folder: str) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
