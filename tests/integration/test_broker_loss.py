@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
 import pytest
-from polling import wait_for
+from polling import read_topic, wait_for
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap
-from aytada_es.config import RELAY_MARK, Settings
+from aytada_es.config import ACCOUNT_EVENTS, PROJECT_EVENTS, RELAY_MARK, Settings
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
 from aytada_es.kafka.broker import BundledBroker
+from aytada_es.kafka.topics import admin_client
 from aytada_es.kafka.watch import BrokerWatch
 from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
@@ -166,4 +168,53 @@ async def test_requests_published_before_the_broker_lost_them_are_published_agai
                 )
     finally:
         stages_only.close()
+        relay_only.close()
+
+
+async def test_a_topic_the_broker_recreated_with_fewer_partitions_still_gets_every_event(
+    serve_settings: Settings, own_broker: BundledBroker
+) -> None:
+    # After a restart Tansu creates a topic for any client that names it, with 4 partitions,
+    # and acknowledges records sent to partitions 4 and 5 without ever serving them.
+    settings = Settings.from_env(
+        {
+            "AYTADA_DATA_DIR": str(serve_settings.data_dir),
+            "AYTADA_PROVIDERS": "instant",
+            "AYTADA_RELAY_CHECK_S": "2",
+        }
+    )
+    relay_only = bootstrap(settings, roles=("relay",), bootstrap_servers=own_broker.bootstrap)
+    try:
+        studio = relay_only.studio
+        owner = studio.open_account("alice", credits=10_000)[0].id
+        ids = {
+            studio.create_project(
+                owner, title=f"Fizz {i}", format="1:1", brief="b", actor="user:alice"
+            ).id
+            for i in range(24)  # keys on every one of the 6 partitions
+        }
+        async with relay_only.running():
+            await wait_for(lambda: relay_only.relay is not None, what="the relay")
+            relay = relay_only.relay
+            assert relay is not None
+            published = studio.recorder.max_notification_id() or 0
+            await wait_for(lambda: relay.position == published, what="the events to go out")
+            await asyncio.to_thread(own_broker.restart)
+            # A consumer names the topic before the relay notices the loss.
+            async with admin_client(own_broker.bootstrap) as admin:
+                await admin.describe_topics([settings.topic(PROJECT_EVENTS)])
+                topics = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
+            assert topics[settings.topic(PROJECT_EVENTS)] < settings.topic_partitions
+            await wait_for(lambda: relay.republished >= published, what="the relay to notice")
+            stored = studio.recorder.select_notifications(1, published)
+            of_projects = sum(1 for n in stored if n.originator_id in ids)
+            positions: set[int] = set()
+            for topic, expect in (
+                (PROJECT_EVENTS, of_projects),
+                (ACCOUNT_EVENTS, len(stored) - of_projects),
+            ):
+                records = await read_topic(own_broker.bootstrap, settings.topic(topic), expect)
+                positions.update(json.loads(r.value)["position"] for r in records)
+            assert positions == {n.id for n in stored}
+    finally:
         relay_only.close()

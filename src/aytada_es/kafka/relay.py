@@ -202,6 +202,10 @@ class Relay:
             return
         until = max(self.position, self.replay_until)
         await self.watch.restore_topics()
+        # The producer still knows the lost topics' partitions. A broker that re-created a
+        # topic with fewer (Tansu does, for any client that names it) acknowledges records sent
+        # to the missing ones and keeps them where no consumer reads.
+        await self.producer.client.force_metadata_update()
         if not until:
             await self.watch.put_mark()  # nothing was published yet
             return
