@@ -194,7 +194,7 @@ class System:
         self._parts.clear()
         self.runners.clear()
         with contextlib.suppress(Exception):
-            await self._producer.stop()
+            await clients.to_the_end(self._producer.stop())
         if self.broker is not None:
             await asyncio.to_thread(self.broker.stop)
             self.broker = None

@@ -2,10 +2,11 @@
 
 SQLite lets one connection write at a time. A writer that finds the database locked by another
 process sleeps in SQLite's busy handler, in steps growing to 100 ms, however soon the lock is
-free again; with the stages in one process and the relay and projections in another, the two
-spent most of their time asleep. A file lock (`flock`) wakes the next writer the moment the
-last one commits. Within a process the pool already hands its one writer connection over in
-turn; the file lock is taken after that, so one descriptor per pool is enough.
+free again, and a transaction that read before it wrote fails at once if another process
+committed in between. A file lock (`flock`) held for the whole write transaction wakes the next
+writer the moment the last one commits, and lets no other process commit in between. Within a
+process the pool already hands its one writer connection over in turn; the file lock is taken
+after that, so one descriptor per pool is enough.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ class StageRunner:
                 await self._commit(consumer, pending)
         finally:
             self.running = False
-            await consumer.stop()
+            await clients.to_the_end(consumer.stop())
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         """Commit the offsets; a commit the group's rebalance overtook is dropped."""

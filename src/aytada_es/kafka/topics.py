@@ -24,7 +24,7 @@ async def admin_client(
         await clients.start(admin)
         yield admin
     finally:
-        await admin.close()
+        await clients.to_the_end(admin.close())
 
 
 async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
