@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -25,15 +26,22 @@ def _postgres_up() -> bool:
         return False
 
 
+def unavailable(reason: str) -> NoReturn:
+    """A service a test needs is missing: a failure in CI, where it must be there; else a skip."""
+    if IN_CI:
+        pytest.fail(f"in CI, where it must be there: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_postgres() -> None:
-    """Skip (a failure in CI, see below) when PostgreSQL is not running."""
+    """Fail in CI, skip elsewhere, when PostgreSQL is not running."""
     if not _postgres_up():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (database 'test')")
+        unavailable("PostgreSQL is not running on 127.0.0.1:5432 (database 'test')")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """In CI nothing may skip: a test whose service is missing fails there, saying why."""
+    """In CI nothing may skip, whatever skipped it (`unavailable` already fails there)."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
