@@ -20,10 +20,13 @@ async def wait_for(check: Callable[[], bool], timeout_s: float = 60, what: str =
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def read_topic(broker: str, topic: str, expect: int, timeout_s: float = 20) -> list[Any]:
-    """The topic's records from the start, until `expect` of them came or the time ran out."""
+async def read_topic(
+    broker: str, topics: str | list[str], expect: int, timeout_s: float = 20, linger_s: float = 0
+) -> list[Any]:
+    """The topics' records from the start, until `expect` of them came or the time ran out;
+    then `linger_s` longer, for repeats."""
     consumer = AIOKafkaConsumer(
-        topic,
+        *([topics] if isinstance(topics, str) else topics),
         bootstrap_servers=broker,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=20,
@@ -35,6 +38,9 @@ async def read_topic(broker: str, topic: str, expect: int, timeout_s: float = 20
         deadline = time.monotonic() + timeout_s
         while len(records) < expect and time.monotonic() < deadline:
             for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+        if linger_s:
+            for batch in (await consumer.getmany(timeout_ms=int(linger_s * 1000))).values():
                 records.extend(batch)
     finally:
         await consumer.stop()

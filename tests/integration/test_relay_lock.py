@@ -11,14 +11,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from polling import wait_for
+from polling import read_topic, wait_for
 
 from aytada_es.application import Studio
 from aytada_es.config import ACCOUNT_EVENTS, PROJECT_EVENTS, Database, Settings
@@ -31,25 +29,8 @@ pytestmark = pytest.mark.kafka
 
 async def positions_on(broker: str, topics: list[str], expect: int) -> list[int]:
     """The `position` of every message on the topics (repeats included)."""
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=broker,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=20,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    positions: list[int] = []
-    try:
-        deadline = time.monotonic() + 20
-        while len(positions) < expect and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                positions += [json.loads(r.value)["position"] for r in batch]
-        for batch in (await consumer.getmany(timeout_ms=500)).values():  # any repeats left
-            positions += [json.loads(r.value)["position"] for r in batch]
-    finally:
-        await consumer.stop()
-    return positions
+    records = await read_topic(broker, topics, expect, linger_s=0.5)
+    return [json.loads(r.value)["position"] for r in records]
 
 
 async def test_the_relay_lock_is_held_by_one_relay_until_it_lets_go(settings: Settings) -> None:
