@@ -12,17 +12,13 @@ from uuid import UUID
 import pytest
 from polling import read_topic, wait_for
 
-from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import ACCOUNT_EVENTS, PROJECT_EVENTS, RELAY_MARK, Settings
-from aytada_es.domain.project import Project
-from aytada_es.domain.steps import Step
 from aytada_es.kafka.broker import BundledBroker
 from aytada_es.kafka.topics import admin_client
 from aytada_es.kafka.watch import BrokerWatch
-from aytada_es.providers.base import Brief, Call, Providers
-from aytada_es.providers.instant import instant_providers
+from fakes.slow import assert_each_step_charged_once, autopilot_projects, slow_providers
 
 pytestmark = pytest.mark.kafka
 
@@ -47,18 +43,6 @@ def own_broker(tmp_path: Path) -> Iterator[BundledBroker]:
         yield broker
 
 
-class SlowClips:
-    """The instant clip provider, slowed down so that renders are running when the broker goes."""
-
-    def __init__(self, inner: object, delay_s: float) -> None:
-        self.inner = inner
-        self.delay_s = delay_s
-
-    async def clip(self, brief: Brief, scene: dict[str, object], call: Call) -> dict[str, object]:
-        await asyncio.sleep(self.delay_s)
-        return await self.inner.clip(brief, scene, call)  # type: ignore[attr-defined, no-any-return]
-
-
 def statuses(studio: Studio, ids: list[UUID]) -> Counter[str]:
     return Counter(studio.project(i).status.value for i in ids)
 
@@ -80,32 +64,11 @@ async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(
     serve_settings: Settings, own_broker: BundledBroker
 ) -> None:
     settings = serve_settings
-    assets = AssetStore(settings.assets_dir)
-    base = instant_providers(assets)
-    slow = Providers(
-        "slow",
-        base.ideas,
-        base.script,
-        base.scenes,
-        SlowClips(base.clips, 0.2),
-        base.voiceover,
-        base.stitching,
-    )
+    slow = slow_providers(settings.assets_dir, clip_delay_s=0.2)
     system = bootstrap(settings, providers=slow, bootstrap_servers=own_broker.bootstrap)
     try:
         studio = system.studio
-        account, _ = studio.open_account("alice", credits=10_000)
-        ids = [
-            studio.create_project(
-                account.id,
-                title=f"Ad {i}",
-                format="9:16",
-                brief="Fizz",
-                autopilot=True,
-                actor="user:alice",
-            ).id
-            for i in range(12)
-        ]
+        owner, ids = autopilot_projects(studio, 12)
         async with system.running():
             await wait_for(
                 lambda: statuses(studio, ids)["generating_video"] >= 3,
@@ -123,16 +86,7 @@ async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(
             assert relay.republished > 0
             assert relay.replay_until == 0
         assert sum(before[s] for s in ("completed", "failed")) < len(ids)
-        for project_id in ids:
-            events = list(studio.events.get(project_id))
-            charged = [e.step for e in events if isinstance(e, Project.CreditsCharged)]
-            assert sorted(charged) == sorted(s.value for s in Step), charged
-            clips = [e.scene for e in events if isinstance(e, Project.ClipRendered)]
-            assert len(clips) == len(set(clips))
-            assert studio.project(project_id).reconciliation().consistent
-        after = studio.account(account.id)
-        assert after.reserved == 0
-        assert after.balance == 10_000 - sum(studio.project(i).charged for i in ids)
+        assert_each_step_charged_once(studio, owner, ids)
     finally:
         system.close()
 

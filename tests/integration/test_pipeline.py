@@ -7,14 +7,10 @@ from uuid import UUID
 
 from polling import wait_for
 
-from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
 from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
-from aytada_es.domain.project import Project
-from aytada_es.domain.steps import Step
-from aytada_es.providers.base import Brief, Call, Providers
-from aytada_es.providers.instant import instant_providers
+from fakes.slow import assert_each_step_charged_once, autopilot_projects, slow_providers
 
 
 def statuses(studio: Studio, ids: list[UUID]) -> list[str]:
@@ -27,10 +23,10 @@ async def test_twenty_autopilot_projects_complete_through_the_broker(
     system = bootstrap(settings, bootstrap_servers=broker)
     try:
         studio = system.studio
-        account, _ = studio.open_account("alice", credits=10_000)
+        owner = studio.open_account("alice", credits=10_000)[0].id
         ids = [
             studio.create_project(
-                account.id,
+                owner,
                 title=f"Ad {i}",
                 format=("9:16", "16:9", "1:1", "4:5")[i % 4],
                 brief="Sparkling water with real fruit.",
@@ -44,8 +40,8 @@ async def test_twenty_autopilot_projects_complete_through_the_broker(
                 lambda: all(s == "completed" for s in statuses(studio, ids)),
                 what="20 projects to complete",
             )
-            await wait_for(lambda: _all_cards_completed(system, account.id, 20), what="cards")
-        position, cards = system.read_models.videos.videos_of(account.id)
+            await wait_for(lambda: _all_cards_completed(system, owner, 20), what="cards")
+        position, cards = system.read_models.videos.videos_of(owner)
         assert [c["id"] for c in cards] == [str(i) for i in reversed(ids)]
         for card, project_id in zip(cards, reversed(ids), strict=True):
             project = studio.project(project_id)
@@ -63,7 +59,7 @@ async def test_twenty_autopilot_projects_complete_through_the_broker(
             assert project.reconciliation().consistent
             assert project.still_reserved == 0
         assert position == studio.recorder.max_notification_id()
-        after = studio.account(account.id)
+        after = studio.account(owner)
         charged = sum(studio.project(i).charged for i in ids)
         assert after.reserved == 0
         assert after.balance == 10_000 - charged
@@ -76,47 +72,14 @@ def _all_cards_completed(system: System, owner: UUID, count: int) -> bool:
     return len(cards) == count and all(c["status"] == "completed" for c in cards)
 
 
-class SlowClips:
-    """The instant clip provider, slowed down so that a render is still running when killed."""
-
-    def __init__(self, inner: object, delay_s: float) -> None:
-        self.inner = inner
-        self.delay_s = delay_s
-
-    async def clip(self, brief: Brief, scene: dict[str, object], call: Call) -> dict[str, object]:
-        await asyncio.sleep(self.delay_s)
-        return await self.inner.clip(brief, scene, call)  # type: ignore[attr-defined, no-any-return]
-
-
 async def test_killing_the_relay_and_a_stage_mid_run_loses_nothing_and_charges_once(
     settings: Settings, broker: str
 ) -> None:
-    assets = AssetStore(settings.assets_dir)
-    base = instant_providers(assets)
-    slow = Providers(
-        "slow",
-        base.ideas,
-        base.script,
-        base.scenes,
-        SlowClips(base.clips, 0.1),
-        base.voiceover,
-        base.stitching,
-    )
+    slow = slow_providers(settings.assets_dir, clip_delay_s=0.1)
     system = bootstrap(settings, providers=slow, bootstrap_servers=broker)
     try:
         studio = system.studio
-        account, _ = studio.open_account("alice", credits=10_000)
-        ids = [
-            studio.create_project(
-                account.id,
-                title=f"Ad {i}",
-                format="9:16",
-                brief="Fizz",
-                autopilot=True,
-                actor="user:alice",
-            ).id
-            for i in range(10)
-        ]
+        owner, ids = autopilot_projects(studio, 10)
         async with system.running():
             await wait_for(
                 lambda: any(s == "generating_video" for s in statuses(studio, ids)),
@@ -136,21 +99,10 @@ async def test_killing_the_relay_and_a_stage_mid_run_loses_nothing_and_charges_o
                 lambda: all(s == "completed" for s in statuses(studio, ids)),
                 what="every project to complete after the restart",
             )
-            await wait_for(lambda: _all_cards_completed(system, account.id, 10), what="cards")
-        for project_id in ids:
-            events = list(studio.events.get(project_id))
-            charged = [e.step for e in events if isinstance(e, Project.CreditsCharged)]
-            generated = [e.step for e in events if isinstance(e, Project.GenerationRecorded)]
-            assert sorted(charged) == sorted(s.value for s in Step), charged
-            assert sorted(generated) == sorted(s.value for s in Step), generated
-            clips = [e.scene for e in events if isinstance(e, Project.ClipRendered)]
-            assert len(clips) == len(set(clips))
-            assert studio.project(project_id).reconciliation().consistent
-        after = studio.account(account.id)
-        assert after.reserved == 0
-        assert after.balance == 10_000 - sum(studio.project(i).charged for i in ids)
-        live = system.read_models.videos.videos_of(account.id)
+            await wait_for(lambda: _all_cards_completed(system, owner, 10), what="cards")
+        assert_each_step_charged_once(studio, owner, ids)
+        live = system.read_models.videos.videos_of(owner)
         system.read_models.rebuild()
-        assert system.read_models.videos.videos_of(account.id) == live
+        assert system.read_models.videos.videos_of(owner) == live
     finally:
         system.close()
