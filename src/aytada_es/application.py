@@ -29,6 +29,7 @@ from .domain.errors import (
     InsufficientCredits,
     ProjectNotFound,
 )
+from .domain.failures import FailureCode
 from .domain.project import JSON, Project
 from .domain.steps import Step
 from .tables import creating_tables
@@ -227,6 +228,8 @@ class Studio(Application[UUID]):
             return self.account(account_id(name))
         except AccountNotFound:
             raise AccountNotFound(name) from None
+        except BadInput:  # no account can have this name: its text may not even print
+            raise AccountNotFound(ascii(name)) from None
 
     # ---- accounts ----------------------------------------------------------------------
 
@@ -234,11 +237,11 @@ class Studio(Application[UUID]):
         self, name: str, *, role: str = "user", credits: int = 0, actor: str = "cli"
     ) -> tuple[Account, str]:
         """Open an account; returns it with its token, which is never stored in clear."""
-        if name and account_id(name) in self.repository:
-            raise AccountExists(name)
         token = new_token()
         account = Account.open(name=name, role=role, token_hash=hash_token(token), actor=actor)
         account.grant(credits, actor=actor)
+        if account.id in self.repository:
+            raise AccountExists(name)
         try:
             self.save(account)
         except RecordConflictError:
@@ -312,14 +315,13 @@ class Studio(Application[UUID]):
     def retry(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
         return self._command(owner_id, project_id, lambda p: p.retry(actor=actor), actor)
 
-    def delete_project(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
-        def delete() -> Project:
-            project = self.project_of(owner_id, project_id)
-            project.delete(actor=actor)
-            self.save(project)
-            return project
+    def cancel(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
+        """Stop the project's step in flight; what it had reserved comes back."""
+        return self._command(owner_id, project_id, lambda p: p.cancel(actor=actor), actor)
 
-        return self._retrying(delete)
+    def delete_project(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
+        """Soft-delete a project, cancelling its step in flight first."""
+        return self._command(owner_id, project_id, lambda p: p.delete(actor=actor), actor)
 
     def restore_project(self, project_id: UUID, *, actor: str) -> Project:
         def restore() -> Project:
@@ -390,6 +392,7 @@ class Studio(Application[UUID]):
         *,
         step: Step,
         version: int,
+        code: FailureCode,
         error: str,
         generation: JSON,
         actor: str,
@@ -398,7 +401,12 @@ class Studio(Application[UUID]):
 
         def fail(project: Project) -> list[CreditMovement]:
             return project.fail(
-                step=step, version=version, error=error, generation=generation, actor=actor
+                step=step,
+                version=version,
+                code=code,
+                error=error,
+                generation=generation,
+                actor=actor,
             )
 
         return self._settle_request(project_id, step, version, fail, actor)

@@ -22,6 +22,7 @@ from .application import Studio
 from .domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from .domain.credits import Reconciliation
 from .domain.errors import AccountNotFound, BadInput, ProjectNotFound
+from .domain.failures import redacted
 from .domain.project import Project
 from .kafka.envelope import jsonable
 from .kafka.relay import event_id
@@ -80,6 +81,8 @@ def _entry(studio: Studio, stored: Notification, event: Aggregate.Event | None) 
     }
     if event is not None:
         data = jsonable(studio.event_state(event))
+        if isinstance(data.get("error"), str):  # recorded before errors were redacted
+            data["error"] = redacted(data["error"])
         entry |= {
             "type": type(event).__name__,
             "occurred_at": utc_iso(event.timestamp),
@@ -368,7 +371,11 @@ def _details(event: JSON) -> str:
         )
         return text + (f": {data['error']}" if data["error"] else "")
     if kind == "StepFailed":
-        return f"{data['step']} after {data['attempts']} attempt(s): {data['error']}"
+        return (
+            f"{data['step']} {data['code']} after {data['attempts']} attempt(s): {data['error']}"
+        )
+    if kind == "StepCancelled":
+        return f"{data['step']} cancelled"
     if kind == "ProjectCreated":
         return f"{data['title']!r} {data['format']} autopilot={data['autopilot']}"
     if kind == "IdeasGenerated":

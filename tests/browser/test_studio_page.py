@@ -104,9 +104,14 @@ def test_a_failed_project_shows_what_failed_and_retries(site: Site, new_page: An
     failure = page.locator(".failure")
     expect(failure).to_be_visible()
     expect(failure).to_have_attribute("data-failure-step", "voiceover")
-    expect(failure).to_contain_text("ElevenLabs: 503 system_busy")
+    expect(failure).to_have_attribute("data-failure-code", "provider_rejected")
+    # A plain sentence for a person; the provider's raw error is for auditors only.
+    expect(failure.locator(".failure-message")).to_contain_text(
+        "The service that makes the voiceover refused the request."
+    )
+    expect(failure).not_to_contain_text("system_busy")
     attempts = site.project(project_id).failure["attempts"]
-    expect(failure.locator("dd").nth(2)).to_have_text(str(attempts))
+    expect(failure.locator("dd").nth(1)).to_have_text(str(attempts))
     expect(page.locator('.steps li[data-state="failed"]')).to_have_text("Voiceover (failed)")
 
     site.controls.heal("Flaky voice")

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from aytada_es.application import Studio
+from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.steps import Step
 from aytada_es.projections.store import ReadModelStore
 
@@ -50,6 +51,7 @@ def fail(studio: Studio, project_id: UUID) -> None:
         project_id,
         step=step,
         version=version,
+        code=FailureCode.PROVIDER_UNAVAILABLE,
         error="provider timed out",
         generation={
             "provider": "instant",

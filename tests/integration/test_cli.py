@@ -73,6 +73,11 @@ def test_bad_input_to_the_cli_is_a_clear_error_and_changes_nothing(env: dict[str
     assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
     negative = cli("users", "add", "bob", "--credits", "-5", env=env)
     assert negative.returncode == 2 and "credits" in negative.stderr
+    # Beyond a signed 64-bit integer: it would stop the read models of every user.
+    huge = cli("users", "add", "huge", "--credits", "99999999999999999999999", env=env)
+    assert huge.returncode == 2 and "64-bit" in huge.stderr
+    bad_name = cli("users", "add", "bob\u202eevil", env=env)
+    assert bad_name.returncode == 2 and "name" in bad_name.stderr
     bad_config = cli("users", "add", "bob", env={**env, "AYTADA_DATABASE_URL": "mysql://x"})
     assert bad_config.returncode == 2 and "AYTADA_DATABASE_URL" in bad_config.stderr
     studio = studio_of(env)

@@ -11,6 +11,7 @@ import pytest
 
 from aytada_es.application import Studio
 from aytada_es.domain.account import Account
+from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
 from aytada_es.projections import ReadModels, read_models
@@ -369,6 +370,7 @@ def a_credit_history(studio: Studio) -> dict[str, UUID]:
         failed,
         step=Step.IDEAS,
         version=version_of(studio, failed),
+        code=FailureCode.PROVIDER_UNAVAILABLE,
         error="provider timed out",
         generation=a_generation(0),
         actor="stage:ideas",

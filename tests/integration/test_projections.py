@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 
 from aytada_es.application import Studio, hash_token
+from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
 from aytada_es.projections import (
@@ -115,6 +116,7 @@ def fail(studio: Studio, project_id: UUID, step: Step) -> None:
         project_id,
         step=step,
         version=version_of(studio, project_id),
+        code=FailureCode.PROVIDER_UNAVAILABLE,
         error="provider timed out",
         generation=a_generation(0),
         actor=f"stage:{step}",

@@ -18,6 +18,7 @@ from aytada_es.domain.errors import (
     InsufficientCredits,
     ProjectNotFound,
 )
+from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import Project
 from aytada_es.domain.status import Status
 from aytada_es.domain.steps import SPECS, Step
@@ -103,12 +104,25 @@ def complete(studio: Studio, project_id: UUID) -> bool:
     )
 
 
+def complete_at(studio: Studio, project_id: UUID, step: Step, version: int) -> bool:
+    """What a stage does when the step it was working on succeeds, however late."""
+    return studio.complete_step(
+        project_id,
+        step=step,
+        version=version,
+        result=a_result(step),
+        generation=a_generation(step),
+        actor="stage",
+    )
+
+
 def fail(studio: Studio, project_id: UUID) -> bool:
     step, version = current(studio, project_id)
     return studio.fail_step(
         project_id,
         step=step,
         version=version,
+        code=FailureCode.PROVIDER_UNAVAILABLE,
         error="provider timed out",
         generation={**a_generation(step, attempts=3), "units": 0},
         actor="stage",
@@ -317,6 +331,7 @@ def test_completing_a_step_twice_with_the_same_version_records_it_once_and_charg
             project.id,
             step=step,
             version=version,
+            code=FailureCode.PROVIDER_UNAVAILABLE,
             error="late",
             generation=a_generation(step),
             actor="stage",
@@ -434,7 +449,11 @@ def test_a_deleted_project_is_hidden_from_its_owner_kept_in_the_store_and_restor
 ) -> None:
     project = new_project(studio, alice)
     studio.request_ideas(alice, project.id, actor="alice")
+    assert complete(studio, project.id)
+    studio.request_script(alice, project.id, actor="alice")
+    assert complete(studio, project.id)
     ledger = studio.project(project.id).reconciliation()
+    assert ledger.charged > 0
 
     studio.delete_project(alice, project.id, actor="alice")
 
@@ -443,22 +462,85 @@ def test_a_deleted_project_is_hidden_from_its_owner_kept_in_the_store_and_restor
     with pytest.raises(ProjectNotFound):
         studio.delete_project(alice, project.id, actor="alice")
     with pytest.raises(ProjectNotFound):
-        studio.retry(alice, project.id, actor="alice")
+        studio.request_scenes(alice, project.id, actor="alice")
     deleted = studio.project(project.id)
     assert deleted.deleted and deleted.deleted_by == "alice"
-    assert deleted.status is Status.GENERATING_IDEAS
+    assert deleted.status is Status.SCRIPT_READY
     assert deleted.reconciliation() == ledger
-    assert studio.account(alice).reserved == ledger.still_reserved
 
     studio.restore_project(project.id, actor="support")
 
     restored = studio.project_of(alice, project.id)
     assert not restored.deleted
-    assert restored.status is Status.GENERATING_IDEAS
+    assert restored.status is Status.SCRIPT_READY
     assert restored.reconciliation() == ledger
     assert event_types(studio, project.id)[-2:] == ["ProjectDeleted", "ProjectRestored"]
     with pytest.raises(IllegalTransition):
         studio.restore_project(project.id, actor="support")
+
+
+# ---- stopping work --------------------------------------------------------------------
+
+
+def test_cancel_fails_the_step_in_flight_releases_its_credits_and_retry_resumes_it(
+    studio: Studio, alice: UUID
+) -> None:
+    project = new_project(studio, alice)
+    studio.request_ideas(alice, project.id, actor="alice")
+    assert complete(studio, project.id)
+    studio.request_script(alice, project.id, actor="alice")
+    assert complete(studio, project.id)
+    studio.request_scenes(alice, project.id, actor="alice")
+    assert complete(studio, project.id)
+    studio.request_render(alice, project.id, actor="alice")
+    assert complete(studio, project.id)  # the clips: voiceover is requested with no stop
+    step, version = current(studio, project.id)
+    assert step is Step.VOICEOVER
+    charged = studio.project(project.id).charged
+
+    studio.cancel(alice, project.id, actor="alice")
+
+    cancelled = studio.project(project.id)
+    assert cancelled.status is Status.FAILED
+    assert cancelled.failure is not None
+    assert (cancelled.failure["step"], cancelled.failure["code"]) == ("voiceover", "cancelled")
+    assert cancelled.still_reserved == 0 and cancelled.charged == charged
+    assert studio.account(alice).reserved == 0
+    assert studio.account(alice).balance == 100 - charged
+    # The stage that was working on it finds its request gone: nothing recorded or charged.
+    assert not complete_at(studio, project.id, step, version)
+    assert studio.project(project.id).charged == charged
+    with pytest.raises(IllegalTransition):
+        studio.cancel(alice, project.id, actor="alice")
+
+    studio.retry(alice, project.id, actor="alice")
+
+    assert current(studio, project.id)[0] is Step.VOICEOVER
+    assert complete(studio, project.id) and complete(studio, project.id)
+    done = studio.project(project.id)
+    assert done.status is Status.COMPLETED and done.reconciliation().consistent
+    assert studio.account(alice).reserved == 0
+
+
+def test_deleting_a_project_mid_render_stops_its_spending(studio: Studio, alice: UUID) -> None:
+    project = new_project(studio, alice, autopilot=True)
+    for _ in range(3):  # ideas, script, scenes: autopilot then requests the render
+        assert complete(studio, project.id)
+    step, version = current(studio, project.id)
+    assert step is Step.VIDEO
+    charged = studio.project(project.id).charged
+
+    studio.delete_project(alice, project.id, actor="alice")
+
+    # The video stage finishes afterwards: it is not recorded, voiceover is never requested.
+    assert not complete_at(studio, project.id, step, version)
+    deleted = studio.project(project.id)
+    assert deleted.deleted and deleted.status is Status.FAILED
+    assert deleted.charged == charged and deleted.still_reserved == 0
+    assert studio.account(alice).reserved == 0 and studio.account(alice).balance == 100 - charged
+    after_delete = event_types(studio, project.id)
+    assert after_delete[-1] == "ProjectDeleted"
+    assert "VoiceoverRequested" not in after_delete
 
 
 # ---- the store ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from aytada_es.domain.account import Account
 from aytada_es.domain.credits import CreditMovement, Movement
 from aytada_es.domain.errors import BadInput, IllegalTransition, InsufficientCredits
+from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import Project
 from aytada_es.domain.status import (
     ACTIVE,
@@ -137,6 +138,7 @@ class Owner:
             lambda p: p.fail(
                 step=step,
                 version=version,
+                code=FailureCode.PROVIDER_UNAVAILABLE,
                 error=error,
                 generation=a_generation(0, attempts),
                 actor="stage",
@@ -296,7 +298,12 @@ def test_a_stage_cannot_complete_or_fail_a_project_that_is_not_running_a_step(
             )
         with pytest.raises(IllegalTransition):
             owner.project.fail(
-                step=step, version=version, error="x", generation=a_generation(0), actor="stage"
+                step=step,
+                version=version,
+                code=FailureCode.INTERNAL,
+                error="x",
+                generation=a_generation(0),
+                actor="stage",
             )
     with pytest.raises(IllegalTransition):
         owner.project.record_clip(
@@ -331,6 +338,7 @@ def test_a_stale_or_foreign_request_version_is_refused_and_records_nothing(step:
             owner.project.fail(
                 step=other_step,
                 version=version,
+                code=FailureCode.PROVIDER_UNAVAILABLE,
                 error="x",
                 generation=a_generation(0),
                 actor="stage",
@@ -522,14 +530,14 @@ def test_retry_is_refused_when_the_balance_no_longer_covers_the_step() -> None:
 # ---- delete and restore ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("status", sorted(set(Status) - ACTIVE))
 def test_a_project_can_be_deleted_from_any_status_and_keeps_its_credit_history(
     status: Status,
 ) -> None:
     owner = owner_at(status)
     ledger = owner.project.reconciliation()
 
-    owner.project.delete(actor=ACTOR)
+    assert owner.project.delete(actor=ACTOR) == []
 
     project = owner.project
     assert project.deleted
@@ -538,6 +546,55 @@ def test_a_project_can_be_deleted_from_any_status_and_keeps_its_credit_history(
     assert project.status is status
     assert project.reconciliation() == ledger
     assert [type(e).__name__ for e in project.collect_events()] == ["ProjectDeleted"]
+
+
+@pytest.mark.parametrize("status", sorted(ACTIVE))
+def test_deleting_a_project_with_a_step_in_flight_cancels_it_first(status: Status) -> None:
+    owner = owner_at(status)
+    step = owner.project.request["step"]
+    held = dict(owner.project.open_reservations)
+    assert held
+
+    movements = owner.project.delete(actor=ACTOR)
+
+    project = owner.project
+    assert project.deleted and project.status is Status.FAILED
+    assert project.failure["code"] == "cancelled" and project.failure["step"] == step
+    assert project.request is None and project.still_reserved == 0
+    assert movements == [CreditMovement(Movement.RELEASE, s, a) for s, a in held.items()]
+    names = [type(e).__name__ for e in project.collect_events()]
+    assert names == ["StepCancelled", *["CreditsReleased"] * len(held), "ProjectDeleted"]
+    assert project.reconciliation().consistent
+
+
+@pytest.mark.parametrize("status", sorted(ACTIVE))
+def test_a_cancelled_step_releases_its_credits_and_retry_resumes_it(status: Status) -> None:
+    owner = owner_at(status, credits=500)
+    request = dict(owner.project.request)
+    free = owner.account.balance + owner.project.still_reserved
+
+    owner.command(lambda p: p.cancel(actor=ACTOR))
+
+    assert owner.project.status is Status.FAILED
+    assert owner.project.failure["code"] == "cancelled"
+    assert owner.account.balance == free and owner.account.reserved == 0
+    assert not owner.project.is_current(Step(request["step"]), request["version"])
+
+    owner.command(lambda p: p.retry(actor=ACTOR))
+
+    assert owner.project.status is status
+    assert owner.project.request["step"] == request["step"]
+    assert owner.project.request["params"] == request["params"]
+    assert owner.project.reconciliation().consistent
+
+
+@pytest.mark.parametrize("status", sorted(set(Status) - ACTIVE))
+def test_only_a_step_in_flight_can_be_cancelled(status: Status) -> None:
+    project = owner_at(status).project
+
+    with pytest.raises(IllegalTransition):
+        project.cancel(actor=ACTOR)
+    assert project.pending_events == []
 
 
 def test_a_deleted_project_cannot_be_deleted_again() -> None:
@@ -887,8 +944,7 @@ def retry(owner: Owner) -> None:
 
 
 def delete(owner: Owner) -> None:
-    owner.project.delete(actor=ACTOR)
-    owner.save()
+    owner.command(lambda p: p.delete(actor=ACTOR))
 
 
 def restore(owner: Owner) -> None:
@@ -911,6 +967,7 @@ LIFETIME: list[Callable[[Owner], None]] = [
     finish,
     delete,
     restore,
+    retry,
     finish,
 ]
 

@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from aytada_es.domain.account import Account
 from aytada_es.domain.credits import CreditMovement, Movement
 from aytada_es.domain.errors import AytadaError, BadInput, IllegalTransition, InsufficientCredits
+from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import Project
 from aytada_es.domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from aytada_es.domain.steps import SPECS, Step, chain
@@ -297,14 +298,35 @@ class ProjectMachine(RuleBasedStateMachine):
         i = self.which(i)
         expected = IllegalTransition if self.projects[i].deleted else None
         ledger = self.projects[i].reconciliation()
+        in_flight = self.projects[i].request
 
-        def delete(project: Project) -> list[CreditMovement]:
-            project.delete(actor=actor)
-            return []
+        if self.run(i, lambda p: p.delete(actor=actor), actor=actor, expected=expected):
+            project = self.projects[i]
+            assert project.deleted
+            if in_flight is None:
+                assert project.reconciliation() == ledger
+            else:  # cancelled first: everything still held comes back
+                assert project.status is Status.FAILED and project.still_reserved == 0
+                assert project.failure is not None and project.failure["code"] == "cancelled"
+                assert project.released == ledger.released + ledger.still_reserved
 
-        if self.run(i, delete, actor=actor, expected=expected):
-            assert self.projects[i].deleted
-            assert self.projects[i].reconciliation() == ledger
+    @rule(i=PROJECT, actor=ACTORS)
+    def cancel(self, i: int, actor: str) -> None:
+        i = self.which(i)
+        in_flight = self.projects[i].request
+        expected = None if in_flight is not None else IllegalTransition
+        ledger = self.projects[i].reconciliation()
+        if self.run(i, lambda p: p.cancel(actor=actor), actor=actor, expected=expected):
+            assert in_flight is not None
+            project = self.projects[i]
+            assert project.status is Status.FAILED and project.still_reserved == 0
+            assert project.failure is not None
+            assert (project.failure["code"], project.failure["step"]) == (
+                "cancelled",
+                in_flight["step"],
+            )
+            assert project.released == ledger.released + ledger.still_reserved
+            assert project.charged == ledger.charged
 
     @rule(i=PROJECT)
     def restore(self, i: int) -> None:
@@ -397,6 +419,7 @@ class ProjectMachine(RuleBasedStateMachine):
             movements = project.fail(
                 step=step,
                 version=version,
+                code=FailureCode.PROVIDER_UNAVAILABLE,
                 error="provider down",
                 generation=a_generation(0, attempts),
                 actor="stage",
@@ -467,6 +490,7 @@ class ProjectMachine(RuleBasedStateMachine):
                 return project.fail(
                     step=step,
                     version=version,
+                    code=FailureCode.PROVIDER_UNAVAILABLE,
                     error="late",
                     generation=a_generation(0, 1),
                     actor="stage",

@@ -8,6 +8,7 @@ import pytest
 
 from aytada_es.adapters.assets import ASSET_KINDS
 from aytada_es.domain.account import MOVEMENT_EFFECTS, ROLES
+from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import FORMATS
 from aytada_es.domain.status import Status
 from aytada_es.projections.images import IMAGE_KINDS
@@ -22,6 +23,7 @@ from aytada_es.web import models
         (models.AssetKind, ASSET_KINDS),
         (models.ImageKind, IMAGE_KINDS),
         (models.Role, ROLES),
+        (models.FailureCodeName, [c.value for c in FailureCode]),
         (
             models.CreditMovement.model_fields["kind"].annotation,
             [k for k, _, _ in MOVEMENT_EFFECTS.values()],

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
 
 from ..adapters.assets import AssetStore
 from ..adapters.calls import CallLedger
 from ..application import Studio
+from ..domain.failures import FailureCode
 from ..domain.project import JSON, Project
 from ..domain.steps import Step
+from ..domain.storable import output_problem
 from ..group_commit import GroupCommit
 from ..kafka.envelope import Envelope
-from ..providers.base import Brief, Call, PermanentProviderError, Providers
+from ..providers.base import Brief, Call, InvalidOutput, PermanentProviderError, Providers
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class StageContext:
     backoff_s: float = 0.5
     commits: GroupCommit | None = None
     calls: CallLedger | None = None
+    # How often a step in flight checks that its request still stands (cancel, delete).
+    watch_s: float = 0.5
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a (blocking) event-store query off the event loop."""
@@ -72,6 +79,33 @@ class StageContext:
         if self.commits is None:
             return await asyncio.to_thread(fn, *args, **kwargs)
         return await self.commits.run(fn, *args, **kwargs)
+
+    async def while_requested(
+        self, project_id: UUID, step: Step, version: int, work: Awaitable[T]
+    ) -> T:
+        """Await `work` while the request stands; once cancelled or deleted, abandon it.
+
+        The work is cancelled (a local renderer's process is killed with it) and
+        `StepAbandoned` raised: nothing of it is recorded, nothing charged.
+        """
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.watch_s)
+                if done:
+                    return task.result()
+                project = await self.call(self.studio.project, project_id)
+                if not project.is_current(step, version):
+                    raise StepAbandoned(f"{step} request v{version} of {project_id} was withdrawn")
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+class StepAbandoned(Exception):
+    """The request a stage works on was cancelled or its project deleted meanwhile."""
 
 
 class Stage(ABC):
@@ -120,15 +154,26 @@ class StepStage(Stage):
             return  # handled already (a repeated message) or superseded
         actor = f"stage:{self.name}"
         started = datetime.now(UTC)
-        error = ""
+        error, code = "", FailureCode.INTERNAL
         for attempt in range(1, ctx.attempts + 1):
             try:
-                output = await self.generate(project, envelope.version, ctx)
+                output = await ctx.while_requested(
+                    project.id,
+                    self.step,
+                    envelope.version,
+                    self.generate(project, envelope.version, ctx),
+                )
+                problem = output_problem(output.result, path="result")
+                if problem is not None:
+                    raise InvalidOutput(problem)
+            except StepAbandoned:
+                log.info("%s: %s v%d was withdrawn; work stopped", self.name, project.id, attempt)
+                return
             except PermanentProviderError as e:
-                error = f"{type(e).__name__}: {e}"
+                error, code = f"{type(e).__name__}: {e}", e.failure_code
                 break
             except Exception as e:
-                error = f"{type(e).__name__}: {e}"
+                error, code = f"{type(e).__name__}: {e}", failure_code(e)
                 log.warning("%s: attempt %d of %s failed: %s", self.name, attempt, project.id, e)
                 if attempt < ctx.attempts:
                     await asyncio.sleep(ctx.backoff_s * 2 ** (attempt - 1))
@@ -149,7 +194,8 @@ class StepStage(Stage):
             project.id,
             step=self.step,
             version=envelope.version,
-            error=error[:1000],
+            code=code,
+            error=error,
             generation=self._generation(ctx, 0, started, attempt),
             actor=actor,
         )
@@ -163,6 +209,12 @@ class StepStage(Stage):
             "finished_at": datetime.now(UTC),
             "attempts": attempts,
         }
+
+
+def failure_code(error: BaseException) -> FailureCode:
+    """What a person is told about an error that ended a step."""
+    code = getattr(error, "failure_code", None)
+    return code if isinstance(code, FailureCode) else FailureCode.INTERNAL
 
 
 def call_key(project: Project, version: int, step: Step, item: str = "") -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain.project import Project
 from ..domain.steps import Step
+from ..providers.base import InvalidOutput
 from .base import StageContext, StepOutput, StepStage, brief_of, call_key
 
 
@@ -21,5 +22,5 @@ class IdeasStage(StepStage):
             lambda call: ctx.providers.ideas.ideas(brief, count, call),
         )
         if not ideas:
-            raise ValueError("the provider returned no ideas")
+            raise InvalidOutput("the provider returned no ideas")
         return StepOutput({"ideas": ideas[:count]}, units=len(ideas[:count]))

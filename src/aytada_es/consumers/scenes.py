@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain.project import JSON, Project
 from ..domain.steps import MAX_SCENE_SECONDS, MAX_SCENES, Step
+from ..providers.base import InvalidOutput
 from .base import StageContext, StepOutput, StepStage, brief_of, call_key
 
 
@@ -20,7 +21,7 @@ class ScenesStage(StepStage):
             lambda call: ctx.providers.scenes.scenes(brief, script, call),
         )
         if not 1 <= len(scenes) <= MAX_SCENES:
-            raise ValueError(f"the provider returned {len(scenes)} scenes (1 to {MAX_SCENES})")
+            raise InvalidOutput(f"the provider returned {len(scenes)} scenes (1 to {MAX_SCENES})")
         for i, scene in enumerate(scenes):
             scene["index"] = i
             scene["duration_s"] = min(float(scene.get("duration_s", 3)), MAX_SCENE_SECONDS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain.project import Project
 from ..domain.steps import Step
+from ..providers.base import InvalidOutput
 from .base import StageContext, StepOutput, StepStage, brief_of, call_key
 
 
@@ -22,5 +23,5 @@ class ScriptStage(StepStage):
             lambda call: ctx.providers.script.script(brief, idea, call),
         )
         if not str(script.get("text", "")).strip():
-            raise ValueError("the provider returned an empty script")
+            raise InvalidOutput("the provider returned an empty script")
         return StepOutput({"script": {**script, "idea_index": index}}, units=1)

@@ -6,7 +6,15 @@ import functools
 
 from ..domain.project import Project
 from ..domain.steps import Step
-from .base import StageContext, StepOutput, StepStage, brief_of, call_key, seconds
+from .base import (
+    StageContext,
+    StepAbandoned,
+    StepOutput,
+    StepStage,
+    brief_of,
+    call_key,
+    seconds,
+)
 
 
 class VideoStage(StepStage):
@@ -24,7 +32,7 @@ class VideoStage(StepStage):
                 call_key(project, version, self.step, f"scene-{scene['index']}"),
                 functools.partial(ctx.providers.clips.clip, brief, scene),
             )
-            await ctx.command(
+            recorded = await ctx.command(
                 ctx.studio.record_clip,
                 project.id,
                 version=version,
@@ -32,5 +40,7 @@ class VideoStage(StepStage):
                 asset=asset,
                 actor=f"stage:{self.name}",
             )
+            if not recorded:  # cancelled or deleted meanwhile: render no more
+                raise StepAbandoned(f"video request v{version} of {project.id} was withdrawn")
         total = seconds(project.scenes)
         return StepOutput({"duration_s": float(total)}, units=total)

@@ -10,13 +10,30 @@ from eventsourcing.domain import Aggregate
 from .copying import copy_aggregate
 from .credits import CreditMovement, Movement
 from .errors import BadInput, InsufficientCredits
+from .storable import MAX_INTEGER
 
 ROLES = ("user", "auditor", "support")
 _ACCOUNTS = uuid5(NAMESPACE_URL, "aytada-es:accounts")
 
 
+def name_problem(name: object) -> str | None:
+    """Why a text cannot name an account, or None when it can."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 100
+        or not name.isprintable()  # no controls, bidirectional overrides or lone surrogates
+        or name.strip() != name
+    ):
+        return "1 to 100 printable characters, no surrounding spaces"
+    return None
+
+
 def account_id(name: str) -> UUID:
     """Accounts are named: one id per name, so a name cannot be taken twice."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise BadInput("no account can have this name", {"name": problem})
     return uuid5(_ACCOUNTS, name)
 
 
@@ -93,8 +110,8 @@ class Account(Aggregate):
     @classmethod
     def open(cls, *, name: str, role: str, token_hash: str, actor: str) -> Account:
         fields = {}
-        if not name or len(name) > 100 or not name.isprintable() or name.strip() != name:
-            fields["name"] = "1 to 100 printable characters, no surrounding spaces"
+        if (problem := name_problem(name)) is not None:
+            fields["name"] = problem
         if role not in ROLES:
             fields["role"] = f"one of {', '.join(ROLES)}"
         if fields:
@@ -106,6 +123,12 @@ class Account(Aggregate):
     def grant(self, amount: int, *, actor: str) -> None:
         if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
             raise BadInput("bad credit amount", {"credits": "a whole number, 0 or more"})
+        if amount > MAX_INTEGER - self.balance - self.reserved:
+            room = MAX_INTEGER - self.balance - self.reserved
+            raise BadInput(
+                "too many credits",
+                {"credits": f"the account can hold {room} more (a signed 64-bit total)"},
+            )
         if amount:
             self.trigger_event(self.CreditsGranted, amount=amount, actor=actor)
 

@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate
 from .copying import copy_aggregate
 from .credits import CreditMovement, Movement, Reconciliation
 from .errors import BadInput, IllegalTransition
+from .failures import FailureCode, code_of_old_error, redacted
 from .status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from .steps import (
     DEFAULT_IDEAS,
@@ -24,6 +25,7 @@ from .steps import (
     Step,
     chain,
 )
+from .storable import output_problem, text_problem
 
 FORMATS = ("9:16", "16:9", "1:1", "4:5")
 MAX_TITLE = 200
@@ -41,12 +43,18 @@ def validate_brief(
         fields["title"] = "a title of 1 to 200 characters is required"
     elif len(title.strip()) > MAX_TITLE:
         fields["title"] = f"at most {MAX_TITLE} characters"
+    elif (problem := text_problem(title)) is not None:
+        fields["title"] = problem
     if format not in FORMATS:
         fields["format"] = f"one of {', '.join(FORMATS)}"
     if not isinstance(brief, str):
         fields["brief"] = "text is required"
-    elif len(brief) > MAX_BRIEF:
-        fields["brief"] = f"at most {MAX_BRIEF} characters"
+    else:
+        brief = brief.replace("\r\n", "\n")  # a form's line breaks
+        if len(brief) > MAX_BRIEF:
+            fields["brief"] = f"at most {MAX_BRIEF} characters"
+        elif (problem := text_problem(brief, multiline=True)) is not None:
+            fields["brief"] = problem
     if not isinstance(autopilot, bool):
         fields["autopilot"] = "true or false"
     if fields:
@@ -237,21 +245,29 @@ class Project(Aggregate):
                 project._add_asset(asset)
 
     class StepFailed(Event):
+        """A step failed after its attempts: `code` says why to a person, `error` to an auditor."""
+
+        class_version = 2
         step: str
+        code: str
         error: str
         attempts: int
 
         def apply(self, project: Project) -> None:
-            assert project.request is not None
-            project.failure = {
-                "step": self.step,
-                "error": self.error,
-                "attempts": self.attempts,
-                "params": project.request["params"],
-                "failed_at": self.timestamp.isoformat(),
-            }
-            project.request = None
-            project.status = Status.FAILED
+            project._stop_request(self.step, self.code, self.error, self.attempts, self.timestamp)
+
+        @staticmethod
+        def upcast_v1_v2(state: JSON) -> None:
+            """Release 1 recorded only the raw error; its code follows from that text."""
+            state["code"] = code_of_old_error(str(state.get("error", ""))).value
+
+    class StepCancelled(Event):
+        """The step in flight was stopped by its owner (or by a delete); nothing more is done."""
+
+        step: str
+
+        def apply(self, project: Project) -> None:
+            project._stop_request(self.step, FailureCode.CANCELLED.value, "", 0, self.timestamp)
 
     class StepRetried(Event):
         step: str
@@ -315,6 +331,19 @@ class Project(Aggregate):
         # and the version up to which only they followed it.
         self._shown_updated_on: datetime | None = None
         self._shown_through = 0
+
+    def _stop_request(self, step: str, code: str, error: str, attempts: int, at: datetime) -> None:
+        assert self.request is not None
+        self.failure = {
+            "step": step,
+            "code": code,
+            "error": error,
+            "attempts": attempts,
+            "params": self.request["params"],
+            "failed_at": at.isoformat(),
+        }
+        self.request = None
+        self.status = Status.FAILED
 
     def _advance(self, status: Status) -> None:
         self.status = status
@@ -460,10 +489,20 @@ class Project(Aggregate):
         self.trigger_event(self.StepRetried, step=step.value, actor=actor)
         return self._trigger_request(step, self.failure["params"], actor, reservations)
 
-    def delete(self, *, actor: str) -> None:
+    def cancel(self, *, actor: str) -> list[CreditMovement]:
+        """Stop the step in flight: nothing more is requested or charged, its credits come back."""
+        if self.request is None:
+            raise IllegalTransition("cancel", self.status)
+        self.trigger_event(self.StepCancelled, step=self.request["step"], actor=actor)
+        return self._release_all(actor)
+
+    def delete(self, *, actor: str) -> list[CreditMovement]:
+        """Soft-delete; a project with a step in flight is cancelled first."""
         if self.deleted:
             raise IllegalTransition("delete", "deleted")
+        movements = self.cancel(actor=actor) if self.request is not None else []
         self.trigger_event(self.ProjectDeleted, actor=actor)
+        return movements
 
     def restore(self, *, actor: str) -> None:
         if not self.deleted:
@@ -533,6 +572,7 @@ class Project(Aggregate):
         self._require_current(Step.VIDEO, version)
         if any(c["scene"] == scene for c in self.clips):
             return
+        _require_storable("asset", asset)
         self.trigger_event(self.ClipRendered, scene=scene, asset=asset, actor=actor)
 
     def succeed(
@@ -546,6 +586,8 @@ class Project(Aggregate):
     ) -> list[CreditMovement]:
         """Record a step's result and generation, charge its real cost, release the rest."""
         self._require_current(step, version)
+        _require_storable("result", result)
+        _require_storable("generation", generation)
         spec = SPECS[step]
         open_amount = self.open_reservations.get(step.value, 0)
         charge = min(spec.cost(int(generation["units"])), open_amount)
@@ -565,10 +607,22 @@ class Project(Aggregate):
         return movements
 
     def fail(
-        self, *, step: Step, version: int, error: str, generation: JSON, actor: str
+        self,
+        *,
+        step: Step,
+        version: int,
+        code: FailureCode,
+        error: str,
+        generation: JSON,
+        actor: str,
     ) -> list[CreditMovement]:
-        """Record that a step failed after its attempts; release everything reserved."""
+        """Record that a step failed after its attempts; release everything reserved.
+
+        The raw error is kept for auditors without credentials or query strings.
+        """
         self._require_current(step, version)
+        _require_storable("generation", generation)
+        error = redacted(error)
         self.trigger_event(
             self.GenerationRecorded,
             **{**generation, "step": step.value, "credits": 0},
@@ -579,16 +633,21 @@ class Project(Aggregate):
         self.trigger_event(
             self.StepFailed,
             step=step.value,
+            code=FailureCode(code).value,
             error=error,
             attempts=int(generation["attempts"]),
             actor=actor,
         )
+        return self._release_all(actor)
+
+    def _release_all(self, actor: str) -> list[CreditMovement]:
         movements: list[CreditMovement] = []
         for s, amount in list(self.open_reservations.items()):
             movements += self._settle(s, 0, amount, actor)
         return movements
 
     def add_assets(self, *, assets: list[JSON], actor: str) -> None:
+        _require_storable("assets", assets)
         new = [a for a in assets if all(a["id"] != b["id"] for b in self.assets)]
         if new:
             self.trigger_event(self.AssetsAdded, assets=new, actor=actor)
@@ -604,6 +663,13 @@ class Project(Aggregate):
             )
             movements.append(CreditMovement(Movement.RELEASE, step, open_amount - charge))
         return movements
+
+
+def _require_storable(what: str, value: object) -> None:
+    """BadInput unless a stage's output can be stored, and published, as it is."""
+    problem = output_problem(value, path=what)
+    if problem is not None:
+        raise BadInput(f"the {what} cannot be stored", {what: problem})
 
 
 _REQUEST_CLASSES: dict[Step, type[Project.StepRequested]] = {

@@ -1,9 +1,13 @@
 """The provider interfaces the stages call, one per generation step.
 
 A provider set is chosen by `AYTADA_PROVIDERS`. Each method does one generation and
-returns plain data (JSON-able dicts; assets as records from the `AssetStore`). A provider
-raises `ProviderError` for a failure worth retrying and `PermanentProviderError` for one
-that is not (bad credentials, a malformed answer): the stage fails the step at once.
+returns plain data (JSON-able dicts; assets as records from the `AssetStore`). A failure is
+raised as one of these, whose `failure_code` tells the person what happened:
+
+    ProviderError                 retryable: unavailable, a 5xx, a timeout
+    ├── RateLimited               retryable: the provider asked us to slow down
+    └── PermanentProviderError    trying again cannot fix it: the stage fails the step at once
+        └── InvalidOutput         the provider answered something we cannot use
 """
 
 from __future__ import annotations
@@ -13,15 +17,37 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
+from ..domain.failures import FailureCode
+
 JSON = dict[str, Any]
 
 
 class ProviderError(Exception):
     """A provider call failed; the stage may try again."""
 
+    failure_code = FailureCode.PROVIDER_UNAVAILABLE
+
+
+class RateLimited(ProviderError):
+    """The provider refused the call for now; `retry_after_s` is when it said to come back."""
+
+    failure_code = FailureCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
 
 class PermanentProviderError(ProviderError):
     """A provider call failed in a way that trying again cannot fix."""
+
+    failure_code = FailureCode.PROVIDER_REJECTED
+
+
+class InvalidOutput(PermanentProviderError):
+    """The provider answered, but with something the step cannot use."""
+
+    failure_code = FailureCode.INVALID_OUTPUT
 
 
 @dataclass(frozen=True)

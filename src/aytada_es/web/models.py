@@ -123,11 +123,26 @@ class Asset(Answer):
     created_at: Moment
 
 
+FailureCodeName = Literal[
+    "cancelled",
+    "timed_out",
+    "provider_unavailable",
+    "provider_rejected",
+    "rate_limited",
+    "invalid_output",
+    "internal",
+]
+
+
 class Failure(Answer):
-    """What failed: the step, the error, after how many attempts."""
+    """What failed and why, for a person: `message` is a plain sentence (CONTRACT §7).
+
+    The provider's raw error is for auditors only (`GET /api/audit/projects/{id}`).
+    """
 
     step: str
-    error: str
+    code: FailureCodeName
+    message: str
     attempts: int
     failed_at: Moment | None = None
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from ..adapters.assets import ASSET_KINDS
 from ..application import Studio
+from ..domain.failures import failure_message
 from ..domain.project import Project
 from ..domain.status import ACTIVE
 from ..projections import project_card
@@ -75,7 +76,8 @@ def studio_view(project: Project) -> dict[str, Any]:
         if failure is None
         else {
             "step": failure["step"],
-            "error": failure["error"],
+            "code": failure["code"],
+            "message": failure_message(failure["code"], failure["step"]),
             "attempts": failure["attempts"],
             "failed_at": utc_text(failure.get("failed_at")),
         },
@@ -144,6 +146,12 @@ async def request_render(call: Call) -> Card:
 async def retry(call: Call) -> Card:
     return await _command(
         call, lambda studio, owner, id, actor: studio.retry(owner, id, actor=actor)
+    )
+
+
+async def cancel(call: Call) -> Card:
+    return await _command(
+        call, lambda studio, owner, id, actor: studio.cancel(owner, id, actor=actor)
     )
 
 
@@ -278,10 +286,24 @@ ENDPOINTS = (
         errors=_STEP_ERRORS,
     ),
     Endpoint(
+        "POST",
+        "/api/projects/{id}/cancel",
+        cancel,
+        "Stop the step in flight: the project fails with `failure.code` `cancelled`, nothing"
+        " more is requested or charged, what was reserved for undone work is released;"
+        " `retry` resumes from the cancelled step",
+        status=202,
+        body=NoFields,
+        answer=Card,
+        roles=WRITERS,
+        errors=(404, 409),
+    ),
+    Endpoint(
         "DELETE",
         "/api/projects/{id}",
         delete_project,
-        "Soft-delete a project (its history and credits are kept)",
+        "Soft-delete a project (its history and credits are kept); a project with a step in"
+        " flight is cancelled first",
         status=204,
         roles=WRITERS,
         errors=(404,),

@@ -4,7 +4,9 @@ Errors, as the stages see them:
 
     ProviderError                 retryable: the stage backs off and tries again
     ├── Transient                 one attempt failed (5xx, timeout, busy); retried here first
-    └── PermanentProviderError    401/403, another 4xx, a malformed answer: fails the step at once
+    ├── RateLimited               still 429 after the retries here
+    └── PermanentProviderError    401/403, another 4xx: fails the step at once
+        ├── InvalidOutput         a malformed answer
         └── NotFound              404: the provider may decide what a missing resource means
 """
 
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..base import PermanentProviderError, ProviderError
+from ..base import InvalidOutput, PermanentProviderError, ProviderError, RateLimited
 
 T = TypeVar("T")
 
@@ -25,9 +27,12 @@ T = TypeVar("T")
 class Transient(ProviderError):
     """One attempt failed in a way that a later attempt may not; `wait_s` overrides the backoff."""
 
-    def __init__(self, message: str, wait_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, wait_s: float | None = None, *, rate_limited: bool = False
+    ) -> None:
         super().__init__(message)
         self.wait_s = wait_s
+        self.rate_limited = rate_limited
 
 
 class NotFound(PermanentProviderError):
@@ -57,9 +62,9 @@ async def with_retries(api: str, backoff: Backoff, attempt: Callable[[], Awaitab
             return await attempt()
         except Transient as e:
             if n + 1 >= backoff.attempts:
-                raise ProviderError(
-                    f"{api}: {e} (gave up after {backoff.attempts} attempts)"
-                ) from e
+                if e.rate_limited:
+                    raise RateLimited(f"{api}: {e}", e.wait_s) from e
+                raise ProviderError(f"{api}: {e}") from e
             await asyncio.sleep(e.wait_s if e.wait_s is not None else backoff.delay(n))
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -83,7 +88,9 @@ def check_status(api: str, response: httpx.Response) -> None:
     if status in (401, 403):
         raise PermanentProviderError(f"{what}: the API key was refused: {detail}")
     if status == 429:
-        raise Transient(f"{what}: rate limited: {detail}", retry_after(response.headers))
+        raise Transient(
+            f"{what}: rate limited: {detail}", retry_after(response.headers), rate_limited=True
+        )
     if status >= 500 or status == 408:
         raise Transient(f"{what}: {detail}")
     if status == 404:
@@ -119,7 +126,7 @@ def json_of(api: str, response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        raise PermanentProviderError(
+        raise InvalidOutput(
             f"{api}: expected JSON from {response.request.url.path}, got "
             f"{response.headers.get('content-type', 'no content type')}: {response.text[:200]!r}"
         ) from None

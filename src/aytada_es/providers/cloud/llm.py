@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...domain.steps import MAX_SCENE_SECONDS, MAX_SCENES
-from ..base import JSON, Brief, Call, PermanentProviderError
+from ..base import JSON, Brief, Call, InvalidOutput
 from ._http import DEFAULT_BACKOFF, Backoff, json_of, send
 
 API = "LLM"
@@ -126,20 +126,20 @@ def _parse(step: str, completion: Any, shape: type[Answer]) -> Answer:
         choice = completion["choices"][0]
         content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise PermanentProviderError(
+        raise InvalidOutput(
             f"{API}: the {step} completion has no choices[0].message.content: "
             f"{json.dumps(completion)[:200]}"
         ) from None
     if choice.get("finish_reason") == "length":
-        raise PermanentProviderError(f"{API}: the {step} answer was cut off (finish_reason=length)")
+        raise InvalidOutput(f"{API}: the {step} answer was cut off (finish_reason=length)")
     if not isinstance(content, str):
-        raise PermanentProviderError(f"{API}: the {step} answer is not text: {content!r:.200}")
+        raise InvalidOutput(f"{API}: the {step} answer is not text: {content!r:.200}")
     try:
         return shape.model_validate_json(content)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(map(str, err['loc'])) or 'answer'}: {err['msg']}" for err in e.errors()
         )
-        raise PermanentProviderError(
+        raise InvalidOutput(
             f"{API}: malformed {step} answer ({problems}): {content[:200]!r}"
         ) from None

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ...adapters.assets import AssetStore
-from ..base import JSON, Brief, Call, PermanentProviderError, ProviderError
+from ..base import JSON, Brief, Call, InvalidOutput, PermanentProviderError, ProviderError
 from ._http import DEFAULT_BACKOFF, Backoff, NotFound, json_of, send
 
 API = "Shotstack"
@@ -79,7 +79,7 @@ class ShotstackRenderer:
         render = await self._render(timeline, {"poster": {"capture": 0}}, call)
         poster_url = render.get("poster") or render.get("thumbnail")
         if not isinstance(poster_url, str) or not poster_url:
-            raise PermanentProviderError(f"{API}: render {render['id']} is done without a poster")
+            raise InvalidOutput(f"{API}: render {render['id']} is done without a poster")
         video, poster = await asyncio.gather(
             self._download(render["url"]), self._download(poster_url)
         )
@@ -132,14 +132,14 @@ class ShotstackRenderer:
         render = _response(json_of(API, response), f"render {render_id}")
         status = render.get("status")
         if status not in STATUSES:
-            raise PermanentProviderError(f"{API}: render {render_id} has unknown status {status!r}")
+            raise InvalidOutput(f"{API}: render {render_id} has unknown status {status!r}")
         return {**render, "id": render_id}
 
     async def _download(self, url: str) -> bytes:
         """Fetch an output file at once: Shotstack's output URLs expire after 24 hours."""
         response = await send(self.http, API, self.backoff, "GET", url, timeout=self.timeout_s)
         if not response.content:
-            raise PermanentProviderError(f"{API}: the output file {url} is empty")
+            raise InvalidOutput(f"{API}: the output file {url} is empty")
         return response.content
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -158,7 +158,7 @@ def _response(answer: Any, what: str) -> JSON:
     """The `response` object of a Shotstack answer, checked."""
     response = answer.get("response") if isinstance(answer, dict) else None
     if not isinstance(response, dict):
-        raise PermanentProviderError(f"{API}: malformed answer for {what}: {str(answer)[:200]!r}")
+        raise InvalidOutput(f"{API}: malformed answer for {what}: {str(answer)[:200]!r}")
     return response
 
 
@@ -166,5 +166,5 @@ def _field(answer: JSON, name: str, what: str) -> str:
     """A non-empty string field of a Shotstack `response` object."""
     value = answer.get(name)
     if not isinstance(value, str) or not value:
-        raise PermanentProviderError(f"{API}: {what} has no {name!r}: {str(answer)[:200]!r}")
+        raise InvalidOutput(f"{API}: {what} has no {name!r}: {str(answer)[:200]!r}")
     return value

@@ -10,7 +10,7 @@ from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
 from ...adapters.assets import AssetStore
-from ..base import JSON, Brief, Call, PermanentProviderError, ProviderError
+from ..base import JSON, Brief, Call, InvalidOutput, PermanentProviderError, ProviderError
 from ._http import DEFAULT_BACKOFF, Backoff, Transient, retry_after, with_retries
 
 API = "ElevenLabs"
@@ -97,7 +97,7 @@ class ElevenLabsVoice:
             raise Transient(f"text to speech failed: {e!r}") from e
         audio = b"".join(chunks)
         if not audio:
-            raise PermanentProviderError(f"{API}: text to speech answered with no audio")
+            raise InvalidOutput(f"{API}: text to speech answered with no audio")
         return audio
 
 
@@ -109,6 +109,8 @@ def _classify(e: ApiError) -> Exception:
         return PermanentProviderError(f"{what}: the API key was refused")
     if code == 429 and status == "too_many_concurrent_requests":
         return _Queued(retry_after(e.headers))
-    if code == 429 or code >= 500 or code == 408:
-        return Transient(what, retry_after(e.headers) if code == 429 else None)
+    if code == 429:
+        return Transient(what, retry_after(e.headers), rate_limited=True)
+    if code >= 500 or code == 408:
+        return Transient(what)
     return PermanentProviderError(what)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import io
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,7 +62,7 @@ class LocalClips:
         self.assets = assets
         self.scale = scale
 
-    def _render(self, brief: Brief, scene: JSON, out: Path) -> None:
+    def _render(self, brief: Brief, scene: JSON, out: Path, abandoned: threading.Event) -> None:
         size = frame_size(brief.format, self.scale)
         record = scene.get("still")
         if isinstance(record, dict) and record.get("id"):
@@ -72,13 +73,18 @@ class LocalClips:
             image = still(brief, scene, size)
         frames = max(1, round(float(scene.get("duration_s", 3)) * FPS))
         ffmpeg.encode_frames(
-            ken_burns(image, frames, int(scene.get("index", 0))), out, size, FPS, PRESET
+            ken_burns(image, frames, int(scene.get("index", 0))),
+            out,
+            size,
+            FPS,
+            PRESET,
+            abandoned,
         )
 
     async def clip(self, brief: Brief, scene: JSON, call: Call) -> JSON:
         with tempfile.TemporaryDirectory(prefix="aytada-clip-") as tmp:
             out = Path(tmp) / "clip.mp4"
-            await asyncio.to_thread(self._render, brief, scene, out)
+            await ffmpeg.in_thread(functools.partial(self._render, brief, scene, out))
             content = out.read_bytes()
         asset = self.assets.put(content, kind="clip", content_type="video/mp4")
         return {

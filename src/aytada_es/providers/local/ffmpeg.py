@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import subprocess
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import imageio_ffmpeg
 
 from ..base import ProviderError
 
+T = TypeVar("T")
 QUIET = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
 
 
@@ -24,19 +28,42 @@ def executable() -> str:
 
 
 async def run(*args: str) -> None:
-    """Run ffmpeg with `args`; raise ProviderError with its message when it fails."""
+    """Run ffmpeg with `args`; raise ProviderError with its message when it fails.
+
+    Cancelled (the step was abandoned), ffmpeg is killed before the cancel goes on.
+    """
     process = await asyncio.create_subprocess_exec(
         executable(), *QUIET, *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    _, err = await process.communicate()
+    err = await finished(process)
     if process.returncode != 0:
         raise ProviderError(f"ffmpeg failed: {err.decode(errors='replace')[-800:]}")
 
 
+async def finished(process: asyncio.subprocess.Process, stdin: bytes | None = None) -> bytes:
+    """What the process wrote to stderr once it exited; killed if the wait is cancelled."""
+    try:
+        _, err = await process.communicate(stdin)
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await asyncio.shield(process.wait())
+        raise
+    return err
+
+
 def encode_frames(
-    frames: Iterable[bytes], path: Path, size: tuple[int, int], fps: int, preset: str
+    frames: Iterable[bytes],
+    path: Path,
+    size: tuple[int, int],
+    fps: int,
+    preset: str,
+    abandoned: threading.Event | None = None,
 ) -> None:
-    """Encode raw RGB frames to H.264 (yuv420p) at `path`; blocking, run it in a thread."""
+    """Encode raw RGB frames to H.264 (yuv420p) at `path`; blocking, run it in a thread.
+
+    Setting `abandoned` stops the encoding at the next frame and kills ffmpeg.
+    """
     width, height = size
     command = [executable(), *QUIET, "-f", "rawvideo", "-pix_fmt", "rgb24"]
     command += ["-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-an"]
@@ -48,6 +75,9 @@ def encode_frames(
         assert process.stdin is not None and process.stderr is not None
         try:
             for frame in frames:
+                if abandoned is not None and abandoned.is_set():
+                    process.kill()
+                    raise Abandoned("the clip was abandoned")
                 process.stdin.write(frame)
             process.stdin.close()
         except BrokenPipeError:
@@ -57,6 +87,23 @@ def encode_frames(
             process.wait()
     if process.returncode != 0:
         raise ProviderError(f"ffmpeg failed: {err.decode(errors='replace')[-800:]}")
+
+
+class Abandoned(Exception):
+    """Blocking work stopped half-way because its step was abandoned."""
+
+
+async def in_thread(work: Callable[[threading.Event], T]) -> T:
+    """Run blocking `work(abandoned)` in a thread; a cancel sets `abandoned` and waits for it."""
+    abandoned = threading.Event()
+    future = asyncio.ensure_future(asyncio.to_thread(work, abandoned))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        abandoned.set()
+        with contextlib.suppress(Exception):
+            await future  # the thread still writes to our files: let it stop first
+        raise
 
 
 @dataclass(frozen=True)

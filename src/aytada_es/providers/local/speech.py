@@ -31,7 +31,7 @@ async def synthesize(text: str, out: Path, rate: int) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    _, err = await process.communicate(text.encode())
+    err = await ffmpeg.finished(process, text.encode())
     if process.returncode != 0:
         raise ProviderError(f"espeak-ng failed: {err.decode(errors='replace')[-500:]}")
     return wav_duration(out)

@@ -50,6 +50,7 @@ const COMMANDS = {
   scenes: { path: "scenes", label: "Plan scenes", working: "Planning scenes…" },
   render: { path: "render", label: "Render video", working: "Rendering…" },
   retry: { path: "retry", label: "Retry", working: "Retrying…" },
+  cancel: { path: "cancel", label: "Cancel", working: "Cancelling…" },
 };
 
 function commandButton(step, label, { primary = false } = {}) {
@@ -329,6 +330,7 @@ function renderNext() {
     default:
       return panel(
         `${statusLabel(status)}. You can leave this page: the work goes on, and My Videos shows when it is done.`,
+        commandButton("cancel", "Cancel this step"),
       );
   }
 }
@@ -337,22 +339,21 @@ function renderFailure() {
   if (project.status !== "failed") return null;
   const failure = project.failure || {};
   const step = failure.step || "";
-  const rows = [
-    ["Step", humanize(step) || "Unknown"],
-    ["Error", failure.error || "No details were recorded."],
-    ["Attempts", failure.attempts ?? "—"],
-  ];
+  const cancelled = failure.code === "cancelled";
+  const rows = [["Step", humanize(step) || "Unknown"]];
+  if (!cancelled) rows.push(["Attempts", failure.attempts ?? "—"]);
   if (failure.failed_at) rows.push(["When", timeElement(failure.failed_at, { withTime: true })]);
   return el(
     "section",
-    { class: "panel failure", "aria-labelledby": "failure-title", "data-failure-step": step },
-    el("h2", { id: "failure-title" }, "This project failed"),
+    {
+      class: "panel failure",
+      "aria-labelledby": "failure-title",
+      "data-failure-step": step,
+      "data-failure-code": failure.code || "",
+    },
+    el("h2", { id: "failure-title" }, cancelled ? "This step was cancelled" : "This project failed"),
+    el("p", { class: "failure-message" }, failure.message || "The step did not finish."),
     el("dl", {}, rows.map(([term, value]) => [el("dt", {}, term), el("dd", {}, value)])),
-    el(
-      "p",
-      { class: "muted" },
-      "Credits reserved for the failed step were released. Retrying runs the step again.",
-    ),
     el("div", { class: "next-actions" }, commandButton("retry", `Retry ${humanize(step).toLowerCase() || "step"}`, { primary: true })),
   );
 }
