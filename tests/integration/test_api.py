@@ -487,6 +487,11 @@ async def test_bad_input_is_422_naming_the_fields_at_fault_and_stores_nothing(
         ("POST", "/api/projects", {**BRIEF, "title": 5}, {"title"}),
         ("POST", "/api/projects", {**BRIEF, "autopilot": "yes"}, {"autopilot"}),
         ("POST", "/api/projects", {**BRIEF, "owner_id": "x"}, {"owner_id"}),
+        # What a store could not hold, or a reader would be fooled by (CONTRACT §7).
+        ("POST", "/api/projects", {**BRIEF, "title": "a\u0000b"}, {"title"}),
+        ("POST", "/api/projects", {**BRIEF, "title": "Fizz\u202eevil"}, {"title"}),
+        ("POST", "/api/projects", {**BRIEF, "title": "two\nlines"}, {"title"}),
+        ("POST", "/api/projects", {**BRIEF, "brief": "esc\u001b[31m"}, {"brief"}),
         ("POST", f"/api/projects/{id}/ideas", {"count": 0}, {"count"}),
         ("POST", f"/api/projects/{id}/ideas", {"count": 10**30}, {"count"}),
         ("POST", f"/api/projects/{id}/script", {"idea": "1"}, {"idea"}),

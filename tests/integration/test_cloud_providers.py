@@ -13,7 +13,13 @@ import pytest
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.config import Settings
 from aytada_es.domain.errors import ConfigError
-from aytada_es.providers.base import Brief, Call, PermanentProviderError, ProviderError
+from aytada_es.providers.base import (
+    Brief,
+    Call,
+    PermanentProviderError,
+    ProviderError,
+    RateLimited,
+)
 from aytada_es.providers.cloud import (
     Backoff,
     ChatLLM,
@@ -153,7 +159,7 @@ async def test_a_persistent_llm_5xx_ends_in_a_retryable_provider_error(
     fake: FakeCloud, http: httpx.AsyncClient
 ) -> None:
     fake.script("chat", *[Reply(500, {"error": {"message": "boom"}})] * 3)
-    with pytest.raises(ProviderError, match=r"HTTP 500.*after 3 attempts") as raised:
+    with pytest.raises(ProviderError, match=r"HTTP 500") as raised:
         await llm(fake, http).ideas(BRIEF, 2, Call("k"))
     assert not isinstance(raised.value, PermanentProviderError)
     assert fake.count("chat") == 3
@@ -175,9 +181,23 @@ async def test_a_malformed_llm_answer_is_a_clear_permanent_error(
     fake: FakeCloud, http: httpx.AsyncClient, reply: Reply, message: str
 ) -> None:
     fake.script("chat", reply)
-    with pytest.raises(PermanentProviderError, match=message):
+    with pytest.raises(PermanentProviderError, match=message) as raised:
         await llm(fake, http).ideas(BRIEF, 2, Call("k"))
     assert fake.count("chat") == 1
+    # A person reads "could not use" for a malformed answer, "refused" for a refusal.
+    expected = "provider_rejected" if reply.status == 400 else "invalid_output"
+    assert raised.value.failure_code == expected
+
+
+async def test_a_persistent_429_ends_as_rate_limited_with_the_retry_after(
+    fake: FakeCloud, http: httpx.AsyncClient
+) -> None:
+    slow_down = Reply(429, {"error": {"message": "slow down"}}, headers={"retry-after": "0.01"})
+    fake.script("chat", *[slow_down] * 3)
+    with pytest.raises(RateLimited) as raised:
+        await llm(fake, http, backoff=Backoff(attempts=3, base_s=0.01)).ideas(BRIEF, 2, Call("k"))
+    assert raised.value.retry_after_s == 0.01
+    assert raised.value.failure_code == "rate_limited"
 
 
 # --- ElevenLabs (voiceover) ------------------------------------------------------------------
@@ -224,7 +244,7 @@ async def test_system_busy_backs_off_then_succeeds_or_gives_up_retryably(
     assert fake.count("tts") == 3
 
     fake.script("tts", busy, busy, busy)
-    with pytest.raises(ProviderError, match=r"system_busy.*after 3 attempts") as raised:
+    with pytest.raises(ProviderError, match=r"system_busy") as raised:
         await provider.voiceover(BRIEF, "Hi.", 2.0, Call("k"))
     assert not isinstance(raised.value, PermanentProviderError)
     assert fake.count("tts") == 6

@@ -202,6 +202,11 @@ def test_cards_show_each_status_with_its_progress_action_and_times(
     render_clips(studio, rendering, [0, 2])
     done = a_project(studio, owner, "Completed")
     to_completed(studio, owner, done)
+    cancelled = a_project(studio, owner, "Cancelled")
+    to_scenes_ready(studio, owner, cancelled)
+    studio.request_render(owner, cancelled, actor="user")
+    render_clips(studio, cancelled, [0])
+    studio.cancel(owner, cancelled, actor="user")
 
     models.catch_up()
     position, cards = models.videos.videos_of(owner)
@@ -216,6 +221,7 @@ def test_cards_show_each_status_with_its_progress_action_and_times(
         retried: ("generating_ideas", 5, None, None),
         rendering: ("generating_video", 50 + 30 * 2 // 3, None, None),
         done: ("completed", 100, "view", f"/api/assets/thumb-{done}"),
+        cancelled: ("failed", 50 + 30 * 1 // 3, "retry", None),
     }
     assert set(by_id) == {str(i) for i in expected}
     for project_id, (status, progress, action, thumbnail_url) in expected.items():
