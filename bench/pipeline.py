@@ -70,7 +70,14 @@ def raw_rate(settings: Settings, projects: int, owners: int) -> tuple[int, float
     tune_collector()  # the same collector settings as the end-to-end run
     accounts = [studio.open_account(f"bench-raw-{o}", credits=10**9)[0].id for o in range(owners)]
     now = datetime.now(UTC)
-    gen = {"provider": "instant", "units": 1, "started_at": now, "finished_at": now, "attempts": 1}
+    gen = {
+        "provider": "instant",
+        "stage_version": "1",
+        "units": 1,
+        "started_at": now,
+        "finished_at": now,
+        "attempts": 1,
+    }
     scenes = [{"index": i, "headline": "h", "visual": "v", "duration_s": 3} for i in range(4)]
     asset = {"id": "0" * 64, "kind": "clip", "content_type": "video/mp4", "created_at": "t"}
     start_events = studio.recorder.max_notification_id() or 0

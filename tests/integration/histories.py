@@ -35,6 +35,7 @@ def complete(studio: Studio, project_id: UUID, units: int) -> None:
         result=RESULTS[step],
         generation={
             "provider": "instant",
+            "stage_version": "1",
             "units": units,
             "started_at": T0,
             "finished_at": T0 + timedelta(seconds=2),
@@ -55,6 +56,7 @@ def fail(studio: Studio, project_id: UUID) -> None:
         error="provider timed out",
         generation={
             "provider": "instant",
+            "stage_version": "1",
             "units": 0,
             "started_at": T0,
             "finished_at": T0 + timedelta(seconds=9),

@@ -50,6 +50,7 @@ def a_project_that_failed_under_release_one(studio: Studio) -> Project:
         error="ProviderError: LLM: HTTP 503 from POST /chat/completions: busy",
         generation={
             "provider": "cloud",
+            "stage_version": "1",
             "units": 0,
             "started_at": T0,
             "finished_at": T0,

@@ -13,7 +13,14 @@ from aytada_es.domain.steps import Step
 from aytada_es.group_commit import GroupCommit
 
 NOW = datetime.now(UTC)
-GENERATION = {"provider": "test", "units": 2, "started_at": NOW, "finished_at": NOW, "attempts": 1}
+GENERATION = {
+    "provider": "test",
+    "stage_version": "1",
+    "units": 2,
+    "started_at": NOW,
+    "finished_at": NOW,
+    "attempts": 1,
+}
 
 
 def ideas_ready_projects(studio: Studio, count: int) -> tuple[object, list[object]]:

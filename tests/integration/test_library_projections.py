@@ -66,6 +66,7 @@ def an_asset(kind: str, content_type: str, at: datetime = T0) -> dict[str, Any]:
 def a_generation(units: int = 1) -> dict[str, Any]:
     return {
         "provider": "instant",
+        "stage_version": "1",
         "units": units,
         "started_at": T0,
         "finished_at": T0 + timedelta(seconds=1),

@@ -87,6 +87,7 @@ def a_result(step: Step, project_id: UUID) -> dict[str, Any]:
 def a_generation(units: int = 3) -> dict[str, Any]:
     return {
         "provider": "instant",
+        "stage_version": "1",
         "units": units,
         "started_at": T0,
         "finished_at": T0 + timedelta(seconds=1),

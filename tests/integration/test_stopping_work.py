@@ -189,6 +189,7 @@ def race_once(web: Studio, stage: Studio, owner: UUID) -> str:
             result={"ideas": [{"title": "a"}, {"title": "b"}]},
             generation={
                 "provider": "p",
+                "stage_version": "1",
                 "units": 2,
                 "started_at": T0,
                 "finished_at": T0,

@@ -110,6 +110,7 @@ def drive(studio: Studio, data: st.DataObject) -> None:
         step, version = Step(request["step"]), request["version"]
         generation = {
             "provider": "fuzz",
+            "stage_version": "1",
             "units": data.draw(ANY_INTEGER, label="units"),
             "started_at": T0,
             "finished_at": T0,

@@ -77,6 +77,7 @@ UNITS = {
 def a_generation(step: Step, attempts: int = 1) -> dict[str, Any]:
     return {
         "provider": "offline",
+        "stage_version": "1",
         "units": UNITS[step],
         "started_at": T0,
         "finished_at": T0 + timedelta(seconds=2),

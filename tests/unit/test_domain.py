@@ -75,6 +75,7 @@ UNITS = {
 def a_generation(units: int, attempts: int = 1) -> dict[str, Any]:
     return {
         "provider": "offline",
+        "stage_version": "1",
         "units": units,
         "started_at": T0,
         "finished_at": T0 + timedelta(seconds=2),

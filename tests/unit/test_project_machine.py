@@ -32,9 +32,11 @@ from aytada_es.domain.errors import AytadaError, BadInput, IllegalTransition, In
 from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import Project
 from aytada_es.domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
-from aytada_es.domain.steps import SPECS, Step, chain
+from aytada_es.domain.steps import SPECS, Price, Step, chain
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
+ADD_ON = "captions"
+ADD_ON_PRICE = Price("render", 3)
 PROJECT = st.integers(0, 2)  # taken modulo the number of projects
 ACTORS = st.sampled_from(["alice", "stage", "support"])
 
@@ -92,6 +94,7 @@ def max_units(step: Step, reserved: int) -> int:
 def a_generation(units: int, attempts: int) -> dict[str, Any]:
     return {
         "provider": "offline",
+        "stage_version": "1",
         "units": units,
         "started_at": T0,
         "finished_at": T0 + timedelta(seconds=units),
@@ -303,12 +306,13 @@ class ProjectMachine(RuleBasedStateMachine):
         if self.run(i, lambda p: p.delete(actor=actor), actor=actor, expected=expected):
             project = self.projects[i]
             assert project.deleted
-            if in_flight is None:
-                assert project.reconciliation() == ledger
-            else:  # cancelled first: everything still held comes back
-                assert project.status is Status.FAILED and project.still_reserved == 0
+            # Work in flight is stopped first: everything still held comes back.
+            assert project.still_reserved == 0
+            assert project.released == ledger.released + ledger.still_reserved
+            assert project.charged == ledger.charged
+            if in_flight is not None:
+                assert project.status is Status.FAILED
                 assert project.failure is not None and project.failure["code"] == "cancelled"
-                assert project.released == ledger.released + ledger.still_reserved
 
     @rule(i=PROJECT, actor=ACTORS)
     def cancel(self, i: int, actor: str) -> None:
@@ -437,6 +441,84 @@ class ProjectMachine(RuleBasedStateMachine):
         assert project.open_reservations == {}
         assert project.released == released
 
+    # ---- add-ons of a plug-in stage --------------------------------------------------------
+
+    @rule(i=PROJECT, data=st.data())
+    def an_addon_is_requested(self, i: int, data: st.DataObject) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        trigger = data.draw(st.integers(1, project.version), label="trigger version")
+        estimate = data.draw(st.integers(0, 12), label="add-on estimate")
+        known = project.addon(ADD_ON)
+        if project.deleted:
+            expected: type[AytadaError] | None = IllegalTransition
+        elif known is not None and known["trigger_version"] >= trigger:
+            expected = None  # acted on already: nothing happens
+        elif known is not None and known["state"] == "requested":
+            expected = IllegalTransition
+        else:
+            expected = self.funds(estimate)
+        reserved = project.reserved
+        command = functools.partial(
+            Project.request_addon,
+            step=ADD_ON,
+            trigger_version=trigger,
+            estimate=estimate,
+            stage_version="2.1",
+            actor="stage:captions",
+        )
+        if self.run(i, command, actor="stage:captions", expected=expected):
+            project = self.projects[i]
+            addon = project.addon(ADD_ON)
+            assert addon is not None
+            if known is not None and known["trigger_version"] >= trigger:
+                assert addon == known and project.reserved == reserved
+            else:
+                assert addon["state"] == "requested" and addon["trigger_version"] == trigger
+                assert project.reserved == reserved + estimate
+
+    @rule(i=PROJECT, data=st.data())
+    def an_addon_finishes(self, i: int, data: st.DataObject) -> None:
+        i = self.which(i)
+        project = self.projects[i]
+        addon = project.addon(ADD_ON)
+        if addon is None or addon["state"] != "requested":
+            version = data.draw(st.integers(0, project.version), label="stale add-on version")
+            expected: type[AytadaError] | None = IllegalTransition
+        else:
+            version, expected = addon["version"], None
+        held = project.open_reservations.get(ADD_ON, 0)
+        charged = project.charged
+        succeeds = data.draw(st.booleans(), label="add-on succeeds")
+        units = data.draw(st.integers(0, 20), label="add-on units")
+
+        def finish(project: Project) -> list[CreditMovement]:
+            if succeeds:
+                return project.complete_addon(
+                    step=ADD_ON,
+                    version=version,
+                    price=ADD_ON_PRICE,
+                    assets=[self.asset("captioned_video", "video/mp4")],
+                    generation=a_generation(units, 1),
+                    actor="stage:captions",
+                )
+            return project.fail_addon(
+                step=ADD_ON,
+                version=version,
+                code=FailureCode.PROVIDER_UNAVAILABLE,
+                error="ffmpeg failed",
+                generation=a_generation(0, 2),
+                actor="stage:captions",
+            )
+
+        if self.run(i, finish, actor="stage:captions", expected=expected):
+            project = self.projects[i]
+            assert project.open_reservations.get(ADD_ON, 0) == 0
+            expected_charge = min(ADD_ON_PRICE.cost(units), held) if succeeds else 0
+            assert project.charged == charged + expected_charge
+            state = project.addon(ADD_ON)
+            assert state is not None and state["state"] == ("completed" if succeeds else "failed")
+
     @rule(i=PROJECT, data=st.data())
     def a_clip_is_rendered(self, i: int, data: st.DataObject) -> None:
         i = self.which(i)
@@ -528,8 +610,14 @@ class ProjectMachine(RuleBasedStateMachine):
         for project in self.projects:
             assert isinstance(project.status, Status)
             assert project.status.is_active == (project.request is not None)
+            addon = project.addon(ADD_ON)
+            running = addon is not None and addon["state"] == "requested"
+            held = project.open_reservations.get(ADD_ON, 0)
+            assert running or held == 0
             if not project.status.is_active:
-                assert project.still_reserved == 0, project.open_reservations
+                assert project.still_reserved == held, project.open_reservations
+            if project.deleted:
+                assert not running  # a delete stops every add-on in flight
 
     @invariant()
     def every_project_ledger_reconciles(self) -> None:

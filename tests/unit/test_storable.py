@@ -98,8 +98,9 @@ def test_a_stage_cannot_record_an_unstorable_result() -> None:
     assert project.request is not None
     version = project.request["version"]
     project.collect_events()
-    generation = {"provider": "x", "units": 1, "started_at": project.created_on,
-                  "finished_at": project.created_on, "attempts": 1}  # fmt: skip
+    at = project.created_on
+    generation = {"provider": "x", "stage_version": "1", "units": 1, "started_at": at,
+                  "finished_at": at, "attempts": 1}  # fmt: skip
 
     with pytest.raises(BadInput):
         project.succeed(

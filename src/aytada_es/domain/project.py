@@ -22,6 +22,7 @@ from .steps import (
     MAX_SCRIPT_CHARACTERS,
     SPECS,
     STEP_OF_STATUS,
+    Price,
     Step,
     chain,
 )
@@ -164,7 +165,11 @@ class Project(Aggregate):
             project._close(self.step, self.amount)
 
     class GenerationRecorded(Event):
+        """What a stage did for a request: by which provider and stage version, at what cost."""
+
+        class_version = 2
         step: str
+        stage_version: str
         provider: str
         units: int
         credits: int
@@ -176,6 +181,68 @@ class Project(Aggregate):
 
         def apply(self, project: Project) -> None:
             project.generations += 1
+
+        @staticmethod
+        def upcast_v1_v2(state: JSON) -> None:
+            """Release 1 did not record which version of the stage made it."""
+            state["stage_version"] = ""
+
+    class AddOnRequested(Event):
+        """A plug-in stage's billed step, asked for once per version of its trigger."""
+
+        step: str
+        trigger_version: int
+        stage_version: str
+
+        def apply(self, project: Project) -> None:
+            project.addons[self.step] = {
+                "step": self.step,
+                "version": self.originator_version,
+                "trigger_version": self.trigger_version,
+                "stage_version": self.stage_version,
+                "state": "requested",
+                "failure": None,
+            }
+
+    class AddOnCompleted(Event):
+        step: str
+        assets: list[JSON]
+
+        def apply(self, project: Project) -> None:
+            project.addons[self.step] = {**project.addons[self.step], "state": "completed"}
+            for asset in self.assets:
+                project._add_asset(asset)
+
+    class AddOnFailed(Event):
+        step: str
+        code: str
+        error: str
+        attempts: int
+
+        def apply(self, project: Project) -> None:
+            failure = {"code": self.code, "attempts": self.attempts, "error": self.error}
+            project.addons[self.step] = {
+                **project.addons[self.step],
+                "state": "failed",
+                "failure": {**failure, "failed_at": self.timestamp.isoformat()},
+            }
+
+    class AddOnSkipped(Event):
+        """An add-on was not run: the balance could not cover its estimate."""
+
+        step: str
+        trigger_version: int
+        reason: str
+
+        def apply(self, project: Project) -> None:
+            project.addons[self.step] = {
+                "step": self.step,
+                "version": self.originator_version,
+                "trigger_version": self.trigger_version,
+                "stage_version": "",
+                "state": "skipped",
+                "failure": {"code": "skipped", "reason": self.reason},
+            }
 
     class IdeasGenerated(Event):
         ideas: list[JSON]
@@ -327,6 +394,7 @@ class Project(Aggregate):
         self.open_reservations: dict[str, int] = {}
         self.generations = 0
         self.retries = 0
+        self.addons: dict[str, JSON] = {}
         # Deleting and restoring change nothing the project shows: its time from before them,
         # and the version up to which only they followed it.
         self._shown_updated_on: datetime | None = None
@@ -501,6 +569,9 @@ class Project(Aggregate):
         if self.deleted:
             raise IllegalTransition("delete", "deleted")
         movements = self.cancel(actor=actor) if self.request is not None else []
+        for step, addon in list(self.addons.items()):
+            if addon["state"] == "requested":
+                movements += self._stop_addon(step, FailureCode.CANCELLED, "", 0, actor)
         self.trigger_event(self.ProjectDeleted, actor=actor)
         return movements
 
@@ -646,6 +717,124 @@ class Project(Aggregate):
             movements += self._settle(s, 0, amount, actor)
         return movements
 
+    # ---- add-ons: billed steps of plug-in stages -----------------------------------------
+
+    def addon(self, step: str) -> JSON | None:
+        """The latest add-on of this name, whatever its state."""
+        return self.addons.get(step)
+
+    def is_current_addon(self, step: str, version: int) -> bool:
+        """Whether the add-on requested at this version still waits for its stage."""
+        addon = self.addons.get(step)
+        return addon is not None and addon["state"] == "requested" and addon["version"] == version
+
+    def request_addon(
+        self, *, step: str, trigger_version: int, estimate: int, stage_version: str, actor: str
+    ) -> list[CreditMovement]:
+        """Reserve an add-on's estimate, once per version of its trigger; [] when asked before."""
+        if step in SPECS or not step or text_problem(step) is not None or len(step) > 64:
+            raise BadInput("bad add-on", {"step": "the name of a plug-in stage"})
+        if isinstance(estimate, bool) or not isinstance(estimate, int) or estimate < 0:
+            raise BadInput("bad add-on estimate", {"estimate": "credits, 0 or more"})
+        if self.deleted:
+            raise IllegalTransition(f"add {step} to", "deleted")
+        if not 1 <= trigger_version <= self.version:
+            raise BadInput("bad trigger", {"trigger_version": "a version of the project"})
+        known = self.addons.get(step)
+        if known is not None and known["trigger_version"] >= trigger_version:
+            return []  # this trigger (or a later one) was acted on already
+        if known is not None and known["state"] == "requested":
+            raise IllegalTransition(f"request {step} again for", "waiting for its stage")
+        self.trigger_event(
+            self.AddOnRequested,
+            step=step,
+            trigger_version=trigger_version,
+            stage_version=_short(stage_version),
+            actor=actor,
+        )
+        reservation = CreditMovement(Movement.RESERVE, step, estimate)
+        if estimate:
+            self.trigger_event(self.CreditsReserved, step=step, amount=estimate, actor=actor)
+        return [reservation] if estimate else []
+
+    def skip_addon(self, *, step: str, trigger_version: int, reason: str, actor: str) -> None:
+        """Record that an add-on was not run (its estimate was not affordable)."""
+        known = self.addons.get(step)
+        if known is not None and known["trigger_version"] >= trigger_version:
+            return
+        self.trigger_event(
+            self.AddOnSkipped,
+            step=step,
+            trigger_version=trigger_version,
+            reason=redacted(reason),
+            actor=actor,
+        )
+
+    def complete_addon(
+        self,
+        *,
+        step: str,
+        version: int,
+        price: Price,
+        assets: list[JSON],
+        generation: JSON,
+        actor: str,
+    ) -> list[CreditMovement]:
+        """Record an add-on's assets and generation, charge its real cost, release the rest."""
+        if not self.is_current_addon(step, version):
+            raise IllegalTransition(f"complete {step} add-on v{version} of", self.status)
+        _require_storable("assets", assets)
+        _require_storable("generation", generation)
+        open_amount = self.open_reservations.get(step, 0)
+        charge = min(price.cost(int(generation["units"])), open_amount)
+        self.trigger_event(
+            self.GenerationRecorded,
+            **{**generation, "step": step, "credits": charge},
+            outcome="succeeded",
+            error="",
+            actor=actor,
+        )
+        self.trigger_event(self.AddOnCompleted, step=step, assets=assets, actor=actor)
+        return self._settle(step, charge, open_amount, actor)
+
+    def fail_addon(
+        self,
+        *,
+        step: str,
+        version: int,
+        code: FailureCode,
+        error: str,
+        generation: JSON,
+        actor: str,
+    ) -> list[CreditMovement]:
+        """Record that an add-on failed after its attempts; release what it reserved."""
+        if not self.is_current_addon(step, version):
+            raise IllegalTransition(f"fail {step} add-on v{version} of", self.status)
+        _require_storable("generation", generation)
+        error = redacted(error)
+        self.trigger_event(
+            self.GenerationRecorded,
+            **{**generation, "step": step, "credits": 0},
+            outcome="failed",
+            error=error,
+            actor=actor,
+        )
+        return self._stop_addon(step, FailureCode(code), error, int(generation["attempts"]), actor)
+
+    def _stop_addon(
+        self, step: str, code: FailureCode, error: str, attempts: int, actor: str
+    ) -> list[CreditMovement]:
+        self.trigger_event(
+            self.AddOnFailed,
+            step=step,
+            code=code.value,
+            error=error,
+            attempts=attempts,
+            actor=actor,
+        )
+        held = self.open_reservations.get(step, 0)
+        return self._settle(step, 0, held, actor) if held else []
+
     def add_assets(self, *, assets: list[JSON], actor: str) -> None:
         _require_storable("assets", assets)
         new = [a for a in assets if all(a["id"] != b["id"] for b in self.assets)]
@@ -663,6 +852,11 @@ class Project(Aggregate):
             )
             movements.append(CreditMovement(Movement.RELEASE, step, open_amount - charge))
         return movements
+
+
+def _short(text: str, limit: int = 64) -> str:
+    """A short label from code (a version), fit to be stored."""
+    return redacted(str(text))[:limit]
 
 
 def _require_storable(what: str, value: object) -> None:

@@ -1,4 +1,9 @@
-"""The generation steps of the pipeline, the status each runs in, and what each costs."""
+"""The generation steps of the pipeline, the status each runs in, and what each costs.
+
+The six steps of the pipeline are the contract's status machine and live here. A plug-in stage
+adds a billed step of its own (an add-on, run after the step that triggers it) by declaring its
+`Price`; the application passes that price to the project's add-on commands.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,23 @@ class Step(StrEnum):
 
 
 @dataclass(frozen=True)
+class Price:
+    """What a step costs: `credits_per_unit` credits per `units_per_charge` units of `unit`."""
+
+    unit: str
+    credits_per_unit: int
+    units_per_charge: int = 1
+
+    def __post_init__(self) -> None:
+        if self.credits_per_unit < 0 or self.units_per_charge < 1:
+            raise ValueError(f"a price needs credits >= 0 per units >= 1, not {self}")
+
+    def cost(self, units: int) -> int:
+        """Credits for the units a step really used."""
+        return math.ceil(max(units, 0) / self.units_per_charge) * self.credits_per_unit
+
+
+@dataclass(frozen=True)
 class StepSpec:
     """How one step runs: its active status, where success leads, and its price."""
 
@@ -31,9 +53,13 @@ class StepSpec:
     credits_per_unit: int
     units_per_charge: int = 1  # e.g. one charge per 100 voiceover characters
 
+    @property
+    def price(self) -> Price:
+        return Price(self.unit, self.credits_per_unit, self.units_per_charge)
+
     def cost(self, units: int) -> int:
         """Credits for the units a step really used."""
-        return math.ceil(max(units, 0) / self.units_per_charge) * self.credits_per_unit
+        return self.price.cost(units)
 
 
 SPECS: dict[Step, StepSpec] = {
