@@ -180,11 +180,11 @@ def _projections_status(settings: Settings, *, as_json: bool) -> int:
         report = {"healthy": healthy, "read_models": [s.as_json() for s in statuses]}
         print(json.dumps(report, indent=2))
     else:
-        print("\n".join(status_lines(statuses)))
+        print("\n".join(_status_lines(statuses)))
     return 0 if healthy else 1
 
 
-def status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
+def _status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
     """The read models' states as a table, one line each, and a verdict."""
     lines = [f"{'read model':<10} {'position':>9} {'lag':>9} {'lag (s)':>9}  state"]
     for s in statuses:
