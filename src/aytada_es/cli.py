@@ -19,6 +19,8 @@ from .bootstrap import ROLES, System, bootstrap, tune_collector
 from .config import Settings
 from .domain.errors import AccountExists, AytadaError, ProjectNotFound
 from .kafka.broker import BundledBroker
+from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
+from .projections.stopped import utc
 from .web import create_app
 from .web.probes import probes_app
 from .web.serving import WebServer
@@ -60,7 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     projections = commands.add_parser("projections", help="read models").add_subparsers(
         dest="projections_command", required=True
     )
-    projections.add_parser("rebuild", help="rebuild every read model from the event store")
+    projections.add_parser(
+        "rebuild",
+        help="rebuild every read model from the event store; exit 1 naming any that stopped",
+    )
+    status = projections.add_parser(
+        "status",
+        help="each read model's position, lag and error, read only; exit 1 when one is stopped"
+        " or lags more than 30 s",
+    )
+    status.add_argument("--json", action="store_true", help="a machine-readable report")
 
     audit = commands.add_parser(
         "audit",
@@ -109,6 +120,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(os.environ)
     if args.command == "users":
         return _users_add(settings, args.name, args.role, args.credits)
+    if args.command == "projections" and args.projections_command == "status":
+        return _projections_status(settings, as_json=args.json)
     if args.command == "projections":
         return _rebuild(settings)
     if args.command == "audit":
@@ -141,11 +154,55 @@ def _rebuild(settings: Settings) -> int:
 
     try:
         applied = system.read_models.rebuild(progress=bar)
+    except ProjectionFailed as failed:
         sys.stderr.write("\n")
-        print(f"rebuilt every read model from {applied} events")
+        for stopped in failed.stopped:
+            print(f"aytada-es: {stopped.describe()}", file=sys.stderr)
+        names = ", ".join(s.name for s in failed.stopped)
+        print(f"rebuilt every read model but {names}; fix the cause and run it again")
+        return 1
     finally:
         system.close()
+    sys.stderr.write("\n")
+    print(f"rebuilt every read model from {applied} events")
     return 0
+
+
+def _projections_status(settings: Settings, *, as_json: bool) -> int:
+    """Print each read model's state without applying anything; 0 when all are healthy."""
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        statuses = ReadModels(studio, prepare=False).statuses()
+    finally:
+        studio.close()
+    healthy = all(s.healthy for s in statuses)
+    if as_json:
+        report = {"healthy": healthy, "read_models": [s.as_json() for s in statuses]}
+        print(json.dumps(report, indent=2))
+    else:
+        print("\n".join(_status_lines(statuses)))
+    return 0 if healthy else 1
+
+
+def _status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
+    """The read models' states as a table, one line each, and a verdict."""
+    lines = [f"{'read model':<10} {'position':>9} {'lag':>9} {'lag (s)':>9}  state"]
+    for s in statuses:
+        lag_s = "?" if s.lag_s is None else f"{s.lag_s:.1f}"
+        if s.stopped is not None:
+            stop = s.stopped
+            state = (
+                f"STOPPED at event {stop.position} since {utc(stop.since)},"
+                f" {stop.attempts} attempts, next {utc(stop.next_retry)}: {stop.error}"
+            )
+        elif not s.healthy:
+            state = f"LAGGING more than {LAG_LIMIT_S:.0f} s"
+        else:
+            state = "ok"
+        lines.append(f"{s.name:<10} {s.position:>9} {s.lag_events:>9} {lag_s:>9}  {state}")
+    down = [s.name for s in statuses if not s.healthy]
+    lines.append(f"needs attention: {', '.join(down)}" if down else "every read model is healthy")
+    return lines
 
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
