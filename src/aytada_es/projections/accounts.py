@@ -28,12 +28,6 @@ class AccountView(TypedDict):
     position: int
 
 
-def token_works(account: AccountView, now: float) -> bool:
-    """Whether the account's token (and a session made with it) may be used at `now`."""
-    expires_at = account["token_expires_at"]
-    return not account["disabled"] and (expires_at is None or now < expires_at)
-
-
 class Accounts(Projection):
     """Every account: name, role, token hash and expiry, disabled or not, balance, reservations."""
 
