@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from .._waiting import wait_or_timeout
 from ..adapters.sessions import Sessions
 from ..projections import Accounts, AccountView
 
@@ -32,6 +33,7 @@ LOGOUT_LOOKBACK_S = 30.0
 # Changes are remembered this long for connections whose handshake they raced.
 RECENT_S = 60.0
 PURGE_EVERY_S = 3600.0
+STOP_TIMEOUT_S = 10.0
 TOKEN_EXPIRED = "the token has expired"  # noqa: S105 (a message, not a secret)
 
 
@@ -89,6 +91,7 @@ class RevocationWatch:
         self._recent: OrderedDict[str, tuple[AccountView, float]] = OrderedDict()
         self._logged_out: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     @property
     def position(self) -> int:
@@ -97,10 +100,15 @@ class RevocationWatch:
 
     async def start(self) -> None:
         self._position = await asyncio.to_thread(self.accounts.position)
+        self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="web:revocation-watch")
 
     async def stop(self) -> None:
+        """Stop after the current look: a query cancelled mid-way would go on in its thread
+        while the store closes under it."""
         if self._task is not None:
+            self._stop.set()
+            await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -119,9 +127,11 @@ class RevocationWatch:
             self._check(subscription, recent[0], time.time())
 
     async def _run(self) -> None:
-        purged = 0.0
+        purged = time.monotonic() - PURGE_EVERY_S  # the first look purges
         while True:
-            await asyncio.sleep(self.interval_s)
+            await wait_or_timeout(self._stop, self.interval_s)
+            if self._stop.is_set():
+                return
             try:
                 accounts, logged_out = await asyncio.to_thread(self._look)
             except Exception:
