@@ -371,9 +371,7 @@ def _details(event: JSON) -> str:
         )
         return text + (f": {data['error']}" if data["error"] else "")
     if kind == "StepFailed":
-        return (
-            f"{data['step']} {data['code']} after {data['attempts']} attempt(s): {data['error']}"
-        )
+        return f"{data['step']} {data['code']} after {data['attempts']} attempt(s): {data['error']}"
     if kind == "StepCancelled":
         return f"{data['step']} cancelled"
     if kind == "ProjectCreated":

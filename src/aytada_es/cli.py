@@ -10,7 +10,9 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from uuid import UUID
 
 from .application import Studio
@@ -28,6 +30,8 @@ from .web.serving import WebServer
 DEMO_USER = "demo"
 DEMO_CREDITS = 5000
 DEFAULT_PORT = 8000
+# How long a token command waits for the running service's projections to apply its change.
+READ_MODEL_WAIT_S = 10.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", default="user", choices=["user", "auditor", "support"])
     add.add_argument("--credits", type=int, default=0)
+    add.add_argument("--expires-in", type=int, metavar="DAYS", help="the token expires then")
+    rotate = users.add_parser(
+        "rotate-token",
+        help="give a user a new token (the old one stops working, a disabled user is enabled);"
+        " prints it on the last line",
+    )
+    rotate.add_argument("name")
+    rotate.add_argument("--expires-in", type=int, metavar="DAYS", help="the token expires then")
+    disable = users.add_parser(
+        "disable", help="stop a user's token and sessions working (rotate-token enables it)"
+    )
+    disable.add_argument("name")
 
     projections = commands.add_parser("projections", help="read models").add_subparsers(
         dest="projections_command", required=True
@@ -119,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
         return _broker(args.port)
     settings = Settings.from_env(os.environ)
     if args.command == "users":
-        return _users_add(settings, args.name, args.role, args.credits)
+        return _users(settings, args)
     if args.command == "projections" and args.projections_command == "status":
         return _projections_status(settings, as_json=args.json)
     if args.command == "projections":
@@ -132,15 +148,64 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _users_add(settings: Settings, name: str, role: str, credits: int) -> int:
+def _users(settings: Settings, args: argparse.Namespace) -> int:
     system = bootstrap(settings)
     try:
-        account, token = system.studio.open_account(name, role=role, credits=credits)
-        print(f"created {role} {name!r} with {credits} credits (id {account.id})")
-        print(token)
+        if args.users_command == "add":
+            account, token = system.studio.open_account(
+                args.name, role=args.role, credits=args.credits, expires_in_days=args.expires_in
+            )
+            print(
+                f"created {args.role} {args.name!r} with {args.credits} credits "
+                f"(id {account.id}; {_expiry(account.token_expires_at)})"
+            )
+            print(token)
+        elif args.users_command == "rotate-token":
+            new = system.studio.rotate_token(args.name, expires_in_days=args.expires_in)
+            _until_applied(system, new.position)
+            print(
+                f"new token for {args.name!r}: the old one no longer works "
+                f"({_expiry(new.account.token_expires_at)})"
+            )
+            print(new.token)
+        else:
+            position = system.studio.disable_account(args.name)
+            if position is None:
+                print(f"{args.name!r} is disabled already")
+            else:
+                _until_applied(system, position)
+                print(
+                    f"disabled {args.name!r}: its token and sessions no longer work; "
+                    f"`aytada-es users rotate-token {args.name}` enables it with a new token"
+                )
     finally:
         system.close()
     return 0
+
+
+def _expiry(expires_at: datetime | None) -> str:
+    if expires_at is None:
+        return "the token never expires"
+    return f"the token expires {expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _until_applied(system: System, position: int) -> None:
+    """Wait until the running service's accounts read model has applied the event at `position`.
+
+    Tokens are looked up there, so only then has the change taken effect. The CLI does not
+    apply events itself: that is the projections' job, and there may be none running.
+    """
+    accounts = system.read_models.accounts
+    deadline = time.monotonic() + READ_MODEL_WAIT_S
+    while accounts.position() < position:
+        if time.monotonic() >= deadline:
+            print(
+                f"aytada-es: no projections applied the change within {READ_MODEL_WAIT_S:g} s "
+                "(is the service running?); it takes effect when they next run",
+                file=sys.stderr,
+            )
+            return
+        time.sleep(0.02)
 
 
 def _rebuild(settings: Settings) -> int:

@@ -595,12 +595,45 @@ def test_accounts_are_found_by_token_hash_with_their_credits(
         "name": "ada",
         "role": "support",
         "token_hash": hash_token(token),
+        "token_expires_at": None,
+        "disabled": False,
         "balance": now.balance,
         "reserved": now.reserved,
         "position": last_position(studio),
     }
     assert now.balance < 500
     assert models.accounts.account_by_token_hash(hash_token("not a token")) is None
+
+
+def test_accounts_follow_rotated_tokens_expiries_and_disabling(
+    studio: Studio, models: ReadModels
+) -> None:
+    account, old = studio.open_account("ada", expires_in_days=2)
+    models.catch_up()
+    opened = models.accounts.account(account.id)
+    assert opened is not None and opened["token_expires_at"] is not None
+    expected = (datetime.now(UTC) + timedelta(days=2)).timestamp()
+    assert abs(opened["token_expires_at"] - expected) < 60
+    seen = opened["position"]
+
+    disabled_at = studio.disable_account("ada")
+    assert disabled_at == last_position(studio)
+    assert studio.disable_account("ada") is None  # disabled already: nothing stored
+    models.catch_up()
+    disabled = models.accounts.account(account.id)
+    assert disabled is not None and disabled["disabled"]
+    assert disabled["token_hash"] == hash_token(old)
+    assert [a["id"] for a in models.accounts.changed_after(seen)] == [str(account.id)]
+
+    new = studio.rotate_token("ada")
+    assert new.position == last_position(studio)
+    models.catch_up()
+    rotated = models.accounts.account(account.id)
+    assert rotated is not None
+    assert (rotated["token_hash"], rotated["disabled"]) == (hash_token(new.token), False)
+    assert rotated["token_expires_at"] is None  # a rotation without an expiry never expires
+    assert models.accounts.account_by_token_hash(hash_token(old)) is None
+    assert models.accounts.changed_after(rotated["position"]) == []
 
 
 # ---- the loop -----------------------------------------------------------------------------------
