@@ -7,6 +7,8 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import deepcopy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -36,6 +38,7 @@ from .tables import creating_tables
 
 T = TypeVar("T")
 CONFLICT_RETRIES = 8
+MAX_TOKEN_DAYS = 3650
 
 
 def hash_token(token: str) -> str:
@@ -45,6 +48,26 @@ def hash_token(token: str) -> str:
 
 def new_token() -> str:
     return "ayt_" + secrets.token_urlsafe(32)
+
+
+def token_expiry(days: int | None) -> datetime | None:
+    """When a token made now for `days` days expires (None: never)."""
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_TOKEN_DAYS:
+        raise BadInput(
+            "bad token lifetime", {"expires_in": f"a whole number of days, 1 to {MAX_TOKEN_DAYS}"}
+        )
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token just made (shown once), its account, and where its event is in the log."""
+
+    account: Account
+    token: str
+    position: int
 
 
 class _UnitOfWork:
@@ -234,11 +257,24 @@ class Studio(Application[UUID]):
     # ---- accounts ----------------------------------------------------------------------
 
     def open_account(
-        self, name: str, *, role: str = "user", credits: int = 0, actor: str = "cli"
+        self,
+        name: str,
+        *,
+        role: str = "user",
+        credits: int = 0,
+        actor: str = "cli",
+        expires_in_days: int | None = None,
     ) -> tuple[Account, str]:
         """Open an account; returns it with its token, which is never stored in clear."""
+        expires_at = token_expiry(expires_in_days)
         token = new_token()
-        account = Account.open(name=name, role=role, token_hash=hash_token(token), actor=actor)
+        account = Account.open(
+            name=name,
+            role=role,
+            token_hash=hash_token(token),
+            token_expires_at=expires_at,
+            actor=actor,
+        )
         account.grant(credits, actor=actor)
         if account.id in self.repository:
             raise AccountExists(name)
@@ -256,6 +292,41 @@ class Studio(Application[UUID]):
             return account
 
         return self._retrying(grant)
+
+    def rotate_token(
+        self, name: str, *, expires_in_days: int | None = None, actor: str = "cli"
+    ) -> NewToken:
+        """A new token for an account: the old one stops working; a disabled account works again."""
+        expires_at = token_expiry(expires_in_days)
+        token = new_token()
+
+        def rotate() -> tuple[Account, int]:
+            account = self.account_named(name)
+            account.rotate_token(hash_token(token), token_expires_at=expires_at, actor=actor)
+            return account, self._position(self.save(account))
+
+        account, position = self._retrying(rotate)
+        return NewToken(account, token, position)
+
+    def disable_account(self, name: str, *, actor: str = "cli") -> int | None:
+        """Disable an account: its token stops working until rotated.
+
+        Returns the position of the event in the log, or None when it was disabled already.
+        """
+
+        def disable() -> int | None:
+            account = self.account_named(name)
+            if not account.disable(actor=actor):
+                return None
+            return self._position(self.save(account))
+
+        return self._retrying(disable)
+
+    def _position(self, recordings: Sequence[Recording[UUID]]) -> int:
+        """The notification id of the last event a save stored."""
+        if recordings:
+            return max(r.notification.id for r in recordings)
+        return self.recorder.max_notification_id() or 0  # saved with others, in a unit of work
 
     # ---- commands of the user ----------------------------------------------------------
 

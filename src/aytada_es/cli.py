@@ -10,7 +10,9 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from uuid import UUID
 
 from .application import Studio
@@ -19,6 +21,8 @@ from .bootstrap import ROLES, System, bootstrap, tune_collector
 from .config import Settings
 from .domain.errors import AccountExists, AytadaError, ProjectNotFound
 from .kafka.broker import BundledBroker
+from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
+from .projections.stopped import utc
 from .web import create_app
 from .web.probes import probes_app
 from .web.serving import WebServer
@@ -26,6 +30,8 @@ from .web.serving import WebServer
 DEMO_USER = "demo"
 DEMO_CREDITS = 5000
 DEFAULT_PORT = 8000
+# How long a token command waits for the running service's projections to apply its change.
+READ_MODEL_WAIT_S = 10.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,11 +62,32 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", default="user", choices=["user", "auditor", "support"])
     add.add_argument("--credits", type=int, default=0)
+    add.add_argument("--expires-in", type=int, metavar="DAYS", help="the token expires then")
+    rotate = users.add_parser(
+        "rotate-token",
+        help="give a user a new token (the old one stops working, a disabled user is enabled);"
+        " prints it on the last line",
+    )
+    rotate.add_argument("name")
+    rotate.add_argument("--expires-in", type=int, metavar="DAYS", help="the token expires then")
+    disable = users.add_parser(
+        "disable", help="stop a user's token and sessions working (rotate-token enables it)"
+    )
+    disable.add_argument("name")
 
     projections = commands.add_parser("projections", help="read models").add_subparsers(
         dest="projections_command", required=True
     )
-    projections.add_parser("rebuild", help="rebuild every read model from the event store")
+    projections.add_parser(
+        "rebuild",
+        help="rebuild every read model from the event store; exit 1 naming any that stopped",
+    )
+    status = projections.add_parser(
+        "status",
+        help="each read model's position, lag and error, read only; exit 1 when one is stopped"
+        " or lags more than 30 s",
+    )
+    status.add_argument("--json", action="store_true", help="a machine-readable report")
 
     audit = commands.add_parser(
         "audit",
@@ -108,7 +135,9 @@ def _run(args: argparse.Namespace) -> int:
         return _broker(args.port)
     settings = Settings.from_env(os.environ)
     if args.command == "users":
-        return _users_add(settings, args.name, args.role, args.credits)
+        return _users(settings, args)
+    if args.command == "projections" and args.projections_command == "status":
+        return _projections_status(settings, as_json=args.json)
     if args.command == "projections":
         return _rebuild(settings)
     if args.command == "audit":
@@ -119,15 +148,64 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _users_add(settings: Settings, name: str, role: str, credits: int) -> int:
+def _users(settings: Settings, args: argparse.Namespace) -> int:
     system = bootstrap(settings)
     try:
-        account, token = system.studio.open_account(name, role=role, credits=credits)
-        print(f"created {role} {name!r} with {credits} credits (id {account.id})")
-        print(token)
+        if args.users_command == "add":
+            account, token = system.studio.open_account(
+                args.name, role=args.role, credits=args.credits, expires_in_days=args.expires_in
+            )
+            print(
+                f"created {args.role} {args.name!r} with {args.credits} credits "
+                f"(id {account.id}; {_expiry(account.token_expires_at)})"
+            )
+            print(token)
+        elif args.users_command == "rotate-token":
+            new = system.studio.rotate_token(args.name, expires_in_days=args.expires_in)
+            _until_applied(system, new.position)
+            print(
+                f"new token for {args.name!r}: the old one no longer works "
+                f"({_expiry(new.account.token_expires_at)})"
+            )
+            print(new.token)
+        else:
+            position = system.studio.disable_account(args.name)
+            if position is None:
+                print(f"{args.name!r} is disabled already")
+            else:
+                _until_applied(system, position)
+                print(
+                    f"disabled {args.name!r}: its token and sessions no longer work; "
+                    f"`aytada-es users rotate-token {args.name}` enables it with a new token"
+                )
     finally:
         system.close()
     return 0
+
+
+def _expiry(expires_at: datetime | None) -> str:
+    if expires_at is None:
+        return "the token never expires"
+    return f"the token expires {expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _until_applied(system: System, position: int) -> None:
+    """Wait until the running service's accounts read model has applied the event at `position`.
+
+    Tokens are looked up there, so only then has the change taken effect. The CLI does not
+    apply events itself: that is the projections' job, and there may be none running.
+    """
+    accounts = system.read_models.accounts
+    deadline = time.monotonic() + READ_MODEL_WAIT_S
+    while accounts.position() < position:
+        if time.monotonic() >= deadline:
+            print(
+                f"aytada-es: no projections applied the change within {READ_MODEL_WAIT_S:g} s "
+                "(is the service running?); it takes effect when they next run",
+                file=sys.stderr,
+            )
+            return
+        time.sleep(0.02)
 
 
 def _rebuild(settings: Settings) -> int:
@@ -141,11 +219,55 @@ def _rebuild(settings: Settings) -> int:
 
     try:
         applied = system.read_models.rebuild(progress=bar)
+    except ProjectionFailed as failed:
         sys.stderr.write("\n")
-        print(f"rebuilt every read model from {applied} events")
+        for stopped in failed.stopped:
+            print(f"aytada-es: {stopped.describe()}", file=sys.stderr)
+        names = ", ".join(s.name for s in failed.stopped)
+        print(f"rebuilt every read model but {names}; fix the cause and run it again")
+        return 1
     finally:
         system.close()
+    sys.stderr.write("\n")
+    print(f"rebuilt every read model from {applied} events")
     return 0
+
+
+def _projections_status(settings: Settings, *, as_json: bool) -> int:
+    """Print each read model's state without applying anything; 0 when all are healthy."""
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        statuses = ReadModels(studio, prepare=False).statuses()
+    finally:
+        studio.close()
+    healthy = all(s.healthy for s in statuses)
+    if as_json:
+        report = {"healthy": healthy, "read_models": [s.as_json() for s in statuses]}
+        print(json.dumps(report, indent=2))
+    else:
+        print("\n".join(_status_lines(statuses)))
+    return 0 if healthy else 1
+
+
+def _status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
+    """The read models' states as a table, one line each, and a verdict."""
+    lines = [f"{'read model':<10} {'position':>9} {'lag':>9} {'lag (s)':>9}  state"]
+    for s in statuses:
+        lag_s = "?" if s.lag_s is None else f"{s.lag_s:.1f}"
+        if s.stopped is not None:
+            stop = s.stopped
+            state = (
+                f"STOPPED at event {stop.position} since {utc(stop.since)},"
+                f" {stop.attempts} attempts, next {utc(stop.next_retry)}: {stop.error}"
+            )
+        elif not s.healthy:
+            state = f"LAGGING more than {LAG_LIMIT_S:.0f} s"
+        else:
+            state = "ok"
+        lines.append(f"{s.name:<10} {s.position:>9} {s.lag_events:>9} {lag_s:>9}  {state}")
+    down = [s.name for s in statuses if not s.healthy]
+    lines.append(f"needs attention: {', '.join(down)}" if down else "every read model is healthy")
+    return lines
 
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:

@@ -40,6 +40,9 @@ class Settings(BaseModel):
     llm_model: str = "gpt-4o-mini"
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
+    # A session ends this long after its login, or after this long without a request (0: never).
+    session_ttl_s: int = Field(7 * 24 * 3600, ge=60, le=366 * 24 * 3600)
+    session_idle_s: int = Field(24 * 3600, ge=0, le=366 * 24 * 3600)
 
     @field_validator("data_dir")
     @classmethod
@@ -68,6 +71,8 @@ class Settings(BaseModel):
             "llm_model": "AYTADA_LLM_MODEL",
             "public_url": "AYTADA_PUBLIC_URL",
             "secret_key": "AYTADA_SECRET_KEY",
+            "session_ttl_s": "AYTADA_SESSION_TTL_S",
+            "session_idle_s": "AYTADA_SESSION_IDLE_S",
         }
         values = {field: environ[var] for field, var in names.items() if environ.get(var)}
         try:

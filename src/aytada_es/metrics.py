@@ -123,7 +123,7 @@ class SystemCollector:
         )
         # Positions first, then the last id: a lag is never reported smaller than it was.
         relay_position = system.relay.position if system.relay is not None else None
-        projections = system.read_models.positions() if "projections" in system.roles else {}
+        read_models = system.read_models.statuses() if "projections" in system.roles else []
         last = system.studio.recorder.max_notification_id() or 0
         yield _gauge("aytada_store_position", "The last notification id of the event store.", last)
         if "relay" in system.roles:
@@ -154,15 +154,30 @@ class SystemCollector:
                 dead.add_metric([name], counts.total("dead_lettered"))
             yield consumed
             yield dead
-        if projections:
+        if read_models:
             lag = GaugeMetricFamily(
                 "aytada_projection_lag_events",
                 "Events in the store not yet applied to a read model.",
                 labels=["projection"],
             )
-            for name, position in sorted(projections.items()):
-                lag.add_metric([name], max(last - position, 0))
+            lag_s = GaugeMetricFamily(
+                "aytada_projection_lag_seconds",
+                "Age of the oldest stored event not yet applied to a read model (0 when current).",
+                labels=["projection"],
+            )
+            stopped = GaugeMetricFamily(
+                "aytada_projection_stopped",
+                "1 while a read model is stopped at an event it cannot apply.",
+                labels=["projection"],
+            )
+            for status in sorted(read_models, key=lambda s: s.name):
+                lag.add_metric([status.name], max(last - status.position, 0))
+                if status.lag_s is not None:
+                    lag_s.add_metric([status.name], status.lag_s)
+                stopped.add_metric([status.name], float(status.stopped is not None))
             yield lag
+            yield lag_s
+            yield stopped
         if system.roles:
             up = GaugeMetricFamily(
                 "aytada_part_up", "Whether a part of this process is running.", labels=["part"]

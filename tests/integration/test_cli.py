@@ -15,8 +15,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from aytada_es import cli as aytada_es
 from aytada_es.application import Studio, hash_token
 from aytada_es.config import Settings
+from aytada_es.domain.account import account_id
 from aytada_es.projections import read_models
 
 pytestmark = pytest.mark.kafka
@@ -83,6 +85,34 @@ def test_bad_input_to_the_cli_is_a_clear_error_and_changes_nothing(env: dict[str
     studio = studio_of(env)
     try:
         assert not studio.recorder.select_notifications(1, 10)
+    finally:
+        studio.close()
+
+
+def test_a_token_command_with_no_service_running_says_so_and_leaves_the_read_models_alone(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        _, old = studio.open_account("alice")
+        models = read_models(studio)
+        while models.catch_up():
+            pass
+        monkeypatch.setattr(aytada_es, "READ_MODEL_WAIT_S", 0.2)
+        monkeypatch.setenv("AYTADA_DATA_DIR", str(settings.data_dir))
+        monkeypatch.setenv("AYTADA_DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("AYTADA_PROVIDERS", "instant")
+        assert aytada_es.main(["users", "rotate-token", "alice"]) == 0
+        out, err = capsys.readouterr()
+        assert "no projections applied the change" in err and "next run" in err
+        new = out.splitlines()[-1]
+        assert studio.account_named("alice").token_hash == hash_token(new)
+        # The command waited for the service; it did not apply the change itself.
+        row = models.accounts.account(account_id("alice"))
+        assert row is not None and row["token_hash"] == hash_token(old)
+        models.catch_up()
+        row = models.accounts.account(account_id("alice"))
+        assert row is not None and row["token_hash"] == hash_token(new)
     finally:
         studio.close()
 

@@ -22,7 +22,6 @@ from aytada_es.projections import (
     CardChange,
     MyVideos,
     Projection,
-    ProjectionFailed,
     ReadModelRunner,
     ReadModels,
     ReadModelStore,
@@ -413,29 +412,48 @@ class Journal(Projection):
         return ()
 
 
-def test_a_crash_mid_batch_keeps_neither_rows_nor_position_and_each_event_applies_once(
+class Clock:
+    """A clock the test moves: back-off waits pass when it says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_750_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def passes(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_crash_mid_batch_keeps_the_events_before_it_and_each_event_applies_once(
     studio: Studio,
 ) -> None:
     store = ReadModelStore.of(studio)
     videos, accounts, journal = MyVideos(store), Accounts(store), Journal(store)
-    runner = ReadModelRunner(studio, [journal, videos, accounts], store)
+    clock = Clock()
+    runner = ReadModelRunner(studio, [journal, videos, accounts], store, clock=clock)
     owner = an_owner(studio)
     for i in range(3):
         studio.request_ideas(owner, a_project(studio, owner, f"Ad {i}"), actor="user")
     last = last_position(studio)
     journal.fail_at = last - 3
 
-    with pytest.raises(ProjectionFailed, match="journal") as failed:
-        runner.catch_up()
-    assert isinstance(failed.value.__cause__, RuntimeError)
+    assert runner.catch_up() == last  # it does not raise: the journal is stopped, alone
 
-    assert journal.position() == 0
-    assert store.query("SELECT * FROM {test_journal}") == []
-    # The others, each in its own transaction, went on.
+    # Its failing event left no row; those before it were applied one at a time.
+    rows = store.query("SELECT * FROM {test_journal} ORDER BY position")
+    assert [r["position"] for r in rows] == list(range(1, last - 3))
+    assert journal.position() == last - 4
+    (stopped,) = [s.stopped for s in runner.statuses() if s.stopped is not None]
+    assert (stopped.name, stopped.position, stopped.attempts) == ("journal", last - 3, 1)
+    assert stopped.error == "RuntimeError: the projection crashed"
+    # The others, each in its own savepoint, went on.
     assert videos.position() == accounts.position() == last
 
     journal.fail_at = None
-    assert runner.catch_up() == last
+    assert runner.catch_up() == 0  # it waits out its back-off
+    clock.passes(stopped.next_retry - clock.now)
+    assert runner.catch_up() == 4
     assert runner.catch_up() == 0
 
     rows = store.query("SELECT * FROM {test_journal} ORDER BY position")
@@ -445,17 +463,21 @@ def test_a_crash_mid_batch_keeps_neither_rows_nor_position_and_each_event_applie
         for n in studio.recorder.select_notifications(1, last)
     ]
     assert runner.positions() == {"journal": last, "videos": last, "accounts": last}
+    assert all(s.stopped is None for s in runner.statuses())
     account = studio.account(owner)
     view = accounts.account(owner)
     assert view is not None
     assert (view["balance"], view["reserved"]) == (account.balance, account.reserved)
 
 
-def test_a_crash_rolls_back_the_cards_of_its_batch_too(studio: Studio, models: ReadModels) -> None:
+def test_a_crash_rolls_back_the_cards_of_its_event_too(studio: Studio, models: ReadModels) -> None:
+    clock = Clock()
+    models.clock = clock
     owner = an_owner(studio)
     project = a_project(studio, owner)
     models.catch_up()
-    before = every_table(models)["videos"], models.videos.position(), latest_cards(models)
+    pushed: list[CardChange] = []
+    models.listen(pushed.extend)
     studio.request_ideas(owner, project, actor="user")
     original = models.videos.apply
 
@@ -466,15 +488,25 @@ def test_a_crash_rolls_back_the_cards_of_its_batch_too(studio: Studio, models: R
         return changes
 
     models.videos.apply = crashing  # type: ignore[method-assign]
-    with pytest.raises(ProjectionFailed, match="videos"):
-        models.catch_up()
-    assert (every_table(models)["videos"], models.videos.position(), latest_cards(models)) == (
-        before
-    )
+    models.catch_up()
+    stopped = next(s.stopped for s in models.statuses() if s.stopped is not None)
+    assert stopped.name == "videos"
+    reserved = [
+        n.id
+        for n in studio.recorder.select_notifications(1, last_position(studio))
+        if isinstance(studio.mapper.to_domain_event(n), Project.CreditsReserved)
+    ]
+    assert stopped.position == reserved[0]
+    assert models.videos.position() < stopped.position
+    assert all(c.position < stopped.position for c in pushed)
+    feed = table(models, "aytada_video_changes", "position")
+    assert all(row["position"] < stopped.position for row in feed)
 
     del models.videos.apply
+    clock.passes(60)
     models.catch_up()
     assert models.videos.videos_of(owner)[1] == [project_card(studio.project(project))]
+    assert pushed[-1].card == project_card(studio.project(project))
 
 
 def test_two_runners_on_one_database_apply_each_batch_once(
@@ -483,12 +515,13 @@ def test_two_runners_on_one_database_apply_each_batch_once(
     owner = an_owner(studio)
     project = a_project(studio, owner)
     other = read_models(studio)
-    stale = other.positions()
+    stale = other._tracked()
     studio.request_ideas(owner, project, actor="user")
 
     assert models.catch_up() > 0
-    other.positions = lambda: stale  # type: ignore[method-assign]
+    other._tracked = lambda: stale  # type: ignore[method-assign]
     other.catch_up()  # its view of the positions is old: it must find them moved and skip
+    assert all(s.stopped is None for s in other.statuses())  # overtaken is not a failure
 
     account = studio.account(owner)
     view = models.accounts.account(owner)
@@ -563,12 +596,45 @@ def test_accounts_are_found_by_token_hash_with_their_credits(
         "name": "ada",
         "role": "support",
         "token_hash": hash_token(token),
+        "token_expires_at": None,
+        "disabled": False,
         "balance": now.balance,
         "reserved": now.reserved,
         "position": last_position(studio),
     }
     assert now.balance < 500
     assert models.accounts.account_by_token_hash(hash_token("not a token")) is None
+
+
+def test_accounts_follow_rotated_tokens_expiries_and_disabling(
+    studio: Studio, models: ReadModels
+) -> None:
+    account, old = studio.open_account("ada", expires_in_days=2)
+    models.catch_up()
+    opened = models.accounts.account(account.id)
+    assert opened is not None and opened["token_expires_at"] is not None
+    expected = (datetime.now(UTC) + timedelta(days=2)).timestamp()
+    assert abs(opened["token_expires_at"] - expected) < 60
+    seen = opened["position"]
+
+    disabled_at = studio.disable_account("ada")
+    assert disabled_at == last_position(studio)
+    assert studio.disable_account("ada") is None  # disabled already: nothing stored
+    models.catch_up()
+    disabled = models.accounts.account(account.id)
+    assert disabled is not None and disabled["disabled"]
+    assert disabled["token_hash"] == hash_token(old)
+    assert [a["id"] for a in models.accounts.changed_after(seen)] == [str(account.id)]
+
+    new = studio.rotate_token("ada")
+    assert new.position == last_position(studio)
+    models.catch_up()
+    rotated = models.accounts.account(account.id)
+    assert rotated is not None
+    assert (rotated["token_hash"], rotated["disabled"]) == (hash_token(new.token), False)
+    assert rotated["token_expires_at"] is None  # a rotation without an expiry never expires
+    assert models.accounts.account_by_token_hash(hash_token(old)) is None
+    assert models.accounts.changed_after(rotated["position"]) == []
 
 
 # ---- the loop -----------------------------------------------------------------------------------

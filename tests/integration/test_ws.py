@@ -385,7 +385,13 @@ async def test_serve_and_a_separate_web_worker_push_every_change(tmp_path: Path)
             assert (await http.get("/healthz")).status_code == 200
             async with httpx.AsyncClient(base_url=web_url) as other:
                 health = json_of(await other.get("/healthz"))
-                assert health["status"] == "ok" and set(health["parts"]) == {"store", "push"}
+                names = ("videos", "deleted", "accounts", "scripts", "images", "credits")
+                assert health["status"] == "ok"
+                assert set(health["parts"]) == {
+                    "store",
+                    "push",
+                    *(f"read_model:{n}" for n in names),
+                }
             assert (await receive(there, 10))["type"] == "snapshot"
             card = json_of(await http.post("/api/projects", json={**BRIEF, "autopilot": True}))
             pushed = await receive(there, 1.0)

@@ -40,6 +40,8 @@ def test_defaults_are_the_embedded_ones(tmp_path: Path, monkeypatch: pytest.Monk
         ("AYTADA_DATABASE_URL", "mysql://db"),
         ("AYTADA_DATABASE_URL", "sqlite:///:memory:"),
         ("AYTADA_KAFKA_NAMESPACE", "has space"),
+        ("AYTADA_SESSION_TTL_S", "0"),
+        ("AYTADA_SESSION_IDLE_S", "-1"),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(variable: str, value: str) -> None:

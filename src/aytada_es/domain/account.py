@@ -1,7 +1,8 @@
-"""The Account aggregate: a user, their role and their credit balance."""
+"""The Account aggregate: a user, their role, their token and their credit balance."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -38,12 +39,18 @@ def account_id(name: str) -> UUID:
 
 
 class Account(Aggregate):
-    """A user's account. `balance` is what is free to reserve; `reserved` is held for steps."""
+    """A user's account. `balance` is what is free to reserve; `reserved` is held for steps.
+
+    Its token (kept as a hash) may expire; a disabled account's token works no more until it
+    is rotated, which enables the account again.
+    """
 
     if TYPE_CHECKING:  # set by the created event; annotations here would become __init__ args
         name: str
         role: str
         token_hash: str
+        token_expires_at: datetime | None
+        disabled: bool
         balance: int
         reserved: int
 
@@ -54,11 +61,15 @@ class Account(Aggregate):
         name: str
         role: str
         token_hash: str
+        # A default, so that events stored before tokens could expire read as "never".
+        token_expires_at: datetime | None = None
 
         def apply(self, account: Account) -> None:
             account.name = self.name
             account.role = self.role
             account.token_hash = self.token_hash
+            account.token_expires_at = self.token_expires_at
+            account.disabled = False
             account.balance = 0
             account.reserved = 0
 
@@ -96,9 +107,16 @@ class Account(Aggregate):
 
     class TokenRotated(Event):
         token_hash: str
+        token_expires_at: datetime | None = None
 
         def apply(self, account: Account) -> None:
             account.token_hash = self.token_hash
+            account.token_expires_at = self.token_expires_at
+            account.disabled = False
+
+    class AccountDisabled(Event):
+        def apply(self, account: Account) -> None:
+            account.disabled = True
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Account:
         return copy_aggregate(self)
@@ -108,16 +126,31 @@ class Account(Aggregate):
         return account_id(name)
 
     @classmethod
-    def open(cls, *, name: str, role: str, token_hash: str, actor: str) -> Account:
+    def open(
+        cls,
+        *,
+        name: str,
+        role: str,
+        token_hash: str,
+        actor: str,
+        token_expires_at: datetime | None = None,
+    ) -> Account:
         fields = {}
         if (problem := name_problem(name)) is not None:
             fields["name"] = problem
         if role not in ROLES:
             fields["role"] = f"one of {', '.join(ROLES)}"
+        if token_expires_at is not None and token_expires_at.tzinfo is None:
+            fields["token_expires_at"] = "a time with its time zone"  # noqa: S105 (not a secret)
         if fields:
             raise BadInput("the account is not valid", fields)
         return cls._create(
-            cls.AccountOpened, name=name, role=role, token_hash=token_hash, actor=actor
+            cls.AccountOpened,
+            name=name,
+            role=role,
+            token_hash=token_hash,
+            token_expires_at=token_expires_at,
+            actor=actor,
         )
 
     def grant(self, amount: int, *, actor: str) -> None:
@@ -132,8 +165,22 @@ class Account(Aggregate):
         if amount:
             self.trigger_event(self.CreditsGranted, amount=amount, actor=actor)
 
-    def rotate_token(self, token_hash: str, *, actor: str) -> None:
-        self.trigger_event(self.TokenRotated, token_hash=token_hash, actor=actor)
+    def rotate_token(
+        self, token_hash: str, *, actor: str, token_expires_at: datetime | None = None
+    ) -> None:
+        """Replace the token (the old one stops working); enables a disabled account."""
+        if token_expires_at is not None and token_expires_at.tzinfo is None:
+            raise BadInput("bad expiry", {"token_expires_at": "a time with its time zone"})
+        self.trigger_event(
+            self.TokenRotated, token_hash=token_hash, token_expires_at=token_expires_at, actor=actor
+        )
+
+    def disable(self, *, actor: str) -> bool:
+        """Stop the token working until it is rotated; False when already disabled."""
+        if self.disabled:
+            return False
+        self.trigger_event(self.AccountDisabled, actor=actor)
+        return True
 
     def apply_movements(
         self, project_id: UUID, movements: list[CreditMovement], *, actor: str

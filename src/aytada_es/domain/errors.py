@@ -9,6 +9,7 @@ AytadaError
  │    └── AssetNotFound
  ├── Forbidden                   authenticated, but the role may not do this (403)
  ├── Unauthenticated             no or bad credentials (401)
+ │    └── TokenExpired           a token past its expiry
  ├── Conflict                    (409)
  │    ├── IllegalTransition      the command is not allowed from the project's status
  │    └── AccountExists
@@ -68,6 +69,11 @@ class Forbidden(AytadaError):
 
 class Unauthenticated(AytadaError):
     code = "unauthenticated"
+
+
+class TokenExpired(Unauthenticated):
+    def __init__(self) -> None:
+        super().__init__("the token has expired")
 
 
 class Conflict(AytadaError):

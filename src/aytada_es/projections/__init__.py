@@ -7,13 +7,17 @@ from .deleted import DeletedProject, DeletedProjects
 from .images import AssetView, ImageView, MyImages
 from .runner import ProjectionFailed, ReadModelRunner, ReadModels, read_models
 from .scripts import MyScripts, ScriptView
+from .status import LAG_LIMIT_S, ReadModelStatus
+from .stopped import Backoff, Stopped
 from .store import ReadModelStore
 from .videos import MyVideos, card, project_card
 
 __all__ = [
+    "LAG_LIMIT_S",
     "AccountView",
     "Accounts",
     "AssetView",
+    "Backoff",
     "Card",
     "CardChange",
     "CreditStatements",
@@ -28,10 +32,12 @@ __all__ = [
     "Projection",
     "ProjectionFailed",
     "ReadModelRunner",
+    "ReadModelStatus",
     "ReadModelStore",
     "ReadModels",
     "ScriptView",
     "Statement",
+    "Stopped",
     "card",
     "project_card",
     "read_models",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TypedDict
 
 from ..domain.account import Account
@@ -19,15 +20,20 @@ class AccountView(TypedDict):
     name: str
     role: str
     token_hash: str
+    # Seconds since the epoch; None: the token never expires.
+    token_expires_at: float | None
+    disabled: bool
     balance: int
     reserved: int
     position: int
 
 
 class Accounts(Projection):
-    """Every account: name, role, token hash, free balance and reserved credits."""
+    """Every account: name, role, token hash and expiry, disabled or not, balance, reservations."""
 
     name = "accounts"
+    # 2: the token's expiry and the disabled flag.
+    version = 2
     tables = (ACCOUNTS,)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_accounts} (
@@ -35,11 +41,15 @@ class Accounts(Projection):
             name TEXT NOT NULL,
             role TEXT NOT NULL,
             token_hash TEXT NOT NULL,
+            token_expires_at DOUBLE PRECISION,
+            disabled INTEGER NOT NULL,
             balance BIGINT NOT NULL,
             reserved BIGINT NOT NULL,
             position BIGINT NOT NULL
         )""",
         "CREATE INDEX IF NOT EXISTS aytada_accounts_by_token ON {aytada_accounts} (token_hash)",
+        # The web edge's revocation watch reads the rows that changed since its last look.
+        "CREATE INDEX IF NOT EXISTS aytada_accounts_by_position ON {aytada_accounts} (position)",
     )
 
     def __init__(self, store: ReadModelStore) -> None:
@@ -66,6 +76,8 @@ class Accounts(Projection):
                 "name": event.name,
                 "role": event.role,
                 "token_hash": event.token_hash,
+                "token_expires_at": _seconds(event.token_expires_at),
+                "disabled": 0,
                 "balance": 0,
                 "reserved": 0,
                 "position": position,
@@ -98,6 +110,13 @@ class Accounts(Projection):
         rows = self.store.query("SELECT * FROM {aytada_accounts} WHERE id = ?", (str(account_id),))
         return _view(rows[0]) if rows else None
 
+    def changed_after(self, position: int) -> list[AccountView]:
+        """The accounts an event after `position` changed (their credits, token or state)."""
+        rows = self.store.query(
+            "SELECT * FROM {aytada_accounts} WHERE position > ? ORDER BY position", (position,)
+        )
+        return [_view(row) for row in rows]
+
 
 def _apply(account: Row, event: Account.Event) -> None:
     """Mirror what the event does to the aggregate's balance, reservation and token."""
@@ -113,6 +132,14 @@ def _apply(account: Row, event: Account.Event) -> None:
         account["balance"] += event.amount
     elif isinstance(event, Account.TokenRotated):
         account["token_hash"] = event.token_hash
+        account["token_expires_at"] = _seconds(event.token_expires_at)
+        account["disabled"] = 0
+    elif isinstance(event, Account.AccountDisabled):
+        account["disabled"] = 1
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
 
 
 def _view(row: Row) -> AccountView:
@@ -121,6 +148,10 @@ def _view(row: Row) -> AccountView:
         "name": row["name"],
         "role": row["role"],
         "token_hash": row["token_hash"],
+        "token_expires_at": (
+            None if row["token_expires_at"] is None else float(row["token_expires_at"])
+        ),
+        "disabled": bool(row["disabled"]),
         "balance": int(row["balance"]),
         "reserved": int(row["reserved"]),
         "position": int(row["position"]),

@@ -15,9 +15,14 @@ from .store import ReadModelStore, Transaction
 DomainEvent = DomainEventProtocol[UUID]
 Batch = Sequence[tuple[int, DomainEvent]]
 
+POSITIONS = "aytada_positions"
+VERSIONS = "aytada_projection_versions"
 TRACKING_DDL = (
     "CREATE TABLE IF NOT EXISTS {aytada_positions}"
     " (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    # Apart from the positions: databases of older releases have them without a version.
+    "CREATE TABLE IF NOT EXISTS {aytada_projection_versions}"
+    " (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
 )
 
 
@@ -58,20 +63,27 @@ class Projection(ABC):
     To add one: subclass it with a unique `name`, the `tables` it owns and their `ddl`
     (idempotent `CREATE ... IF NOT EXISTS`, table names in braces, `?` placeholders: see
     `store.py`), implement `apply`, and add an instance to the runner's list (see
-    `ReadModels.build`). For each batch of events after its tracked position, the runner opens ONE
+    `ReadModels`). For each batch of events after its tracked position, the runner opens ONE
     transaction, moves the projection's position in it, then calls `begin(tx, batch)` (load the
     rows the batch touches in one query), `apply(tx, position, event)` for every event in order
     (ignore the ones you do not care about), and `flush(tx)` (write what `apply` kept in memory).
-    If anything raises, nothing of the batch is kept, position included, and the batch is applied
-    again later: keep no state on the instance that outlives `flush`. `apply` and `flush` return
-    the card changes to push to browsers (most projections return none). `rebuild()` calls
-    `clear(tx)`, which by default empties `tables`, then replays the whole log. Add query methods
-    on the subclass; they read through `self.store`.
+    If anything raises, nothing of the batch is kept, position included: the runner applies the
+    events again one at a time, keeps those before the one that fails, and stops the projection
+    there until that event applies (retried with back-off). Keep no state on the instance that
+    outlives `flush`. `apply` and `flush` return the card changes to push to browsers (most
+    projections return none). `rebuild()` calls `clear(tx)`, which by default empties `tables`,
+    then replays the whole log. Add query methods on the subclass; they read through
+    `self.store`.
+
+    To ship a change of what it stores (a new column, a fixed bug in `apply`), raise `version`:
+    a runner that finds another version recorded drops `tables`, runs `ddl` and rebuilds this
+    projection from the start of the log while the others go on.
     """
 
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
     ddl: ClassVar[tuple[str, ...]]
+    version: ClassVar[int] = 1
 
     def __init__(self, store: ReadModelStore) -> None:
         self.store = store

@@ -8,17 +8,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
 
 from .._waiting import Doorbell
+from . import stopped as stops
 from .accounts import Accounts
-from .base import TRACKING_DDL, Batch, CardChange, Projection
+from .base import POSITIONS, TRACKING_DDL, VERSIONS, Batch, CardChange, DomainEvent, Projection
 from .credits import CreditStatements
 from .deleted import DeletedProjects
 from .images import MyImages
 from .scripts import MyScripts
+from .status import ReadModelStatus, read_model_statuses
+from .stopped import Backoff, Stopped, error_text, utc
 from .store import ReadModelStore, Transaction
 from .videos import MyVideos
 
@@ -26,28 +31,65 @@ logger = logging.getLogger(__name__)
 
 Listener = Callable[[Sequence[CardChange]], None]
 Progress = Callable[[int, int], None]
+# While the whole catch-up fails (the database does not answer), retries wait up to this long.
+CATCH_UP_RETRY_MAX_S = 8.0
 
 
 class ProjectionFailed(Exception):
-    """A projection could not apply a batch; nothing of the batch was kept, its position neither."""
+    """Read models stopped at an event they could not apply; the others went on."""
 
-    def __init__(self, name: str, first: int, last: int) -> None:
-        super().__init__(f"projection {name!r} could not apply events {first}..{last}")
-        self.name = name
+    def __init__(self, stopped: Sequence[Stopped]) -> None:
+        super().__init__("; ".join(s.describe() for s in stopped))
+        self.stopped = list(stopped)
 
 
 class _Overtaken(Exception):
     """Another runner applied this batch first."""
 
 
+@dataclass(frozen=True)
+class _Tracked:
+    """A projection's row in the positions, versions and errors tables."""
+
+    position: int
+    version: int | None
+    stopped: Stopped | None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """The first event a projection could not apply, and why."""
+
+    position: int
+    error: BaseException
+
+
+@dataclass
+class _Round:
+    """What one batch did."""
+
+    events: int = 0
+    stopped: list[Stopped] = field(default_factory=list)
+    # Projections the batch did not reach: they are ahead of a slower one's full batch.
+    ahead: set[str] = field(default_factory=set)
+
+
 class ReadModelRunner:
-    """Applies new events to each projection from its own tracked position, by polling."""
+    """Applies new events to each projection from its own tracked position, by polling.
+
+    A projection that cannot apply an event is stopped there and retried with `backoff`; the
+    others go on without it, and it resumes by itself once the event applies.
+    """
 
     def __init__(
         self,
         application: Application[Any],
         projections: Sequence[Projection],
         store: ReadModelStore | None = None,
+        *,
+        prepare: bool = True,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -55,16 +97,52 @@ class ReadModelRunner:
         self.application = application
         self.projections = list(projections)
         self.store = store or ReadModelStore.of(application)
+        self.backoff = backoff or Backoff()
+        self.clock = clock
         self._listeners: list[Listener] = []
         # One batch at a time per process: projections hold batch state on the instance.
         self._lock = threading.Lock()
-        self.store.create([*TRACKING_DDL, *(s for p in self.projections for s in p.ddl)])
-        with self.store.transaction() as tx:
+        self._superseded: set[str] = set()
+        if prepare:
+            self._prepare()
+
+    def _prepare(self) -> None:
+        """Create the tables; start afresh each projection whose recorded version differs."""
+        with self.store.creating() as tx:
+            for statement in (*TRACKING_DDL, *stops.ERRORS_DDL):
+                tx.execute(statement)
+            recorded = {
+                row["name"]: int(row["version"])
+                for row in tx.query("SELECT name, version FROM {aytada_projection_versions}")
+            }
+            for projection in self.projections:
+                # Releases before versions recorded none: their projections were version 1.
+                was = recorded.get(projection.name, 1)
+                if was != projection.version:
+                    self._recreate(tx, projection, was)
+                for statement in projection.ddl:
+                    tx.execute(statement)
             tx.executemany(
                 "INSERT INTO {aytada_positions} (name, position) VALUES (?, 0)"
                 " ON CONFLICT (name) DO NOTHING",
-                [(name,) for name in names],
+                [(p.name,) for p in self.projections],
             )
+            tx.upsert(
+                VERSIONS, "name", [{"name": p.name, "version": p.version} for p in self.projections]
+            )
+
+    def _recreate(self, tx: Transaction, projection: Projection, was: int) -> None:
+        for table in projection.tables:
+            tx.execute(f"DROP TABLE IF EXISTS {{{table}}}")
+        tx.execute("UPDATE {aytada_positions} SET position = 0 WHERE name = ?", (projection.name,))
+        stops.clear(tx, [projection.name])
+        logger.warning(
+            "read model %r was version %d and is now %d: its tables are made anew and it "
+            "rebuilds itself from the start of the log",
+            projection.name,
+            was,
+            projection.version,
+        )
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with the card changes of every committed batch; returns an unsubscribe.
@@ -80,48 +158,158 @@ class ReadModelRunner:
         tracked = {row["name"]: int(row["position"]) for row in rows}
         return {p.name: tracked.get(p.name, 0) for p in self.projections}
 
+    def statuses(self) -> list[ReadModelStatus]:
+        """Each projection's position, lag and stop, as stored (a few queries)."""
+        names = [p.name for p in self.projections]
+        return read_model_statuses(self.application, self.store, names, self.clock())
+
     def catch_up(self, limit: int = 500) -> int:
-        """Apply one batch of new events to every projection; how many events the batch had."""
+        """Apply a batch to each projection not waiting to retry; how many events it read."""
+        # A projection that fails is stopped, recorded and logged in `_catch_up`; never raised.
         with self._lock:
-            positions = self.positions()
-            start = min(positions.values(), default=0)
-            recorder = self.application.recorder
-            notifications = recorder.select_notifications(start + 1, limit, inclusive_of_start=True)
-            if not notifications:
-                return 0
-            to_event = self.application.mapper.to_domain_event
-            batch = [(n.id, to_event(n)) for n in notifications]
-            ids = [n.id for n in notifications]
-            failures: list[ProjectionFailed] = []
-            committed: list[CardChange] = []
-            # One transaction (one commit) for the batch; each projection in a savepoint of
-            # its own, so one that fails rolls back alone and the others still move on.
-            with self.store.transaction() as tx:
-                for projection in self.projections:
-                    position = positions[projection.name]
-                    pending = batch[bisect.bisect_right(ids, position) :]
-                    if not pending:
-                        continue
-                    tx.execute("SAVEPOINT projection")
-                    try:
-                        changes = self._apply(tx, projection, position, pending)
-                    except _Overtaken:
-                        tx.execute("ROLLBACK TO SAVEPOINT projection")
-                        continue
-                    except Exception as e:
-                        tx.execute("ROLLBACK TO SAVEPOINT projection")
-                        failure = ProjectionFailed(projection.name, pending[0][0], pending[-1][0])
-                        failure.__cause__ = e
-                        failures.append(failure)
-                        continue
-                    tx.execute("RELEASE SAVEPOINT projection")
-                    committed += changes
-            self._notify(committed)
-            for failure in failures[1:]:
-                logger.error("%s", failure, exc_info=failure.__cause__)
-            if failures:
-                raise failures[0]
-            return len(batch)
+            done = self._catch_up(limit)
+            if done.ahead:
+                # A projection far behind (it just resumed, or was rebuilt) holds back nobody.
+                done.events += self._catch_up(limit, only=done.ahead).events
+            return done.events
+
+    def _tracked(self) -> dict[str, _Tracked]:
+        rows = self.store.query(
+            f"SELECT p.name, p.position, v.version, {stops.JOINED_COLUMNS}"  # noqa: S608
+            f" FROM {{{POSITIONS}}} p LEFT JOIN {{{VERSIONS}}} v ON v.name = p.name"
+            f" LEFT JOIN {{{stops.ERRORS}}} e ON e.name = p.name"
+        )
+        found = {
+            row["name"]: _Tracked(
+                int(row["position"]),
+                None if row["version"] is None else int(row["version"]),
+                stops.from_row(row),
+            )
+            for row in rows
+        }
+        return {p.name: found.get(p.name, _Tracked(0, None, None)) for p in self.projections}
+
+    def _due(self, projection: Projection, tracked: _Tracked, now: float) -> bool:
+        """Whether to give it this batch: not waiting out a back-off, and of this version."""
+        if tracked.version is not None and tracked.version != projection.version:
+            if projection.name not in self._superseded:
+                self._superseded.add(projection.name)
+                logger.warning(
+                    "read model %r is version %d in the store and %d here: left alone "
+                    "(a process of another release keeps it)",
+                    projection.name,
+                    tracked.version,
+                    projection.version,
+                )
+            return False
+        return tracked.stopped is None or tracked.stopped.next_retry <= now
+
+    def _catch_up(
+        self, limit: int, *, leave_out: frozenset[str] = frozenset(), only: set[str] | None = None
+    ) -> _Round:
+        now = self.clock()
+        tracked = self._tracked()
+        due = [
+            p
+            for p in self.projections
+            if p.name not in leave_out
+            and (only is None or p.name in only)
+            and self._due(p, tracked[p.name], now)
+        ]
+        if not due:
+            return _Round()
+        start = min(tracked[p.name].position for p in due)
+        recorder = self.application.recorder
+        notifications = recorder.select_notifications(start + 1, limit, inclusive_of_start=True)
+        if not notifications:
+            return _Round()
+        batch, undecodable = self._decode(notifications)
+        ids = [at for at, _ in batch]
+        end = ids[-1] if ids else start
+        failures: dict[str, _Failure] = {}
+        resumed: list[tuple[Stopped, int]] = []
+        committed: list[CardChange] = []
+        done = _Round(events=len(batch))
+        # One transaction (one commit) for the batch; each projection in a savepoint of
+        # its own, so one that fails rolls back alone and the others still move on.
+        with self.store.transaction() as tx:
+            for projection in due:
+                was = tracked[projection.name]
+                if was.position >= end and len(notifications) >= limit:
+                    done.ahead.add(projection.name)
+                pending = batch[bisect.bisect_right(ids, was.position) :]
+                try:
+                    changes, reached, failure = self._advance(tx, projection, was.position, pending)
+                except _Overtaken:
+                    continue
+                committed += changes
+                if failure is None and undecodable and end <= reached < undecodable.position:
+                    failure = undecodable  # its next event is the one nobody can read
+                if failure is not None:
+                    failures[projection.name] = failure
+                elif was.stopped is not None and reached >= was.stopped.position:
+                    stops.clear(tx, [projection.name])
+                    resumed.append((was.stopped, reached))
+        self._notify(committed)
+        for before, reached in resumed:
+            logger.warning(
+                "read model %r resumed: it applied event %d after %d failed attempts over %.0f s,"
+                " and is at %d",
+                before.name,
+                before.position,
+                before.attempts,
+                now - before.since,
+                reached,
+            )
+        done.stopped = [
+            self._stop(name, failure, tracked[name].stopped, now)
+            for name, failure in failures.items()
+        ]
+        return done
+
+    def _decode(self, notifications: Sequence[Notification]) -> tuple[Batch, _Failure | None]:
+        """The events up to the first one that cannot be decoded, and that one's failure."""
+        to_event = self.application.mapper.to_domain_event
+        batch: list[tuple[int, DomainEvent]] = []
+        for n in notifications:
+            try:
+                batch.append((n.id, to_event(n)))
+            except Exception as e:
+                return batch, _Failure(n.id, e)
+        return batch, None
+
+    def _advance(
+        self, tx: Transaction, projection: Projection, position: int, pending: Batch
+    ) -> tuple[list[CardChange], int, _Failure | None]:
+        """Apply the pending events: the changes, the position reached, and what failed."""
+        if not pending:
+            return [], position, None
+        tx.execute("SAVEPOINT projection")
+        try:
+            changes = self._apply(tx, projection, position, pending)
+        except _Overtaken:
+            tx.execute("ROLLBACK TO SAVEPOINT projection")
+            raise
+        except Exception:
+            tx.execute("ROLLBACK TO SAVEPOINT projection")
+        else:
+            tx.execute("RELEASE SAVEPOINT projection")
+            return changes, pending[-1][0], None
+        # Again one event at a time: the ones before the culprit are kept, and the stop
+        # names the very event that fails, whether `apply` or `flush` raised.
+        changes = []
+        for event in pending:
+            tx.execute("SAVEPOINT projection_event")
+            try:
+                changes += self._apply(tx, projection, position, [event])
+            except Exception as e:
+                tx.execute("ROLLBACK TO SAVEPOINT projection_event")
+                if isinstance(e, _Overtaken):
+                    raise
+                return changes, position, _Failure(event[0], e)
+            tx.execute("RELEASE SAVEPOINT projection_event")
+            position = event[0]
+        return changes, position, None
 
     def _apply(
         self, tx: Transaction, projection: Projection, position: int, batch: Batch
@@ -142,6 +330,42 @@ class ReadModelRunner:
         changes += projection.flush(tx)
         return changes
 
+    def _stop(self, name: str, failure: _Failure, before: Stopped | None, now: float) -> Stopped:
+        """Record and log a failure, once per back-off step."""
+        again = before is not None and before.position == failure.position
+        attempts = before.attempts + 1 if before is not None and again else 1
+        delay = self.backoff.delay(attempts)
+        stopped = Stopped(
+            name=name,
+            position=failure.position,
+            error=error_text(failure.error),
+            since=before.since if before is not None and again else now,
+            attempts=attempts,
+            next_retry=now + delay,
+        )
+        with self.store.transaction() as tx:
+            stops.record(tx, stopped)
+        if attempts == 1:
+            logger.error(
+                "read model %r stopped: it cannot apply event %d (%s); it tries again in %.1f s,"
+                " the other read models go on",
+                name,
+                failure.position,
+                stopped.error,
+                delay,
+                exc_info=failure.error,
+            )
+        else:
+            logger.error(
+                "read model %r still cannot apply event %d (attempt %d): %s; next try at %s",
+                name,
+                failure.position,
+                attempts,
+                stopped.error,
+                utc(stopped.next_retry),
+            )
+        return stopped
+
     def _notify(self, changes: Sequence[CardChange]) -> None:
         if not changes:
             return
@@ -160,44 +384,76 @@ class ReadModelRunner:
     ) -> None:
         """Catch up until `stop` is set, polling every `poll_interval_s` or when rung."""
         doorbell = doorbell or Doorbell()
+        failed = 0  # catch-ups in a row that raised (a projection that fails does not raise)
         while not stop.is_set():
             try:
                 began = time.perf_counter()
                 applied = await asyncio.to_thread(self.catch_up, limit)
                 doorbell.worked(time.perf_counter() - began)
                 wait = 0.0 if applied >= limit else poll_interval_s
-            except Exception:
-                wait = max(poll_interval_s, 1.0)
-                logger.exception("read models did not catch up; trying again in %.1f s", wait)
+                if failed:
+                    logger.warning("read models catch up again after %d failed attempts", failed)
+                    failed = 0
+            except Exception as e:
+                failed += 1
+                wait = max(poll_interval_s, min(2.0 ** (failed - 1), CATCH_UP_RETRY_MAX_S))
+                if failed == 1:
+                    logger.exception("read models did not catch up; trying again in %.1f s", wait)
+                else:
+                    logger.error(
+                        "read models still cannot catch up (attempt %d): %s; next try in %.1f s",
+                        failed,
+                        error_text(e),
+                        wait,
+                    )
             if wait:
                 await doorbell.wait(stop, wait)
 
     def rebuild(self, progress: Progress | None = None, *, limit: int = 2000) -> int:
         """Empty every read model and replay the whole log; how many events were replayed."""
-        with self._lock, self.store.transaction() as tx:
-            for projection in self.projections:
-                projection.clear(tx)
-            tx.executemany(
-                "UPDATE {aytada_positions} SET position = 0 WHERE name = ?",
-                [(p.name,) for p in self.projections],
-            )
-        total = self.application.recorder.max_notification_id() or 0
-        replayed = 0
-        if progress:
-            progress(0, total)
-        while applied := self.catch_up(limit):
-            replayed += applied
-            done = min(self.positions().values(), default=0)
-            total = max(total, done)
+        # One that cannot apply an event stops there and is left out; the others are rebuilt
+        # to the end, then `ProjectionFailed` names the ones that stopped.
+        names = [p.name for p in self.projections]
+        with self._lock:
+            with self.store.transaction() as tx:
+                for projection in self.projections:
+                    projection.clear(tx)
+                tx.executemany(
+                    "UPDATE {aytada_positions} SET position = 0 WHERE name = ?",
+                    [(name,) for name in names],
+                )
+                stops.clear(tx, names)
+            total = self.application.recorder.max_notification_id() or 0
+            replayed = 0
+            stopped: dict[str, Stopped] = {}
             if progress:
-                progress(done, total)
+                progress(0, total)
+            while True:
+                done = self._catch_up(limit, leave_out=frozenset(stopped))
+                stopped.update((s.name, s) for s in done.stopped)
+                if not done.events and not done.stopped:
+                    break
+                replayed += done.events
+                positions = self.positions()
+                reached = min((positions[n] for n in names if n not in stopped), default=total)
+                total = max(total, reached)
+                if progress:
+                    progress(reached, total)
+        if stopped:
+            raise ProjectionFailed(list(stopped.values()))
         return replayed
 
 
 class ReadModels(ReadModelRunner):
     """The service's read models, by name, with the runner that keeps them."""
 
-    def __init__(self, application: Application[Any], store: ReadModelStore | None = None) -> None:
+    def __init__(
+        self,
+        application: Application[Any],
+        store: ReadModelStore | None = None,
+        *,
+        prepare: bool = True,
+    ) -> None:
         store = store or ReadModelStore.of(application)
         self.videos = MyVideos(store)
         self.deleted = DeletedProjects(store)
@@ -209,6 +465,7 @@ class ReadModels(ReadModelRunner):
             application,
             [self.videos, self.deleted, self.accounts, self.scripts, self.images, self.credits],
             store,
+            prepare=prepare,
         )
 
 

@@ -3,7 +3,8 @@
 Statements use `?` placeholders and name tables in braces (`SELECT * FROM {aytada_videos}`): the
 store qualifies them with the PostgreSQL schema and switches placeholders to `%s` there. JSON is
 stored as TEXT. Writes go through the event store's datastore, so on SQLite they take the same
-writer lock as the events.
+writer lock as the events. On PostgreSQL, U+0000 in a text parameter becomes U+FFFD: its text
+cannot hold NUL, and events stored by older releases may.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 from eventsourcing.application import Application
@@ -24,8 +25,10 @@ from ..tables import LOCK_IN_TRANSACTION, lock_name
 
 Row = dict[str, Any]
 Dialect = Literal["sqlite", "postgres"]
+P = TypeVar("P", bound=Sequence[Any])
 # SQLite allows 32,766 parameters per statement; stay well under it.
 _CHUNK = 500
+NUL, REPLACEMENT = "\x00", "\ufffd"
 
 
 def to_json(value: Any) -> str:
@@ -55,22 +58,26 @@ class Transaction:
     def __init__(self, store: ReadModelStore, cursor: sqlite3.Cursor | psycopg.Cursor[DictRow]):
         self._store = store
         self._cursor = cursor
+        self._postgres = store.dialect == "postgres"
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
-        self._cursor.execute(self._store.compile(sql), params)
+        self._cursor.execute(self._store.compile(sql), self._clean(params))
         return self._cursor.rowcount
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for each row of parameters."""
-        rows = list(rows)
+        rows = [without_nul(row) for row in rows] if self._postgres else list(rows)
         if rows:
             self._cursor.executemany(self._store.compile(sql), rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows a SELECT finds, as dicts."""
-        self._cursor.execute(self._store.compile(sql), params)
+        self._cursor.execute(self._store.compile(sql), self._clean(params))
         return [dict(row) for row in self._cursor.fetchall()]
+
+    def _clean(self, params: Sequence[Any]) -> Sequence[Any]:
+        return without_nul(params) if self._postgres else params
 
     def rows_with(self, table: str, column: str, values: Iterable[Any]) -> list[Row]:
         """Every row of a table whose column is one of the values, in few statements."""
@@ -152,11 +159,37 @@ class ReadModelStore:
 
     def create(self, ddl: Iterable[str]) -> None:
         """Run idempotent DDL (`CREATE ... IF NOT EXISTS`) in one transaction."""
+        with self.creating() as tx:
+            for statement in ddl:
+                tx.execute(statement)
+
+    @contextmanager
+    def creating(self) -> Iterator[Transaction]:
+        """A write transaction that creates or drops tables, one process at a time."""
         with self.transaction() as tx:
             if isinstance(self.datastore, PostgresDatastore):
                 tx.execute(LOCK_IN_TRANSACTION, (lock_name(self.datastore.schema),))
-            for statement in ddl:
-                tx.execute(statement)
+            yield tx
+
+    def missing(self, tables: Iterable[str]) -> set[str]:
+        """Which of these tables do not exist (yet)."""
+        wanted = set(tables)
+        if isinstance(self.datastore, PostgresDatastore):
+            rows = self.query(
+                "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ?",
+                (self.datastore.schema,),
+            )
+        else:
+            rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return wanted - {row["name"] for row in rows}
+
+
+def without_nul(params: P) -> P | list[Any]:
+    """The parameters with U+0000 in text replaced by U+FFFD (the same object when none has it)."""
+    for param in params:
+        if param.__class__ is str and NUL in param:
+            return [p.replace(NUL, REPLACEMENT) if p.__class__ is str else p for p in params]
+    return params
 
 
 def _quote(identifier: str) -> str:

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 from ..adapters.keys import session_key
 from ..adapters.links import AssetLinks
+from ..adapters.sessions import Sessions
 from ..bootstrap import System
 from . import health, library, login, metrics, pages, projects, public, staff
 from .auth import QueryToken
@@ -21,7 +22,6 @@ from .endpoints import Endpoint
 from .errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from .hub import Hub
 from .openapi import OPENAPI, openapi_document
-from .session import SessionSigner
 from .ws import videos_socket
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -47,21 +47,31 @@ def create_app(
 ) -> Starlette:
     """The web app over a built system; starting the system is the caller's business.
 
-    `secret_key` signs session cookies (`AYTADA_SECRET_KEY`); without it, a key kept in the
-    data dir. The live push listens to this process's projections when it runs them, and tails
-    the change feed otherwise (see `WebOptions.live`).
+    `secret_key` signs asset links (`AYTADA_SECRET_KEY`); without it, a key kept in the data
+    dir. Sessions live in the event store's database, shared by every web process. The live
+    push listens to this process's projections when it runs them, and tails the change feed
+    otherwise (see `WebOptions.live`).
     """
     options = options or WebOptions()
+    settings = system.settings
+    sessions = Sessions(
+        system.read_models.store,
+        ttl_s=settings.session_ttl_s if options.session_ttl_s is None else options.session_ttl_s,
+        idle_s=settings.session_idle_s
+        if options.session_idle_s is None
+        else options.session_idle_s,
+    )
     source = options.live or ("projections" if "projections" in system.roles else "feed")
     hub = Hub(
         system.read_models,
         source=source,
+        sessions=sessions,
         queue_limit=options.queue_limit,
         poll_s=options.feed_poll_s,
+        revocation_check_s=options.revocation_check_s,
     )
-    key = session_key(system.settings.data_dir, secret_key or system.settings.secret_key)
-    signer = SessionSigner(key, options.session_ttl_s)
-    web = Web(system, hub, signer, options)
+    key = session_key(settings.data_dir, secret_key or settings.secret_key)
+    web = Web(system, hub, sessions, options)
     web.video_lists = projects.VideoLists(web)
 
     @asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from uuid import UUID
@@ -10,25 +11,30 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..application import hash_token
-from ..domain.errors import Forbidden, Unauthenticated
+from ..domain.errors import Forbidden, TokenExpired, Unauthenticated
 from ..projections import AccountView
 from .context import Web, fresh, web_of
+from .revocations import TOKEN_EXPIRED, Credential, void_reason
 from .session import SESSION_COOKIE
 
 # Roles that may change their own projects; auditors change nothing.
 WRITERS = ("user", "support")
 QUERY_TOKEN = "aytada.query_token"  # noqa: S105 (a scope key, not a secret)
+MAX_TOKEN_LENGTH = 200
+SESSION_ENDED = "the session has ended; log in again"
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated account: its id, name and role, and whether a cookie vouched for it."""
+    """An authenticated account: its id, name and role, whether a cookie vouched for it, and
+    the credential (token or session) it was authenticated with."""
 
     account_id: UUID
     name: str
     role: str
     by_cookie: bool = False
+    credential: Credential | None = None
 
     @property
     def actor(self) -> str:
@@ -58,32 +64,61 @@ def authenticate(conn: HTTPConnection) -> Principal:
     raise Unauthenticated("sign in first: send `Authorization: Bearer <token>` or log in")
 
 
-def account_of_token(web: Web, token: str) -> AccountView | None:
-    """The account a token belongs to, if any."""
-    if len(token) > 200:
-        return None
+def account_of_token(web: Web, token: str) -> AccountView:
+    """The account a token lets in, or Unauthenticated: unknown, expired, or disabled."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthenticated("the token is not valid")
     token_hash = hash_token(token)
-    return fresh(web, lambda: web.read_models.accounts.account_by_token_hash(token_hash))
+    account = fresh(web, lambda: web.read_models.accounts.account_by_token_hash(token_hash))
+    if account is None:
+        raise Unauthenticated("the token is not valid")
+    reason = void_reason(account, _credential(account), time.time())
+    if reason == TOKEN_EXPIRED:
+        raise TokenExpired
+    if reason is not None:
+        raise Unauthenticated(reason)
+    return account
 
 
 def _by_token(web: Web, token: str) -> Principal:
     account = account_of_token(web, token)
-    if account is None:
-        raise Unauthenticated("the token is not valid")
-    return _principal(account, by_cookie=False)
+    return _principal(account, _credential(account))
 
 
 def _by_cookie(web: Web, cookie: str) -> Principal:
-    account_id = web.sessions.claimed(cookie)
-    if account_id is not None:
-        account = fresh(web, lambda: web.read_models.accounts.account(account_id))
-        if account is not None and web.sessions.verify(cookie, account["token_hash"]):
-            return _principal(account, by_cookie=True)
-    raise Unauthenticated("the session has ended; log in again")
+    now = time.time()
+    session = web.sessions.find(cookie)
+    if session is None or session.ended(now, web.sessions.idle_s):
+        raise Unauthenticated(SESSION_ENDED)
+    account = fresh(web, lambda: web.read_models.accounts.account(session.account_id))
+    if account is None:
+        raise Unauthenticated(SESSION_ENDED)
+    credential = Credential(
+        session.account_id,
+        session.token_hash,
+        account["position"],
+        session=session.id_hash,
+        expires_at=session.expires_at,
+    )
+    # A rotated token, a disabled account or an expired token ends the session too.
+    if void_reason(account, credential, now) is not None:
+        raise Unauthenticated(SESSION_ENDED)
+    web.sessions.touch(session, now)
+    return _principal(account, credential)
 
 
-def _principal(account: AccountView, *, by_cookie: bool) -> Principal:
-    return Principal(UUID(account["id"]), account["name"], account["role"], by_cookie)
+def _credential(account: AccountView) -> Credential:
+    return Credential(
+        account["id"],
+        account["token_hash"],
+        account["position"],
+        expires_at=account["token_expires_at"],
+    )
+
+
+def _principal(account: AccountView, credential: Credential) -> Principal:
+    by_cookie = credential.session is not None
+    return Principal(UUID(account["id"]), account["name"], account["role"], by_cookie, credential)
 
 
 def require_role(principal: Principal, roles: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""What every request handler reaches: the running system, the live hub, the session signer."""
+"""What every request handler reaches: the running system, the live hub, the sessions."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from starlette.requests import HTTPConnection
 
 from ..adapters.assets import AssetStore
+from ..adapters.sessions import Sessions
 from ..application import Studio
 from ..bootstrap import System
 from ..projections import ReadModels
 from .body import MAX_BODY
-from .session import SESSION_TTL_S, SessionSigner
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -37,7 +37,11 @@ class WebOptions:
     # change-feed table every `feed_poll_s` (web processes without projections); None: choose.
     live: Literal["projections", "feed"] | None = None
     feed_poll_s: float = 0.02
-    session_ttl_s: int = SESSION_TTL_S
+    # Sessions' lifetime and idle limit; None: the settings' (AYTADA_SESSION_TTL_S, _IDLE_S).
+    session_ttl_s: int | None = None
+    session_idle_s: int | None = None
+    # How often the hub looks for rotated tokens, disabled accounts and logouts.
+    revocation_check_s: float = 1.0
     # Seconds a slow client has to take its close frame before the connection is dropped.
     close_timeout_s: float = 10.0
 
@@ -48,7 +52,7 @@ class Web:
 
     system: System
     hub: Hub
-    sessions: SessionSigner
+    sessions: Sessions
     options: WebOptions
     expected_parts: set[str] = field(default_factory=set)
     video_lists: VideoLists = field(init=False)
@@ -76,6 +80,8 @@ def web_of(conn: HTTPConnection) -> Web:
 def fresh(web: Web, lookup: Callable[[], T | None]) -> T | None:
     """Look up in a read model; on a miss (it lags the store a little), catch up once, look again.
 
+    Only the read model is asked, never an aggregate (a process's cached aggregates may predate
+    another process's change), and a row is taken as it is: a token rotated away stays a miss.
     Blocking: run it in a thread.
     """
     found = lookup()

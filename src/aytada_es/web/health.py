@@ -30,20 +30,41 @@ async def store_up(system: System) -> bool:
     return True
 
 
-async def parts_of(system: System, expected: set[str]) -> dict[str, bool]:
-    """Whether each part of this process is up: its tasks, the broker, the store.
+async def read_models_up(system: System) -> dict[str, bool]:
+    """`read_model:NAME` for each read model: up unless stopped or lagging (CONTRACT §7)."""
+    models = system.read_models
+    try:
+        async with asyncio.timeout(STORE_TIMEOUT_S):
+            statuses = await run_in_threadpool(models.statuses)
+    except Exception:
+        log.warning("the read models' positions cannot be read", exc_info=True)
+        return {f"read_model:{p.name}": False for p in models.projections}
+    return {f"read_model:{s.name}": s.healthy for s in statuses}
+
+
+async def parts_of(
+    system: System, expected: set[str], *, read_models: bool = False
+) -> dict[str, bool]:
+    """Whether each part of this process is up: its tasks, the broker, the store, and the read
+    models when it serves them or keeps them.
 
     An `expected` part (one that was up at start-up) that has gone since counts as down.
     """
     parts = dict.fromkeys(expected, False)
+    models = read_models_up(system) if read_models else _nothing()
     if system.roles:
         parts.update(system.health())
-        parts["broker"], parts["store"] = await asyncio.gather(
-            system.broker_answers(), store_up(system)
+        parts["broker"], parts["store"], kept = await asyncio.gather(
+            system.broker_answers(), store_up(system), models
         )
     else:
-        parts["store"] = await store_up(system)
+        parts["store"], kept = await asyncio.gather(store_up(system), models)
+    parts.update(kept)
     return parts
+
+
+async def _nothing() -> dict[str, bool]:
+    return {}
 
 
 def answer(parts: dict[str, bool]) -> Response:
@@ -62,7 +83,7 @@ def answer(parts: dict[str, bool]) -> Response:
 
 async def healthz(request: Request) -> Response:
     web = web_of(request)
-    parts = await parts_of(web.system, web.expected_parts)
+    parts = await parts_of(web.system, web.expected_parts, read_models=True)
     parts["push"] = web.hub.healthy
     return answer(parts)
 
@@ -72,7 +93,8 @@ ENDPOINTS = (
         "GET",
         "/healthz",
         healthz,
-        "Health: 200 when the store, the broker and the workers are up; 503 and what is down",
+        "Health: 200 when the store, the broker, the workers and the read models are up;"
+        " 503 and what is down",
         answer=Health,
         roles=None,
         errors=(503,),

@@ -10,6 +10,10 @@ Each WebSocket holds a `Subscription`: a bounded queue of the messages it has no
 that still holds `limit` messages when the next batch of changes comes is ended with 4008 (its
 client resumes with `?after=`): a batch is taken whole, so a burst never drops a client that keeps
 up, and a queue never holds more than `limit` plus one batch.
+
+A subscription also remembers the credential it was opened with: the hub's revocation watch
+(revocations.py) ends it with 4001 when that token or session stops working, and a timer when it
+expires.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal
 
+from ..adapters.sessions import Sessions
 from ..projections import CardChange, ReadModels
 from .feed import ChangeFeed
+from .revocations import REVOKED, Credential, RevocationWatch
 
 log = logging.getLogger(__name__)
 TOO_SLOW = 4008
@@ -33,15 +40,17 @@ RETRY_S = 1.0
 
 
 class Ended(Exception):
-    """The subscription was ended: the client is too slow, or the server is stopping."""
+    """The subscription was ended: the client is too slow, its credential stopped working, or
+    the server is stopping."""
 
 
 class Subscription:
     """One WebSocket's share of an owner's live changes: at most `limit` unsent, plus a batch."""
 
-    def __init__(self, owner_id: str, limit: int) -> None:
+    def __init__(self, owner_id: str, limit: int, credential: Credential | None = None) -> None:
         self.owner_id = owner_id
         self.limit = limit
+        self.credential = credential
         self._pending: deque[tuple[int, str]] = deque()
         self._batch = 0  # the last batch offered
         self._wakeup = asyncio.Event()
@@ -93,8 +102,10 @@ class Hub:
         read_models: ReadModels,
         *,
         source: Literal["projections", "feed"],
+        sessions: Sessions,
         queue_limit: int = 256,
         poll_s: float = 0.02,
+        revocation_check_s: float = 1.0,
     ) -> None:
         self.read_models = read_models
         self.source = source
@@ -106,6 +117,8 @@ class Hub:
         self.batches = 0
         self.too_slow = 0  # subscriptions ended for falling behind
         self._subscriptions: dict[str, set[Subscription]] = {}
+        self._by_session: dict[str, set[Subscription]] = {}
+        self.revocations = RevocationWatch(self, read_models.accounts, sessions, revocation_check_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unlisten: contextlib.ExitStack | None = None
         self._tailer: asyncio.Task[None] | None = None
@@ -119,9 +132,11 @@ class Hub:
         else:
             self.position = await asyncio.to_thread(self.feed.latest)
             self._tailer = asyncio.create_task(self._tail(), name="web:feed-tailer")
+        await self.revocations.start()
 
     async def stop(self) -> None:
         """Stop receiving changes and end every subscription (1001, going away)."""
+        await self.revocations.stop()
         if self._unlisten is not None:
             self._unlisten.close()
             self._unlisten = None
@@ -145,18 +160,41 @@ class Hub:
         return sum(len(s) for s in self._subscriptions.values())
 
     @contextlib.contextmanager
-    def subscription(self, owner_id: str) -> Iterator[Subscription]:
-        """Receive the owner's changes from now on, until the block ends."""
-        subscription = Subscription(owner_id, self.queue_limit)
-        self._subscriptions.setdefault(owner_id, set()).add(subscription)
+    def subscription(
+        self, owner_id: str, credential: Credential | None = None
+    ) -> Iterator[Subscription]:
+        """Receive the owner's changes from now on, until the block ends or the credential
+        stops working (in the event loop's thread)."""
+        subscription = Subscription(owner_id, self.queue_limit, credential)
+        session = credential.session if credential else None
+        _add(self._subscriptions, owner_id, subscription)
+        if session is not None:
+            _add(self._by_session, session, subscription)
+        expiry = None
+        if credential is not None and credential.expires_at is not None:
+            expiry = asyncio.get_running_loop().call_later(
+                max(credential.expires_at - time.time(), 0.0),
+                subscription.end,
+                REVOKED,
+                credential.expiry_reason,
+            )
+        self.revocations.verify(subscription)
         try:
             yield subscription
         finally:
-            owners = self._subscriptions.get(owner_id)
-            if owners is not None:
-                owners.discard(subscription)
-                if not owners:
-                    del self._subscriptions[owner_id]
+            if expiry is not None:
+                expiry.cancel()
+            _discard(self._subscriptions, owner_id, subscription)
+            if session is not None:
+                _discard(self._by_session, session, subscription)
+
+    def of_account(self, account_id: str) -> Iterable[Subscription]:
+        """The live subscriptions of an account (its own My Videos)."""
+        return self._subscriptions.get(account_id, ())
+
+    def of_session(self, session: str) -> Iterable[Subscription]:
+        """The live subscriptions opened with a session (by its id's hash)."""
+        return self._by_session.get(session, ())
 
     def publish(self, changes: Sequence[CardChange]) -> None:
         """Hand each change newer than the last one to its owner's subscriptions (loop thread)."""
@@ -196,3 +234,15 @@ class Hub:
             self.publish(changes)
             if len(changes) < FEED_BATCH:
                 await asyncio.sleep(self.poll_s)
+
+
+def _add(index: dict[str, set[Subscription]], key: str, subscription: Subscription) -> None:
+    index.setdefault(key, set()).add(subscription)
+
+
+def _discard(index: dict[str, set[Subscription]], key: str, subscription: Subscription) -> None:
+    subscriptions = index.get(key)
+    if subscriptions is not None:
+        subscriptions.discard(subscription)
+        if not subscriptions:
+            del index[key]

@@ -1,21 +1,22 @@
-"""Logging in with a token (a signed, HttpOnly, SameSite=Strict session cookie) and out."""
+"""Logging in with a token (a server-side session, its id in an HttpOnly cookie) and out."""
 
 from __future__ import annotations
 
+import math
+import time
 from urllib.parse import urlencode
-from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..domain.errors import BadInput, Unauthenticated
+from ..domain.errors import BadInput, TokenExpired, Unauthenticated
 from .auth import account_of_token, refuse_cross_site
 from .body import form_or_json
 from .context import web_of
 from .endpoints import Endpoint
 from .models import Login
-from .session import SESSION_COOKIE
+from .session import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 
 HOME = "/dashboard/videos"
 LOGIN_PAGE = "/login"
@@ -41,19 +42,24 @@ async def login(request: Request) -> Response:
         if not from_form:
             raise
         return _back_to_login("missing_token", None)
-    account = await run_in_threadpool(account_of_token, web, form.token)
-    if account is None:
+    try:
+        account = await run_in_threadpool(account_of_token, web, form.token)
+    except Unauthenticated as e:
         if from_form:
-            return _back_to_login("invalid_token", form.next)
-        raise Unauthenticated("the token is not valid")
+            expired = isinstance(e, TokenExpired)
+            return _back_to_login("expired_token" if expired else "invalid_token", form.next)
+        raise
+    session_id, session = await run_in_threadpool(
+        web.sessions.open,
+        account["id"],
+        account["token_hash"],
+        ends_by=account["token_expires_at"],
+    )
     response = RedirectResponse(safe_next(form.next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        web.sessions.issue(UUID(account["id"]), account["token_hash"]),
-        max_age=web.sessions.ttl_s,
-        path="/",
-        httponly=True,
-        samesite="strict",
+    set_session_cookie(
+        response,
+        session_id,
+        max_age=math.ceil(session.expires_at - time.time()),
         secure=request.url.scheme == "https",
     )
     return response
@@ -65,15 +71,13 @@ def _back_to_login(error: str, target: str | None) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """End the session on the server (in every web process at once), and forget the cookie."""
     refuse_cross_site(request)
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        await run_in_threadpool(web_of(request).sessions.revoke, session_id)
     response = RedirectResponse(LOGIN_PAGE, status_code=303)
-    response.delete_cookie(
-        SESSION_COOKIE,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    clear_session_cookie(response, secure=request.url.scheme == "https")
     return response
 
 
@@ -93,7 +97,7 @@ ENDPOINTS = (
         "POST",
         "/logout",
         logout,
-        "Log out: clears the session cookie, 303 to /login",
+        "Log out: ends the session on the server and clears its cookie, 303 to /login",
         status=303,
         roles=None,
         errors=(403,),

@@ -28,6 +28,7 @@ STATIC = HERE / "static"
 LOGIN_ERRORS = {
     "missing_token": "Enter your access token.",
     "invalid_token": "That token was not recognised. Check it and try again.",
+    "expired_token": "That token has expired. Ask for a new one.",
 }
 
 Section = Literal["videos", "scripts", "images", ""]

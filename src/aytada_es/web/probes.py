@@ -14,9 +14,11 @@ from . import health, metrics
 def probes_app(system: System) -> Starlette:
     """The health and metrics of a started system, for an orchestrator and a scraper."""
     expected = set(system.health())
+    keeps_read_models = "projections" in system.roles
 
     async def healthz(request: Request) -> Response:
-        return health.answer(await health.parts_of(system, expected))
+        parts = await health.parts_of(system, expected, read_models=keeps_read_models)
+        return health.answer(parts)
 
     app = Starlette(routes=[Route("/healthz", healthz), *(e.route() for e in metrics.ENDPOINTS)])
     app.state.system = system

@@ -10,7 +10,7 @@ import logging
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..domain.errors import AytadaError, BadInput
+from ..domain.errors import AytadaError, BadInput, Unauthenticated
 from .auth import authenticate, require_same_origin
 from .context import Web, web_of
 from .errors import error_response
@@ -63,7 +63,10 @@ async def videos_socket(websocket: WebSocket) -> None:
         return
     # Subscribed before the snapshot is read: nothing committed meanwhile can be missed, and what
     # the snapshot already holds is dropped by position.
-    with web.hub.subscription(str(principal.account_id)) as live:
+    with web.hub.subscription(str(principal.account_id), principal.credential) as live:
+        if live.ended.is_set():  # revoked while the handshake ran
+            await websocket.send_denial_response(error_response(Unauthenticated(live.close_reason)))
+            return
         await websocket.accept()
         try:
             messages, last = await run_in_threadpool(opening, web, str(principal.account_id), after)

@@ -7,6 +7,8 @@ const BACKOFF_MAX_MS = 30000;
 const CONNECT_TIMEOUT_MS = 5000;
 const FIRST_LOAD_MS = 3000;
 const STABLE_MS = 10000;
+// The server closes a socket with this code when its session or token stops working.
+const CREDENTIALS_REVOKED = 4001;
 
 export class LiveFeed {
   /**
@@ -116,11 +118,18 @@ export class LiveFeed {
       }
       this.receive(message);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       clearTimeout(timeout);
       if (this.socket !== socket) return;
       this.socket = null;
       this.live = false;
+      if (event.code === CREDENTIALS_REVOKED) {
+        // reconnecting would be refused: sign in again, then come back here
+        this.stop();
+        const next = location.pathname + location.search;
+        location.assign(`/login?next=${encodeURIComponent(next)}`);
+        return;
+      }
       if (openedAt && Date.now() - openedAt > STABLE_MS) this.attempts = 0;
       if (this.stopped) return;
       if (!this.loaded) this.pollOnce(); // the socket never delivered: load the list once
