@@ -19,9 +19,13 @@ from .body import BodyLimit
 from .context import Web, WebOptions
 from .endpoints import Endpoint
 from .errors import EXCEPTION_HANDLERS, UnexpectedErrors
+from .headers import Nosniff
+from .hosts import AllowedHosts
 from .hub import Hub
 from .openapi import OPENAPI, openapi_document
+from .quota import SocketQuota, descriptor_budget
 from .session import SessionSigner
+from .throttle import RateLimit
 from .ws import videos_socket
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -61,8 +65,13 @@ def create_app(
     )
     key = session_key(system.settings.data_dir, secret_key or system.settings.secret_key)
     signer = SessionSigner(key, options.session_ttl_s)
+    settings = system.settings
     web = Web(system, hub, signer, options)
     web.video_lists = projects.VideoLists(web)
+    max_sockets = options.max_sockets or descriptor_budget().sockets
+    web.sockets = SocketQuota(settings.ws_per_user, max_sockets)
+    web.logins = RateLimit(settings.rate_limit_login, "login attempts from this address")
+    web.writes = RateLimit(settings.rate_limit_writes, "changes by this user")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -83,7 +92,9 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(Nosniff),
             Middleware(UnexpectedErrors),
+            Middleware(AllowedHosts, hosts=settings.allowed_host_names()),
             Middleware(BodyLimit, limit=options.max_body),
             Middleware(QueryToken),
         ],

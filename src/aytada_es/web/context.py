@@ -14,7 +14,9 @@ from ..application import Studio
 from ..bootstrap import System
 from ..projections import ReadModels
 from .body import MAX_BODY
+from .quota import SocketQuota
 from .session import SESSION_TTL_S, SessionSigner
+from .throttle import RateLimit
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -40,6 +42,9 @@ class WebOptions:
     session_ttl_s: int = SESSION_TTL_S
     # Seconds a slow client has to take its close frame before the connection is dropped.
     close_timeout_s: float = 10.0
+    # WebSockets this process holds at once; None: what its file-descriptor limit allows
+    # (quota.descriptor_budget).
+    max_sockets: int | None = None
 
 
 @dataclass
@@ -52,6 +57,9 @@ class Web:
     options: WebOptions
     expected_parts: set[str] = field(default_factory=set)
     video_lists: VideoLists = field(init=False)
+    sockets: SocketQuota = field(init=False)
+    logins: RateLimit = field(init=False)  # per client address
+    writes: RateLimit = field(init=False)  # per account
 
     @property
     def studio(self) -> Studio:

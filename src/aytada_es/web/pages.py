@@ -28,6 +28,9 @@ STATIC = HERE / "static"
 LOGIN_ERRORS = {
     "missing_token": "Enter your access token.",
     "invalid_token": "That token was not recognised. Check it and try again.",
+    "too_many_attempts": (
+        "Too many sign-in attempts from your address. Wait a minute, then try again."
+    ),
 }
 
 Section = Literal["videos", "scripts", "images", ""]

@@ -8,6 +8,8 @@ import hmac
 import time
 from uuid import UUID
 
+from ..parsing import whole_number
+
 SESSION_COOKIE = "aytada_session"
 SESSION_TTL_S = 7 * 24 * 3600
 
@@ -31,10 +33,9 @@ class SessionSigner:
     def claimed(self, value: str, *, now: float | None = None) -> UUID | None:
         """The account a cookie names if it has not expired; check it with `verify` next."""
         account, _, rest = value.partition(".")
-        expiry, _, mac = rest.partition(".")
-        if not (expiry.isascii() and expiry.isdigit() and mac):
-            return None
-        if int(expiry) < (time.time() if now is None else now):
+        raw_expiry, _, mac = rest.partition(".")
+        expiry = whole_number(raw_expiry)
+        if expiry is None or not mac or expiry < (time.time() if now is None else now):
             return None
         try:
             return UUID(account)
