@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ from aytada_es.config import Settings
 from aytada_es.web import create_app
 
 pytestmark = pytest.mark.kafka
+ACCEPT_FAILED = "socket.accept() out of system resource"
+FILES = resource.RLIMIT_NOFILE
 
 
 def parent_of(pid: int) -> int | None:
@@ -90,6 +94,47 @@ async def test_the_bundled_broker_dies_with_a_serve_killed_by_sigkill(
         for pid in brokers:
             if not gone(pid):  # the old behaviour: do not leave it running
                 os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_serve_out_of_descriptors_logs_its_failing_accepts_about_once_a_second(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "AYTADA_DATA_DIR": str(tmp_path / "var"),
+        "AYTADA_DATABASE_URL": database_url,
+        "AYTADA_PROVIDERS": "instant",
+        "AYTADA_LOG_LEVEL": "WARNING",
+    }
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(FILES)[1]))
+
+    log = tmp_path / "serve.log"
+    with log.open("wb") as errors:
+        serve = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "aytada_es", "serve", "--port", "0"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            preexec_fn=few_descriptors,
+        )
+    connections: list[asyncio.StreamWriter] = []
+    try:
+        port = int((await line_with(serve, "web on http")).split(":")[2].split("/")[0])
+        await line_with(serve, "aytada-es running")
+        for _ in range(300):  # the kernel completes them; serve runs out of descriptors
+            connections.append((await asyncio.open_connection("127.0.0.1", port))[1])
+        began = time.monotonic()
+        await wait_for(lambda: log.read_text().count(ACCEPT_FAILED) >= 2, 20, "two reports")
+        reports = log.read_text().count(ACCEPT_FAILED)
+        assert reports <= time.monotonic() - began + 2, f"{reports} reports"
+        assert "more like it since the last one were not logged" in log.read_text()
+    finally:
+        for connection in connections:
+            connection.close()
+        serve.kill()
+        await serve.wait()
 
 
 async def test_a_child_started_with_dying_with_parent_dies_with_it() -> None:
