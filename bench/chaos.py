@@ -236,6 +236,7 @@ class ChaosRun:
             "AYTADA_RELAY_CHECK_S": "0.5",
             "AYTADA_STAGE_BACKOFF_S": "0.05",
             "AYTADA_LOG_LEVEL": "INFO",
+            "AYTADA_RATE_LIMIT_WRITES": "0",  # retries of failed projects, as fast as they come
         }
         self.settings = Settings.from_env(env)
         logs = data_dir / "logs"

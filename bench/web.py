@@ -33,6 +33,8 @@ from typing import Any
 
 import httpx
 
+from aytada_es.web.quota import descriptor_budget
+
 HOST = "127.0.0.1"
 GOALS = {"push_p99_ms": 50.0, "rss_mb": 600.0, "list_p99_ms": 25.0}
 
@@ -353,14 +355,21 @@ async def main() -> None:
     parser.add_argument("--commands", type=int, default=20)
     args = parser.parse_args()
     limit = raise_file_limit()
-    if limit < args.idle + 1000:
-        raise SystemExit(f"RLIMIT_NOFILE is {limit}: too low for {args.idle} connections")
+    sockets = descriptor_budget(limit).sockets  # what a server started with this limit holds
+    if sockets < max(args.idle, args.clients):
+        raise SystemExit(
+            f"RLIMIT_NOFILE is {limit}: a server holds {sockets} WebSockets, "
+            f"too few for {max(args.idle, args.clients)}"
+        )
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
             **os.environ,
             "AYTADA_DATA_DIR": data_dir,
             "AYTADA_PROVIDERS": "instant",
             "AYTADA_LOG_LEVEL": "WARNING",
+            # One user holds every client socket and creates every project.
+            "AYTADA_WS_PER_USER": str(args.clients + args.idle),
+            "AYTADA_RATE_LIMIT_WRITES": "0",
         }
         pusher, lister = new_user(env, "bench-push"), new_user(env, "bench-list")
         serve, serve_url = start_server(["serve"], env)

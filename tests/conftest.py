@@ -16,6 +16,9 @@ from aytada_es.config import Settings
 
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+# Every test client comes from 127.0.0.1 and many share a user: the tests of the limits turn
+# them on for themselves.
+NO_RATE_LIMITS = {"AYTADA_RATE_LIMIT_LOGIN": "0", "AYTADA_RATE_LIMIT_WRITES": "0"}
 
 
 def _postgres_up() -> bool:
@@ -81,6 +84,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             "AYTADA_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:10]}.",
             "AYTADA_PROVIDERS": "instant",
             "AYTADA_STAGE_BACKOFF_S": "0.01",
+            **NO_RATE_LIMITS,
         }
     )
 

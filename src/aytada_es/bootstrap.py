@@ -18,6 +18,7 @@ from .adapters.assets import AssetStore
 from .adapters.calls import CallLedger
 from .adapters.keys import session_key
 from .adapters.links import AssetLinks
+from .adapters.permissions import private_dir
 from .application import Studio
 from .config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
 from .consumers.base import Stage, StageContext
@@ -91,7 +92,7 @@ class System:
         if settings.kafka_bootstrap:
             self.bootstrap_servers = settings.kafka_bootstrap
         elif not self.bootstrap_servers:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(settings.data_dir)
             self.broker = BundledBroker(log_file=settings.data_dir / "broker.log")
             self.bootstrap_servers = await asyncio.to_thread(self.broker.start)
         await ensure_topics(
@@ -265,6 +266,7 @@ def bootstrap(
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
+    private_dir(settings.data_dir)
     studio = Studio(settings.database().eventsourcing_env(), sole_writer=set(roles) == set(ROLES))
     http = httpx.AsyncClient(timeout=60.0) if settings.providers == "cloud" else None
     assets = AssetStore(settings.assets_dir)

@@ -23,8 +23,10 @@ from .domain.errors import AccountExists, AytadaError, ProjectNotFound
 from .kafka.broker import BundledBroker
 from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
 from .projections.stopped import utc
+from .repeats import quiet_loop_errors
 from .web import create_app
 from .web.probes import probes_app
+from .web.quota import descriptor_budget
 from .web.serving import WebServer
 
 DEMO_USER = "demo"
@@ -310,6 +312,7 @@ async def _serve(
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    quiet_loop_errors(loop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     system = bootstrap(settings, roles=tuple(r for r in roles if r in ROLES))
@@ -320,7 +323,14 @@ async def _serve(
             if "web" in roles:
                 app = create_app(system, secret_key=secret_key)
                 port = DEFAULT_PORT if port is None else port
-                server = WebServer(app, host=host, port=port, access_log=True, log_level="info")
+                server = WebServer(
+                    app,
+                    host=host,
+                    port=port,
+                    access_log=True,
+                    log_level="info",
+                    limit_concurrency=descriptor_budget().connections,
+                )
                 await running.enter_async_context(server)
                 print(f"aytada-es web on {server.url}/dashboard/videos", flush=True)
                 if system.roles:

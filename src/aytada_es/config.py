@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,10 @@ ACCOUNT_EVENTS = "aytada.account-events"
 DEAD_LETTERS = "aytada.project-events.dlq"
 # An empty topic the relay creates once the broker holds every published event (kafka/watch.py).
 RELAY_MARK = "aytada.relay-mark"
+# Allowed besides the host of AYTADA_PUBLIC_URL when AYTADA_ALLOWED_HOSTS is not set.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+_HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
+_IPV6 = re.compile(r"^[0-9a-f:.]+$")
 
 
 class Settings(BaseModel):
@@ -43,12 +48,27 @@ class Settings(BaseModel):
     # A session ends this long after its login, or after this long without a request (0: never).
     session_ttl_s: int = Field(7 * 24 * 3600, ge=60, le=366 * 24 * 3600)
     session_idle_s: int = Field(24 * 3600, ge=0, le=366 * 24 * 3600)
+    ws_per_user: int = Field(20, ge=1, le=1_000_000)
+    rate_limit_login: int = Field(10, ge=0, le=1_000_000)  # per minute and address; 0: off
+    rate_limit_writes: int = Field(120, ge=0, le=1_000_000)  # per minute and user; 0: off
+    allowed_hosts: tuple[str, ...] = ()  # empty: LOCAL_HOSTS and the public URL's host
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, data_dir: Path) -> Path:
         """Resolved once, so that child processes (ffmpeg, espeak) find the same files."""
         return data_dir.expanduser().resolve()
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        """`app.example, localhost` (comma-separated host names, no ports); `*` allows any."""
+        if not isinstance(value, str):
+            return value
+        hosts = tuple(_host_name(entry) for entry in value.split(",") if entry.strip())
+        if not hosts:
+            raise ValueError("name at least one host, or * for any")
+        return hosts
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -73,6 +93,10 @@ class Settings(BaseModel):
             "secret_key": "AYTADA_SECRET_KEY",
             "session_ttl_s": "AYTADA_SESSION_TTL_S",
             "session_idle_s": "AYTADA_SESSION_IDLE_S",
+            "ws_per_user": "AYTADA_WS_PER_USER",
+            "rate_limit_login": "AYTADA_RATE_LIMIT_LOGIN",
+            "rate_limit_writes": "AYTADA_RATE_LIMIT_WRITES",
+            "allowed_hosts": "AYTADA_ALLOWED_HOSTS",
         }
         values = {field: environ[var] for field, var in names.items() if environ.get(var)}
         try:
@@ -92,6 +116,26 @@ class Settings(BaseModel):
     @property
     def assets_dir(self) -> Path:
         return self.data_dir / "assets"
+
+    def allowed_host_names(self) -> frozenset[str]:
+        """The Host names the web edge answers (`*`: any)."""
+        if self.allowed_hosts:
+            return frozenset(self.allowed_hosts)
+        public = urlsplit(self.public_url).hostname
+        return frozenset((*LOCAL_HOSTS, *([public] if public else [])))
+
+
+def _host_name(entry: str) -> str:
+    """One entry of AYTADA_ALLOWED_HOSTS as the Host check compares it: lower case, no brackets."""
+    host = entry.strip().lower().rstrip(".")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    ipv6 = host.count(":") >= 2 and _IPV6.match(host) is not None
+    name = host == "*" or _HOST_NAME.match(host) is not None
+    if ipv6 or (name and not bracketed):
+        return host
+    raise ValueError(f"{entry.strip()!r} is not a host name (give names without scheme or port)")
 
 
 class Database(BaseModel):
@@ -147,7 +191,7 @@ class Database(BaseModel):
     def eventsourcing_env(self) -> dict[str, str]:
         """The `eventsourcing` library's persistence settings for this database."""
         if self.kind == "sqlite":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             return {
                 "PERSISTENCE_MODULE": "aytada_es.adapters.sqlite:WriterLockedSQLiteFactory",
                 "SQLITE_DBNAME": self.path,

@@ -14,7 +14,7 @@ from aytada_es.adapters.assets import AssetStore
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
 from aytada_es.providers.base import Providers
-from conftest import unavailable
+from conftest import NO_RATE_LIMITS, unavailable
 
 from .live_site import (
     BLOCK_WEBSOCKETS,
@@ -50,6 +50,7 @@ def site(
             "AYTADA_KAFKA_NAMESPACE": f"b{uuid.uuid4().hex[:10]}.",
             "AYTADA_PROVIDERS": "instant",
             "AYTADA_STAGE_BACKOFF_S": "0.01",
+            **NO_RATE_LIMITS,
         }
     )
     controls = Controls()

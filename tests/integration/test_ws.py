@@ -117,6 +117,7 @@ async def test_resuming_after_a_position_gives_exactly_the_missed_changes_in_ord
         seen = (await receive(ws))["position"]
     ids = [json_of(await http.post("/api/projects", json=BRIEF))["id"] for _ in range(3)]
     assert (await http.post(f"/api/projects/{ids[0]}/ideas")).status_code == 202
+    await site.settled()  # listed before it is deleted: a removal, not just nothing
     deleted = await http.delete(f"/api/projects/{ids[1]}")
     assert deleted.status_code == 204, deleted.text
     await site.settled()

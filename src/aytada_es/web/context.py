@@ -15,6 +15,8 @@ from ..application import Studio
 from ..bootstrap import System
 from ..projections import ReadModels
 from .body import MAX_BODY
+from .quota import SocketQuota
+from .throttle import RateLimit
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -44,6 +46,9 @@ class WebOptions:
     revocation_check_s: float = 1.0
     # Seconds a slow client has to take its close frame before the connection is dropped.
     close_timeout_s: float = 10.0
+    # WebSockets this process holds at once; None: what its file-descriptor limit allows
+    # (quota.descriptor_budget).
+    max_sockets: int | None = None
 
 
 @dataclass
@@ -56,6 +61,9 @@ class Web:
     options: WebOptions
     expected_parts: set[str] = field(default_factory=set)
     video_lists: VideoLists = field(init=False)
+    sockets: SocketQuota = field(init=False)
+    logins: RateLimit = field(init=False)  # per client address
+    writes: RateLimit = field(init=False)  # per account
 
     @property
     def studio(self) -> Studio:

@@ -82,13 +82,16 @@ class Endpoint:
 
     async def _guarded(self, request: Request) -> Response:
         assert self.roles is not None
+        web = web_of(request)
         principal = await run_in_threadpool(authenticate, request)
         require_role(principal, self.roles)
-        if principal.by_cookie and self.method not in SAFE_METHODS:
-            require_same_origin(request)
+        if self.method not in SAFE_METHODS:
+            if principal.by_cookie:
+                require_same_origin(request)
+            web.writes.hit(str(principal.account_id))
         body = await json_body(request, self.body) if self.body is not None else None
         handler: Handler = self.handler  # type: ignore[assignment]
-        answer = await handler(Call(request, principal, body, web_of(request)))
+        answer = await handler(Call(request, principal, body, web))
         if isinstance(answer, Response):
             return answer
         return Response(answer.model_dump_json(), self.status, media_type="application/json")
@@ -101,6 +104,8 @@ class Endpoint:
             statuses |= {401}
             if set(self.roles) != set(ROLES) or self.method not in SAFE_METHODS:
                 statuses |= {403}
+            if self.method not in SAFE_METHODS:
+                statuses |= {429}  # AYTADA_RATE_LIMIT_WRITES
         if self.body is not None:
             statuses |= {413, 422}
         return tuple(sorted(statuses))

@@ -18,6 +18,7 @@ from ..domain.errors import (
     InsufficientCredits,
     NotFound,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthenticated,
 )
 
@@ -33,6 +34,16 @@ class BodyTooLarge(AytadaError):
         super().__init__(f"the request body is larger than {limit} bytes")
 
 
+class HostNotAllowed(AytadaError):
+    """A request whose Host header names a host this service does not answer for (400)."""
+
+    code = "host_not_allowed"
+
+    def __init__(self, host: str) -> None:
+        shown = host[:100] or "(none)"
+        super().__init__(f"this service does not answer for the host {shown!r}")
+
+
 # Most specific first: the first class an error is an instance of gives its status.
 STATUS: tuple[tuple[type[AytadaError], int], ...] = (
     (BadInput, 422),
@@ -42,6 +53,8 @@ STATUS: tuple[tuple[type[AytadaError], int], ...] = (
     (Conflict, 409),
     (InsufficientCredits, 402),
     (BodyTooLarge, 413),
+    (HostNotAllowed, 400),
+    (TooManyRequests, 429),
     (ServiceUnavailable, 503),
 )
 HTTP_CODES = {
@@ -74,7 +87,9 @@ def error_response(error: AytadaError) -> JSONResponse:
     """The answer to a domain error."""
     status = status_of(error)
     fields = error.fields if isinstance(error, BadInput) else None
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(error, TooManyRequests) and error.retry_after_s is not None:
+        headers["Retry-After"] = str(error.retry_after_s)
     return JSONResponse(error_body(error.code, error.message, fields), status, headers)
 
 

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..domain.errors import BadInput, TokenExpired, Unauthenticated
+from ..domain.errors import BadInput, TokenExpired, TooManyRequests, Unauthenticated
 from .auth import account_of_token, refuse_cross_site
 from .body import form_or_json
 from .context import web_of
@@ -43,6 +43,14 @@ async def login(request: Request) -> Response:
             raise
         return _back_to_login("missing_token", None)
     try:
+        web.logins.hit(client_address(request))
+    except TooManyRequests as e:
+        if not from_form:
+            raise
+        response = _back_to_login("too_many_attempts", form.next)
+        response.headers["Retry-After"] = str(e.retry_after_s)
+        return response
+    try:
         account = await run_in_threadpool(account_of_token, web, form.token)
     except Unauthenticated as e:
         if from_form:
@@ -63,6 +71,15 @@ async def login(request: Request) -> Response:
         secure=request.url.scheme == "https",
     )
     return response
+
+
+def client_address(request: Request) -> str:
+    """The address a login counts against: the client's, as uvicorn saw it.
+
+    Behind a proxy, uvicorn takes it from `X-Forwarded-For` when the proxy's address is in
+    `FORWARDED_ALLOW_IPS` (default 127.0.0.1); otherwise every login counts against the proxy.
+    """
+    return request.client.host if request.client else "unknown"
 
 
 def _back_to_login(error: str, target: str | None) -> Response:
@@ -90,7 +107,7 @@ ENDPOINTS = (
         status=303,
         body=Login,
         roles=None,
-        errors=(401, 403),
+        errors=(401, 403, 429),
         tag="session",
     ),
     Endpoint(

@@ -29,6 +29,9 @@ LOGIN_ERRORS = {
     "missing_token": "Enter your access token.",
     "invalid_token": "That token was not recognised. Check it and try again.",
     "expired_token": "That token has expired. Ask for a new one.",
+    "too_many_attempts": (
+        "Too many sign-in attempts from your address. Wait a minute, then try again."
+    ),
 }
 
 Section = Literal["videos", "scripts", "images", ""]

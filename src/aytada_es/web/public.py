@@ -10,6 +10,13 @@ from ..adapters.assets import AssetStore
 from ..adapters.links import AssetLinks
 from ..domain.errors import AssetNotFound
 
+# What a browser that follows a link may do with the file: show it, never run it as a page.
+_FILE_HEADERS = {
+    "Cache-Control": "private, max-age=3600",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
 
 def routes(links: AssetLinks, assets: AssetStore) -> list[BaseRoute]:
     """`GET /public/assets/{id}?expires=&signature=`: the file, or 404 for a bad or old link."""
@@ -23,7 +30,7 @@ def routes(links: AssetLinks, assets: AssetStore) -> list[BaseRoute]:
             except AssetNotFound:
                 path = None
             if path is not None and path.is_file():
-                return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
+                return FileResponse(path, headers=_FILE_HEADERS)
         error = {"code": "not_found", "message": f"asset {asset_id} not found"}
         return JSONResponse({"error": error}, status_code=404)
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from .logs import install_log_filters
+
 PING_INTERVAL_S = 20.0
 MAX_MESSAGE = 64 * 1024
 
@@ -53,7 +55,9 @@ class WebServer:
         access_log: bool = False,
         log_level: str = "warning",
         backlog: int = 4096,
+        limit_concurrency: int | None = None,
     ) -> None:
+        """`limit_concurrency`: connections (and requests) past which HTTP requests answer 503."""
         self.config = uvicorn.Config(
             app,
             ws="websockets-sansio",
@@ -68,6 +72,7 @@ class WebServer:
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=5,
             backlog=backlog,
+            limit_concurrency=limit_concurrency,
         )
         self.host, self.port, self.send_buffer = host, port, send_buffer
         self.server = _Server(self.config)
@@ -75,6 +80,7 @@ class WebServer:
 
     async def start(self) -> str:
         """Bind, start serving, and return the base URL (`http://host:port`)."""
+        install_log_filters()
         sock = listening_socket(self.host, self.port, send_buffer=self.send_buffer)
         self.port = sock.getsockname()[1]
         self._task = asyncio.create_task(self.server.serve(sockets=[sock]), name="web:uvicorn")

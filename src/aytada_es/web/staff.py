@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..audit import project_audit
 from ..domain.errors import BadInput
+from ..parsing import whole_number
 from ..projections import project_card
 from .endpoints import Call, Endpoint, Parameter
 from .models import AuditTrail, Card, DeletedList
@@ -19,9 +20,10 @@ def _at_version(call: Call) -> int | None:
     raw = call.request.query_params.get("at_version")
     if raw is None:
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+    version = whole_number(raw)
+    if version is None or version < 1:
         raise BadInput("bad at_version", {"at_version": "a version of the project, 1 or more"})
-    return int(raw)
+    return version
 
 
 async def audit_project(call: Call) -> AuditTrail:

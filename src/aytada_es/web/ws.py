@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..domain.errors import AytadaError, BadInput, Unauthenticated
-from .auth import authenticate, require_same_origin
+from ..parsing import whole_number
+from .auth import Principal, authenticate, require_same_origin
 from .context import Web, web_of
 from .errors import error_response
 from .hub import Ended, Subscription
@@ -24,9 +25,10 @@ def _after(websocket: WebSocket) -> int | None:
     raw = websocket.query_params.get("after")
     if raw is None or raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    after = whole_number(raw)
+    if after is None:
         raise BadInput("bad resume position", {"after": "a position: a whole number, 0 or more"})
-    return int(raw)
+    return after
 
 
 def opening(web: Web, owner_id: str, after: int | None) -> tuple[list[str], int]:
@@ -53,14 +55,23 @@ def opening(web: Web, owner_id: str, after: int | None) -> tuple[list[str], int]
 
 async def videos_socket(websocket: WebSocket) -> None:
     web = web_of(websocket)
-    try:
-        principal = await run_in_threadpool(authenticate, websocket)
-        if principal.by_cookie:
-            require_same_origin(websocket)  # no cross-site WebSocket hijacking
-        after = _after(websocket)
-    except AytadaError as e:
-        await websocket.send_denial_response(error_response(e))
-        return
+    with contextlib.ExitStack() as places:
+        try:
+            # Taken before anything is awaited: a full process refuses at once (503).
+            places.enter_context(web.sockets.place())
+            principal = await run_in_threadpool(authenticate, websocket)
+            if principal.by_cookie:
+                require_same_origin(websocket)  # no cross-site WebSocket hijacking
+            after = _after(websocket)
+            places.enter_context(web.sockets.account_place(str(principal.account_id)))
+        except AytadaError as e:
+            await websocket.send_denial_response(error_response(e))
+            return
+        await _push(websocket, web, principal, after)
+
+
+async def _push(websocket: WebSocket, web: Web, principal: Principal, after: int | None) -> None:
+    """Accept, send the opening messages, then every change until the client or server leaves."""
     # Subscribed before the snapshot is read: nothing committed meanwhile can be missed, and what
     # the snapshot already holds is dropped by position.
     with web.hub.subscription(str(principal.account_id), principal.credential) as live:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import imageio_ffmpeg
 
+from ...children import dying_with_parent
 from ..base import ProviderError
 
 T = TypeVar("T")
@@ -33,7 +34,12 @@ async def run(*args: str) -> None:
     Cancelled (the step was abandoned), ffmpeg is killed before the cancel goes on.
     """
     process = await asyncio.create_subprocess_exec(
-        executable(), *QUIET, *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        executable(),
+        *QUIET,
+        *args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=dying_with_parent(),
     )
     err = await finished(process)
     if process.returncode != 0:
@@ -69,8 +75,9 @@ def encode_frames(
     command += ["-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-an"]
     command += ["-c:v", "libx264", "-preset", preset, "-crf", "20", "-pix_fmt", "yuv420p"]
     command += ["-r", str(fps), "-movflags", "+faststart", str(path)]
+    # The thread that forks waits for ffmpeg here, so it outlives it (see dying_with_parent).
     with subprocess.Popen(  # noqa: S603 - the bundled ffmpeg, our own arguments
-        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE
+        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=dying_with_parent()
     ) as process:
         assert process.stdin is not None and process.stderr is not None
         try:
@@ -123,6 +130,7 @@ def probe(path: Path) -> MediaInfo:
         capture_output=True,
         text=True,
         check=False,
+        preexec_fn=dying_with_parent(),
     )
     text = result.stderr
     found = re.search(r"Duration: (\d+):(\d+):(\d+\.\d+)", text)

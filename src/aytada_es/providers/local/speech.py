@@ -11,6 +11,7 @@ import wave
 from pathlib import Path
 
 from ...adapters.assets import AssetStore
+from ...children import dying_with_parent
 from ..base import JSON, Brief, Call, ProviderError
 from . import ffmpeg
 
@@ -30,6 +31,7 @@ async def synthesize(text: str, out: Path, rate: int) -> float:
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=dying_with_parent(),
     )
     err = await ffmpeg.finished(process, text.encode())
     if process.returncode != 0:
