@@ -33,7 +33,7 @@ from .domain.errors import (
 )
 from .domain.failures import FailureCode
 from .domain.project import JSON, Project
-from .domain.steps import Step
+from .domain.steps import Price, Step
 from .tables import creating_tables
 
 T = TypeVar("T")
@@ -70,12 +70,28 @@ class NewToken:
     position: int
 
 
-class _UnitOfWork:
-    """The aggregates that a group of commands loaded and changed."""
+class UnitOfWork:
+    """What one command, or a group of them, loaded and changed: saved together, once.
+
+    Commands never save: they hand what they changed to their unit (`unit.keep(...)`); the
+    `Studio` commits the unit, in one transaction, once the command (or every command of a
+    group commit) has run, and records where its events landed in the log.
+    """
 
     def __init__(self) -> None:
         self.loaded: dict[UUID, object] = {}
         self.changed: dict[UUID, Any] = {}
+        self.positions: list[int] = []
+
+    def keep(self, *aggregates: Any) -> None:
+        """Save these aggregates' new events when the unit is committed."""
+        for aggregate in aggregates:
+            self.changed[aggregate.id] = aggregate
+
+    @property
+    def position(self) -> int | None:
+        """Where the unit's last event landed in the log, once committed (None: nothing saved)."""
+        return max(self.positions, default=None)
 
 
 class Studio(Application[UUID]):
@@ -134,7 +150,7 @@ class Studio(Application[UUID]):
         for listener in self._on_saved:
             listener()
 
-    # ---- group commit ------------------------------------------------------------------
+    # ---- units of work -----------------------------------------------------------------
 
     def run_together(self, commands: Sequence[Callable[[], T]]) -> list[T | Exception]:
         """Run commands as one unit of work: one transaction, one commit for them all.
@@ -144,7 +160,7 @@ class Studio(Application[UUID]):
         with its own outcome, so one command's error never affects another's.
         """
         for _ in range(CONFLICT_RETRIES):
-            unit = _UnitOfWork()
+            unit = UnitOfWork()
             self._local.unit = unit
             try:
                 results = [command() for command in commands]
@@ -153,11 +169,9 @@ class Studio(Application[UUID]):
             finally:
                 self._local.unit = None
             try:
-                if unit.changed:
-                    super().save(*unit.changed.values())
+                self._commit(unit)
                 return list(results)
             except RecordConflictError:
-                self._refresh(unit.changed)
                 continue
         return [self._alone(command) for command in commands]
 
@@ -168,31 +182,37 @@ class Studio(Application[UUID]):
         except Exception as e:
             return e
 
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        unit: _UnitOfWork | None = getattr(self._local, "unit", None)
-        if unit is None:
-            try:
-                return super().save(*objs, **kwargs)
-            except RecordConflictError:
-                self._refresh(aggregate.id for aggregate in objs)
-                raise
-        for aggregate in objs:
-            unit.changed[aggregate.id] = aggregate
-        return []
+    def _run(self, command: Callable[[UnitOfWork], T]) -> T:
+        """Run a command in the group being gathered, or on its own and commit it."""
+        group: UnitOfWork | None = getattr(self._local, "unit", None)
+        if group is not None:
+            return command(group)  # committed with the group (`run_together`)
+        return self._retrying(command)
+
+    def _commit(self, unit: UnitOfWork) -> None:
+        """Save what the unit changed, in one transaction; a conflict refreshes the cache."""
+        if not unit.changed:
+            return
+        try:
+            recordings = Application.save(self, *unit.changed.values())
+        except RecordConflictError:
+            self._refresh(unit.changed)
+            raise
+        unit.positions = [r.notification.id for r in recordings]
+
+    def last_position(self) -> int | None:
+        """Where this thread's last committed command left its last event (None: no event)."""
+        unit: UnitOfWork | None = getattr(self._local, "committed", None)
+        return None if unit is None else unit.position
 
     def _get(self, aggregate_id: UUID, at_least: int | None = None) -> object:
-        unit: _UnitOfWork | None = getattr(self._local, "unit", None)
+        """An aggregate, loaded once per unit of work (a query outside one loads it afresh)."""
+        unit: UnitOfWork | None = getattr(self._local, "unit", None)
         if unit is None:
-            return self._load(aggregate_id, at_least)
+            return self._from_cache_or_store(aggregate_id, at_least)
         if aggregate_id not in unit.loaded:
-            unit.loaded[aggregate_id] = self._load(aggregate_id, at_least)
+            unit.loaded[aggregate_id] = self._from_cache_or_store(aggregate_id, at_least)
         return unit.loaded[aggregate_id]
-
-    def _load(self, aggregate_id: UUID, at_least: int | None) -> object:
-        loaded: set[UUID] | None = getattr(self._local, "loaded", None)
-        if loaded is not None:
-            loaded.add(aggregate_id)
-        return self._from_cache_or_store(aggregate_id, at_least)
 
     def cached_project(self, project_id: UUID, *, at_least: int) -> Project | None:
         """A copy of the cached project if it is at `at_least` or later; no query is made."""
@@ -278,20 +298,23 @@ class Studio(Application[UUID]):
         account.grant(credits, actor=actor)
         if account.id in self.repository:
             raise AccountExists(name)
+        unit = UnitOfWork()
+        unit.keep(account)
         try:
-            self.save(account)
+            self._commit(unit)
         except RecordConflictError:
             raise AccountExists(name) from None
+        self._local.committed = unit
         return account, token
 
     def grant_credits(self, name: str, amount: int, *, actor: str = "cli") -> Account:
-        def grant() -> Account:
+        def grant(unit: UnitOfWork) -> Account:
             account = self.account_named(name)
             account.grant(amount, actor=actor)
-            self.save(account)
+            unit.keep(account)
             return account
 
-        return self._retrying(grant)
+        return self._run(grant)
 
     def rotate_token(
         self, name: str, *, expires_in_days: int | None = None, actor: str = "cli"
@@ -300,13 +323,14 @@ class Studio(Application[UUID]):
         expires_at = token_expiry(expires_in_days)
         token = new_token()
 
-        def rotate() -> tuple[Account, int]:
+        def rotate(unit: UnitOfWork) -> Account:
             account = self.account_named(name)
             account.rotate_token(hash_token(token), token_expires_at=expires_at, actor=actor)
-            return account, self._position(self.save(account))
+            unit.keep(account)
+            return account
 
-        account, position = self._retrying(rotate)
-        return NewToken(account, token, position)
+        account = self._retrying(rotate)
+        return NewToken(account, token, self.last_position() or 0)
 
     def disable_account(self, name: str, *, actor: str = "cli") -> int | None:
         """Disable an account: its token stops working until rotated.
@@ -314,19 +338,12 @@ class Studio(Application[UUID]):
         Returns the position of the event in the log, or None when it was disabled already.
         """
 
-        def disable() -> int | None:
+        def disable(unit: UnitOfWork) -> bool:
             account = self.account_named(name)
-            if not account.disable(actor=actor):
-                return None
-            return self._position(self.save(account))
+            unit.keep(account)
+            return account.disable(actor=actor)
 
-        return self._retrying(disable)
-
-    def _position(self, recordings: Sequence[Recording[UUID]]) -> int:
-        """The notification id of the last event a save stored."""
-        if recordings:
-            return max(r.notification.id for r in recordings)
-        return self.recorder.max_notification_id() or 0  # saved with others, in a unit of work
+        return self.last_position() if self._retrying(disable) else None
 
     # ---- commands of the user ----------------------------------------------------------
 
@@ -343,11 +360,11 @@ class Studio(Application[UUID]):
         if not isinstance(autopilot, bool):
             raise BadInput("bad autopilot", {"autopilot": "true or false"})
 
-        def create() -> Project:
+        def create(unit: UnitOfWork) -> Project:
             with self._account_lock(owner_id):
-                return create_locked()
+                return create_locked(unit)
 
-        def create_locked() -> Project:
+        def create_locked(unit: UnitOfWork) -> Project:
             account = self.account(owner_id)
             project = Project.create(
                 owner_id=owner_id,
@@ -358,10 +375,10 @@ class Studio(Application[UUID]):
                 actor=actor,
             )
             self._continue_autopilot(project, account, actor="autopilot")
-            self.save(project, account)
+            unit.keep(project, account)
             return project
 
-        return self._retrying(create)
+        return self._run(create)
 
     def request_ideas(
         self, owner_id: UUID, project_id: UUID, *, count: int | None = None, actor: str
@@ -395,13 +412,13 @@ class Studio(Application[UUID]):
         return self._command(owner_id, project_id, lambda p: p.delete(actor=actor), actor)
 
     def restore_project(self, project_id: UUID, *, actor: str) -> Project:
-        def restore() -> Project:
+        def restore(unit: UnitOfWork) -> Project:
             project = self.project(project_id)
             project.restore(actor=actor)
-            self.save(project)
+            unit.keep(project)
             return project
 
-        return self._retrying(restore)
+        return self._run(restore)
 
     def _command(
         self,
@@ -410,16 +427,16 @@ class Studio(Application[UUID]):
         command: Callable[[Project], list[CreditMovement]],
         actor: str,
     ) -> Project:
-        def run() -> Project:
+        def run(unit: UnitOfWork) -> Project:
             with self._account_lock(owner_id):
                 project = self.project_of(owner_id, project_id)
                 account = self.account(project.owner_id)
                 movements = command(project)
                 account.apply_movements(project.id, movements, actor=actor)
-                self.save(project, account)
+                unit.keep(project, account)
                 return project
 
-        return self._retrying(run)
+        return self._run(run)
 
     # ---- commands of the stages --------------------------------------------------------
 
@@ -428,15 +445,15 @@ class Studio(Application[UUID]):
     ) -> bool:
         """Record one finished clip of a render; False when the request is no longer current."""
 
-        def run() -> bool:
+        def run(unit: UnitOfWork) -> bool:
             project = self.project(project_id, at_least=version)
             if not project.is_current(Step.VIDEO, version):
                 return False
             project.record_clip(version=version, scene=scene, asset=asset, actor=actor)
-            self.save(project)
+            unit.keep(project)
             return True
 
-        return self._retrying(run)
+        return self._run(run)
 
     def complete_step(
         self,
@@ -492,7 +509,7 @@ class Studio(Application[UUID]):
     ) -> bool:
         """Record a request's outcome with its credit movements, unless already recorded."""
 
-        def run() -> bool:
+        def run(unit: UnitOfWork) -> bool:
             project = self.project(project_id, at_least=version)
             if not project.is_current(step, version):
                 return False
@@ -500,18 +517,137 @@ class Studio(Application[UUID]):
                 account = self.account(project.owner_id)
                 account.apply_movements(project.id, outcome(project), actor=actor)
                 self._continue_autopilot(project, account, actor="autopilot")
-                self.save(project, account)
+                unit.keep(project, account)
             return True
 
-        return self._retrying(run)
+        return self._run(run)
+
+    # ---- add-ons: billed steps of plug-in stages ---------------------------------------
+
+    def request_addon(
+        self,
+        project_id: UUID,
+        *,
+        step: str,
+        trigger_version: int,
+        estimate: int,
+        stage_version: str,
+        actor: str,
+    ) -> int | None:
+        """Reserve an add-on's estimate, once per trigger; the version of the request to work on.
+
+        None when there is nothing to do: the project is deleted, this trigger was acted on and
+        its add-on is finished, or the balance could not cover the estimate (then the project
+        records that the add-on was skipped).
+        """
+
+        def run(unit: UnitOfWork) -> int | None:
+            project = self.project(project_id, at_least=trigger_version)
+            known = project.addon(step)
+            if known is not None and known["trigger_version"] >= trigger_version:
+                return int(known["version"]) if known["state"] == "requested" else None
+            if project.deleted:
+                return None
+            with self._account_lock(project.owner_id):
+                account = self.account(project.owner_id)
+                if estimate > account.balance:
+                    reason = InsufficientCredits(estimate, account.balance).message
+                    project.skip_addon(
+                        step=step, trigger_version=trigger_version, reason=reason, actor=actor
+                    )
+                    unit.keep(project)
+                    return None
+                movements = project.request_addon(
+                    step=step,
+                    trigger_version=trigger_version,
+                    estimate=estimate,
+                    stage_version=stage_version,
+                    actor=actor,
+                )
+                account.apply_movements(project.id, movements, actor=actor)
+                unit.keep(project, account)
+            addon = project.addon(step)
+            return None if addon is None else int(addon["version"])
+
+        return self._run(run)
+
+    def complete_addon(
+        self,
+        project_id: UUID,
+        *,
+        step: str,
+        version: int,
+        price: Price,
+        assets: list[JSON],
+        generation: JSON,
+        actor: str,
+    ) -> bool:
+        """Record an add-on's assets and charge its real cost; False when no longer current."""
+
+        def complete(project: Project) -> list[CreditMovement]:
+            return project.complete_addon(
+                step=step,
+                version=version,
+                price=price,
+                assets=assets,
+                generation=generation,
+                actor=actor,
+            )
+
+        return self._settle_addon(project_id, step, version, complete, actor)
+
+    def fail_addon(
+        self,
+        project_id: UUID,
+        *,
+        step: str,
+        version: int,
+        code: FailureCode,
+        error: str,
+        generation: JSON,
+        actor: str,
+    ) -> bool:
+        """Record an add-on's failure and release its credits; False when no longer current."""
+
+        def fail(project: Project) -> list[CreditMovement]:
+            return project.fail_addon(
+                step=step,
+                version=version,
+                code=code,
+                error=error,
+                generation=generation,
+                actor=actor,
+            )
+
+        return self._settle_addon(project_id, step, version, fail, actor)
+
+    def _settle_addon(
+        self,
+        project_id: UUID,
+        step: str,
+        version: int,
+        outcome: Callable[[Project], list[CreditMovement]],
+        actor: str,
+    ) -> bool:
+        def run(unit: UnitOfWork) -> bool:
+            project = self.project(project_id, at_least=version)
+            if not project.is_current_addon(step, version):
+                return False
+            with self._account_lock(project.owner_id):
+                account = self.account(project.owner_id)
+                account.apply_movements(project.id, outcome(project), actor=actor)
+                unit.keep(project, account)
+            return True
+
+        return self._run(run)
 
     def add_assets(self, project_id: UUID, *, assets: list[JSON], actor: str) -> None:
-        def run() -> None:
+        def run(unit: UnitOfWork) -> None:
             project = self.project(project_id)
             project.add_assets(assets=assets, actor=actor)
-            self.save(project)
+            unit.keep(project)
 
-        self._retrying(run)
+        self._run(run)
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -531,33 +667,35 @@ class Studio(Application[UUID]):
         """Commands that save an account take turns in this process instead of conflicting."""
         return self._account_locks[owner_id.int % len(self._account_locks)]
 
-    def _retrying(self, command: Callable[[], T]) -> T:
-        """Run a command again when another writer saved first, once the cache caught up.
+    def _retrying(self, command: Callable[[UnitOfWork], T]) -> T:
+        """Run a command in a unit of its own and commit it; again when another writer saved first.
 
         A sole writer trusts its cache, so before it refuses a command it makes sure the
         refusal does not come from aggregates another process changed meanwhile.
         """
-        outer = getattr(self._local, "loaded", None)
         confirmed = not self.sole_writer
-        loaded = set[UUID]()
-        try:
-            conflicts = 0
-            while True:
-                self._local.loaded = loaded = set[UUID]()
-                try:
-                    return command()
-                except RecordConflictError:
-                    conflicts += 1
-                    if conflicts == CONFLICT_RETRIES:
-                        raise
-                except AytadaError:
-                    if confirmed or not self._refresh(loaded):
-                        raise
-                    confirmed = True
-        finally:
-            self._local.loaded = outer
-            if outer is not None:
-                outer.update(loaded)
+        conflicts = 0
+        while True:
+            unit = UnitOfWork()
+            self._local.unit = unit
+            try:
+                result = command(unit)
+            except AytadaError:
+                if confirmed or not self._refresh(unit.loaded):
+                    raise
+                confirmed = True
+                continue
+            finally:
+                self._local.unit = None
+            try:
+                self._commit(unit)
+            except RecordConflictError:
+                conflicts += 1
+                if conflicts == CONFLICT_RETRIES:
+                    raise
+                continue
+            self._local.committed = unit
+            return result
 
     def _refresh(self, aggregate_ids: Iterable[UUID]) -> bool:
         """Bring cached aggregates up to date with what another writer saved since.

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from ._waiting import Doorbell
 from .adapters.assets import AssetStore
@@ -21,14 +22,15 @@ from .adapters.links import AssetLinks
 from .adapters.permissions import private_dir
 from .application import Studio
 from .config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
-from .consumers.base import Stage, StageContext
-from .consumers.registry import stages as registered_stages
+from .consumers.context import StageContext
+from .consumers.registry import Registered, asset_kinds, installed, registered
+from .consumers.runner import RetryPolicy, StageRunner, Topics
+from .consumers.stage import Stage
 from .domain.errors import ConfigError
 from .group_commit import GroupCommit
 from .kafka import clients
 from .kafka.broker import BundledBroker
 from .kafka.relay import Relay
-from .kafka.runner import StageRunner
 from .kafka.topics import ensure_topics
 from .metrics import Metrics
 from .projections.runner import ReadModels, read_models
@@ -41,6 +43,30 @@ log = logging.getLogger(__name__)
 ROLES = ("relay", "stages", "projections")
 RESTART_DELAY_S = 1.0
 BROKER_TIMEOUT_S = 2.0
+
+
+def stage_runner(
+    stage: Stage,
+    ctx: StageContext,
+    settings: Settings,
+    bootstrap: str,
+    *,
+    dead_letters: AIOKafkaProducer,
+) -> StageRunner:
+    """A consumer group member for the stage, with the topics, group and retries of `settings`."""
+    return StageRunner(
+        stage,
+        ctx,
+        bootstrap=bootstrap,
+        topics=Topics(settings.topic(PROJECT_EVENTS), settings.topic(DEAD_LETTERS)),
+        group_id=f"{settings.kafka_namespace}aytada.stage.{stage.name}",
+        dead_letters=dead_letters,
+        policy=RetryPolicy(
+            attempts=settings.stage_attempts,
+            wait_initial_s=settings.stage_backoff_s,
+            wait_jitter_s=settings.stage_backoff_s,
+        ),
+    )
 
 
 def make_providers(
@@ -68,7 +94,7 @@ class System:
     studio: Studio
     assets: AssetStore
     providers: Providers
-    stages: list[Stage]
+    registered: list[Registered]
     read_models: ReadModels
     roles: tuple[str, ...] = ROLES
     broker: BundledBroker | None = None
@@ -80,6 +106,7 @@ class System:
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _restarting: set[str] = field(default_factory=set)
     _relay_bell: Doorbell | None = None
+    _commits: GroupCommit | None = None
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -111,13 +138,12 @@ class System:
                 self._stop, settings.poll_interval_s, doorbell=projections_bell
             )
         if "stages" in self.roles:
+            self._commits = GroupCommit(self.studio)
             ctx = StageContext(
                 self.studio,
                 self.assets,
                 self.providers,
-                attempts=settings.stage_attempts,
-                backoff_s=settings.stage_backoff_s,
-                commits=GroupCommit(self.studio),
+                commits=self._commits,
                 calls=CallLedger.of(self.studio),
             )
             for stage in self.stages:
@@ -144,12 +170,8 @@ class System:
         self, stage: Stage, ctx: StageContext
     ) -> Callable[[], Coroutine[Any, Any, None]]:
         def part() -> Coroutine[Any, Any, None]:
-            runner = StageRunner(
-                stage,
-                ctx,
-                self.settings,
-                bootstrap=self.bootstrap_servers,
-                dead_letters=self._producer,
+            runner = stage_runner(
+                stage, ctx, self.settings, self.bootstrap_servers, dead_letters=self._producer
             )
             runner.measure = self.metrics.measure(stage.name)
             self.metrics.stage(stage.name).follow(runner)
@@ -194,6 +216,8 @@ class System:
         self._tasks.clear()
         self._parts.clear()
         self.runners.clear()
+        if self._commits is not None:
+            await self._commits.close()
         with contextlib.suppress(Exception):
             await clients.to_the_end(self._producer.stop())
         if self.broker is not None:
@@ -212,6 +236,11 @@ class System:
             yield self
         finally:
             await self.stop()
+
+    @property
+    def stages(self) -> list[Stage]:
+        """The stages this system runs (in its `stages` role)."""
+        return [r.stage for r in self.registered]
 
     def health(self) -> dict[str, bool]:
         """Which parts are up: their task runs and is not waiting to restart after a crash."""
@@ -259,23 +288,29 @@ def bootstrap(
     *,
     providers: Providers | None = None,
     extra_stages: Iterable[type[Stage]] = (),
+    plugins: bool = False,
     roles: tuple[str, ...] = ROLES,
     bootstrap_servers: str = "",
 ) -> System:
-    """Wire the system: event store, asset store, providers, stages and read models."""
+    """Wire the system: event store, asset store, providers, stages and read models.
+
+    `plugins`: also run the stages installed distributions register (the `aytada-es` command
+    does; a test asks for the stages it wants with `extra_stages`).
+    """
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
+    stages = registered(tuple(extra_stages), plugins=installed() if plugins else ())
     private_dir(settings.data_dir)
     studio = Studio(settings.database().eventsourcing_env(), sole_writer=set(roles) == set(ROLES))
     http = httpx.AsyncClient(timeout=60.0) if settings.providers == "cloud" else None
-    assets = AssetStore(settings.assets_dir)
+    assets = AssetStore(settings.assets_dir, asset_kinds(r.stage for r in stages))
     return System(
         settings=settings,
         studio=studio,
         assets=assets,
         providers=providers or make_providers(settings, assets, http),
-        stages=registered_stages(tuple(extra_stages)),
+        registered=stages,
         read_models=read_models(studio),
         roles=roles,
         bootstrap_servers=bootstrap_servers,

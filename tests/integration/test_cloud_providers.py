@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,6 @@ from aytada_es.providers.base import (
     RateLimited,
 )
 from aytada_es.providers.cloud import (
-    Backoff,
     ChatLLM,
     ElevenLabsVoice,
     ShotstackRenderer,
@@ -39,7 +37,6 @@ from fakes.cloud_apis import (
     fake_cloud,
 )
 
-FAST = Backoff(attempts=3, base_s=0.01, max_s=0.05)
 BRIEF = Brief(uuid.uuid4(), "Brewly", "16:9", "A smart kettle that knows your favourite tea.")
 
 
@@ -72,7 +69,7 @@ def assets(tmp_path: Path) -> AssetStore:
 
 
 def llm(fake: FakeCloud, http: httpx.AsyncClient, key: str = LLM_KEY, **kw: object) -> ChatLLM:
-    options: dict[str, object] = {"backoff": FAST, "timeout_s": 0.3, "model": "fake-model"} | kw
+    options: dict[str, object] = {"timeout_s": 0.3, "model": "fake-model"} | kw
     return ChatLLM(http, f"{fake.url}/llm/v1", key, **options)  # type: ignore[arg-type]
 
 
@@ -83,7 +80,7 @@ def voice(
     key: str = ELEVENLABS_KEY,
     **kw: object,
 ) -> ElevenLabsVoice:
-    options: dict[str, object] = {"backoff": FAST, "queue_wait_s": 0.01, "timeout_s": 0.3} | kw
+    options: dict[str, object] = {"queue_wait_s": 0.01, "timeout_s": 0.3} | kw
     return ElevenLabsVoice(
         assets,
         key,
@@ -100,7 +97,7 @@ def shotstack(
     key: str = SHOTSTACK_KEY,
     **kw: object,
 ) -> ShotstackRenderer:
-    options: dict[str, object] = {"backoff": FAST, "poll_interval_s": 0.01, "timeout_s": 0.3} | kw
+    options: dict[str, object] = {"poll_interval_s": 0.01, "timeout_s": 0.3} | kw
     return ShotstackRenderer(
         http,
         assets,
@@ -140,29 +137,32 @@ async def test_a_refused_llm_key_fails_at_once_without_a_retry(
     assert fake.count("chat") == 1
 
 
-async def test_llm_5xx_429_and_timeouts_are_retried_with_backoff(
-    fake: FakeCloud, http: httpx.AsyncClient
+@pytest.mark.parametrize(
+    ("reply", "error", "retry_after"),
+    [
+        (Reply(503, {"error": {"message": "overloaded"}}), r"HTTP 503", None),
+        (Reply(500, {"error": {"message": "boom"}}), r"HTTP 500", None),
+        (Reply(429, {"error": {"message": "slow"}}, headers={"retry-after": "7"}), r"429", 7.0),
+        (Reply(429, {"error": {"message": "slow"}}), r"rate limited", None),
+        (Reply(200, completion({"text": "Late."}), delay_s=0.5), "timed out", None),
+    ],
+)  # fmt: skip
+async def test_a_passing_llm_failure_is_one_attempt_left_to_the_runner_to_retry(
+    fake: FakeCloud, http: httpx.AsyncClient, reply: Reply, error: str, retry_after: float | None
 ) -> None:
-    fake.script(
-        "chat",
-        Reply(503, {"error": {"message": "overloaded"}}),
-        Reply(429, {"error": {"message": "slow down"}}, headers={"retry-after": "0.01"}),
-        Reply(200, completion({"title": "Late", "text": "Late but fine."}), delay_s=0.5),
-    )
-    text = llm(fake, http, backoff=Backoff(attempts=4, base_s=0.01))
-    script = await text.script(BRIEF, None, Call("k"))
-    assert script["title"] == "Why wait?"  # the fourth answer: the third timed out
-    assert fake.count("chat") == 4
-
-
-async def test_a_persistent_llm_5xx_ends_in_a_retryable_provider_error(
-    fake: FakeCloud, http: httpx.AsyncClient
-) -> None:
-    fake.script("chat", *[Reply(500, {"error": {"message": "boom"}})] * 3)
-    with pytest.raises(ProviderError, match=r"HTTP 500") as raised:
-        await llm(fake, http).ideas(BRIEF, 2, Call("k"))
+    fake.script("chat", reply)
+    with pytest.raises(ProviderError, match=error) as raised:
+        await llm(fake, http).script(BRIEF, None, Call("k"))
     assert not isinstance(raised.value, PermanentProviderError)
-    assert fake.count("chat") == 3
+    assert fake.count("chat") == 1  # the provider never retries: the stage runner does
+    if reply.status == 429:
+        assert isinstance(raised.value, RateLimited)
+        assert raised.value.retry_after_s == retry_after
+        assert raised.value.failure_code == "rate_limited"
+    else:
+        assert raised.value.failure_code == "provider_unavailable"
+    script = await llm(fake, http).script(BRIEF, None, Call("k"))  # the next attempt
+    assert script["title"] == "Why wait?"
 
 
 @pytest.mark.parametrize(
@@ -189,17 +189,6 @@ async def test_a_malformed_llm_answer_is_a_clear_permanent_error(
     assert raised.value.failure_code == expected
 
 
-async def test_a_persistent_429_ends_as_rate_limited_with_the_retry_after(
-    fake: FakeCloud, http: httpx.AsyncClient
-) -> None:
-    slow_down = Reply(429, {"error": {"message": "slow down"}}, headers={"retry-after": "0.01"})
-    fake.script("chat", *[slow_down] * 3)
-    with pytest.raises(RateLimited) as raised:
-        await llm(fake, http, backoff=Backoff(attempts=3, base_s=0.01)).ideas(BRIEF, 2, Call("k"))
-    assert raised.value.retry_after_s == 0.01
-    assert raised.value.failure_code == "rate_limited"
-
-
 # --- ElevenLabs (voiceover) ------------------------------------------------------------------
 
 
@@ -222,60 +211,31 @@ async def test_a_refused_elevenlabs_key_fails_at_once_without_a_retry(
     assert fake.count("tts") == 1
 
 
-async def test_too_many_concurrent_requests_waits_in_the_queue_then_succeeds(
-    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
+@pytest.mark.parametrize(
+    ("reply", "after"),
+    [
+        # The account's concurrent requests are all in use: a slot frees soon.
+        (elevenlabs_error(429, "too_many_concurrent_requests"), 0.01),
+        (elevenlabs_error(429, "system_busy"), None),  # overloaded: the runner backs off
+        (Reply(500, {"detail": "internal"}), None),
+        (Reply(502, body=b"bad gateway"), None),
+        (Reply(200, body=b"late", delay_s=0.5), None),  # a timeout
+        (Reply(200, body=AUDIO, broken=True), None),  # the stream breaks while it is read
+    ],
+)
+async def test_a_passing_elevenlabs_failure_is_one_attempt_left_to_the_runner(
+    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore, reply: Reply, after: float | None
 ) -> None:
-    # More waits than the backoff allows attempts: waiting for a slot is not a failure.
-    fake.script("tts", *[elevenlabs_error(429, "too_many_concurrent_requests")] * 4)
-    asset = await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
-    assert assets.read(asset["id"]) == AUDIO
-    assert fake.count("tts") == 5
-
-
-async def test_system_busy_backs_off_then_succeeds_or_gives_up_retryably(
-    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
-) -> None:
-    busy = elevenlabs_error(429, "system_busy")
-    provider = voice(fake, http, assets, backoff=Backoff(attempts=3, base_s=0.05))
-    fake.script("tts", busy, busy)
-    started = time.monotonic()
-    await provider.voiceover(BRIEF, "Hi.", 2.0, Call("k"))
-    assert time.monotonic() - started >= 0.05 + 0.1  # exponential: 0.05 s, then 0.1 s
-    assert fake.count("tts") == 3
-
-    fake.script("tts", busy, busy, busy)
-    with pytest.raises(ProviderError, match=r"system_busy") as raised:
+    fake.script("tts", reply)
+    provider = voice(fake, http, assets)
+    with pytest.raises(ProviderError) as raised:
         await provider.voiceover(BRIEF, "Hi.", 2.0, Call("k"))
     assert not isinstance(raised.value, PermanentProviderError)
-    assert fake.count("tts") == 6
-
-
-async def test_elevenlabs_5xx_and_timeouts_are_retried(
-    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
-) -> None:
-    fake.script("tts", Reply(500, {"detail": "internal"}), Reply(200, body=b"late", delay_s=0.5))
-    asset = await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
-    assert assets.read(asset["id"]) == AUDIO
-    assert fake.count("tts") == 3
-
-
-async def test_a_persistent_elevenlabs_5xx_ends_in_a_retryable_provider_error(
-    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
-) -> None:
-    fake.script("tts", *[Reply(502, body=b"bad gateway")] * 3)
-    with pytest.raises(ProviderError, match="HTTP 502") as raised:
-        await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
-    assert not isinstance(raised.value, PermanentProviderError)
-    assert fake.count("tts") == 3
-
-
-async def test_an_elevenlabs_stream_that_breaks_while_it_is_read_is_retried(
-    fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
-) -> None:
-    fake.script("tts", Reply(200, body=AUDIO, broken=True))
-    asset = await voice(fake, http, assets).voiceover(BRIEF, "Hi.", 2.0, Call("k"))
-    assert assets.read(asset["id"]) == AUDIO  # not the half of it that came first
-    assert fake.count("tts") == 2
+    assert fake.count("tts") == 1
+    if reply.status == 429:
+        assert isinstance(raised.value, RateLimited) and raised.value.retry_after_s == after
+    asset = await provider.voiceover(BRIEF, "Hi.", 2.0, Call("k"))  # the next attempt
+    assert assets.read(asset["id"]) == AUDIO  # whole, not the half that came first
 
 
 @pytest.mark.parametrize(
@@ -368,14 +328,23 @@ async def test_a_refused_shotstack_key_fails_at_once_without_a_retry(
     assert fake.count("post_render") == 1
 
 
-async def test_shotstack_5xx_and_timeouts_while_polling_and_downloading_are_retried(
+async def test_a_passing_shotstack_failure_while_polling_is_resumed_by_the_next_attempt(
     fake: FakeCloud, http: httpx.AsyncClient, assets: AssetStore
 ) -> None:
-    fake.script("get_render", Reply(503, {"message": "busy"}), Reply(200, {}, delay_s=0.5))
+    fake.script("get_render", Reply(503, {"message": "busy"}))
+    recorder = Recorder()
+    with pytest.raises(ProviderError, match="HTTP 503") as raised:
+        await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, recorder.call)
+    assert not isinstance(raised.value, PermanentProviderError)
+    assert recorder.ids == ["render-1"]  # recorded before the failure: the runner resumes it
+
     fake.script("cdn", Reply(500, body=b"oops"))
-    asset = await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, Recorder().call)
+    again = Recorder(resume_id="render-1")
+    with pytest.raises(ProviderError, match="HTTP 500"):
+        await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, again.call)
+    asset = await shotstack(fake, http, assets).clip(BRIEF, {"index": 0}, again.call)
     assert assets.read(asset["id"]) == b"bytes of render-1.mp4"
-    assert fake.count("get_render") == 7 and fake.count("cdn") == 2
+    assert fake.count("post_render") == 1  # one render, paid once, however many attempts
 
 
 async def test_a_render_that_never_finishes_ends_in_a_retryable_error(

@@ -13,14 +13,14 @@ from polling import read_topic
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
+from aytada_es.bootstrap import stage_runner
 from aytada_es.config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
-from aytada_es.consumers.base import StageContext
-from aytada_es.consumers.registry import stages
+from aytada_es.consumers.context import StageContext
+from aytada_es.consumers.registry import registered
 from aytada_es.domain.status import Status
 from aytada_es.kafka import clients
 from aytada_es.kafka.envelope import TYPE_HEADER
 from aytada_es.kafka.relay import Relay
-from aytada_es.kafka.runner import StageRunner
 from aytada_es.kafka.topics import ensure_topics
 from aytada_es.providers.instant import instant_providers
 
@@ -76,12 +76,12 @@ async def test_bad_messages_are_dead_lettered_with_a_reason_and_the_valid_one_be
     finally:
         await producer.stop()
 
-    ideas = next(s for s in stages() if s.name == "ideas")
+    ideas = next(r.stage for r in registered() if r.stage.name == "ideas")
     assets = AssetStore(settings.assets_dir)
-    ctx = StageContext(studio, assets, instant_providers(assets), attempts=1, backoff_s=0.01)
+    ctx = StageContext(studio, assets, instant_providers(assets))
     dlq_producer = clients.producer(broker, max_request_size=2_000_000)
     await dlq_producer.start()
-    runner = StageRunner(ideas, ctx, settings, bootstrap=broker, dead_letters=dlq_producer)
+    runner = stage_runner(ideas, ctx, settings, broker, dead_letters=dlq_producer)
     stop = asyncio.Event()
     running = asyncio.create_task(runner.run(stop))
     try:

@@ -18,14 +18,15 @@ from polling import read_topic, wait_for
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
+from aytada_es.bootstrap import stage_runner
 from aytada_es.config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
-from aytada_es.consumers.base import StageContext
-from aytada_es.consumers.registry import stages
+from aytada_es.consumers.context import StageContext
+from aytada_es.consumers.registry import registered
+from aytada_es.consumers.runner import StageRunner
 from aytada_es.domain.project import Project
 from aytada_es.kafka import clients
 from aytada_es.kafka.batches import BatchSender, Outgoing
 from aytada_es.kafka.relay import Relay
-from aytada_es.kafka.runner import StageRunner
 from aytada_es.kafka.topics import admin_client, ensure_topics
 from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
@@ -43,13 +44,11 @@ async def pipeline(
     producer = clients.producer(broker)
     await producer.start()
     assets = AssetStore(settings.assets_dir)
-    ctx = StageContext(
-        studio, assets, providers or instant_providers(assets), attempts=3, backoff_s=0.01
-    )
+    ctx = StageContext(studio, assets, providers or instant_providers(assets))
     stop = asyncio.Event()
     relay = Relay(studio, settings, producer, bootstrap=broker)
     runners = [
-        StageRunner(s, ctx, settings, bootstrap=broker, dead_letters=producer) for s in stages()
+        stage_runner(r.stage, ctx, settings, broker, dead_letters=producer) for r in registered()
     ]
     tasks = [asyncio.create_task(relay.run(stop, 0.02))]
     tasks += [asyncio.create_task(r.run(stop)) for r in runners]

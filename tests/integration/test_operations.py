@@ -15,9 +15,9 @@ from web_server import Site, json_of, site, site_settings, wait_for
 
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
-from aytada_es.consumers.registry import stages
+from aytada_es.consumers.registry import BUILT_IN
+from aytada_es.consumers.runner import StageRunner
 from aytada_es.kafka.broker import BundledBroker
-from aytada_es.kafka.runner import StageRunner
 from aytada_es.web.probes import probes_app
 from aytada_es.web.serving import WebServer
 
@@ -25,7 +25,7 @@ __all__ = ["site", "site_settings"]
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.kafka]
 
 BRIEF = {"title": "Sparkling water", "format": "9:16", "brief": "Real fruit, no sugar."}
-STAGES = [s.name for s in stages()]
+STAGES = [s.name for s in BUILT_IN]
 
 
 @dataclass

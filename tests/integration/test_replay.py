@@ -19,9 +19,9 @@ from aytada_es.application import Studio
 from aytada_es.audit import account_audit, project_audit
 from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
+from aytada_es.domain.assets import IMAGE_KINDS
 from aytada_es.domain.status import ACTIVE
 from aytada_es.projections import ReadModels, read_models
-from aytada_es.projections.images import IMAGE_KINDS
 from aytada_es.providers.base import Brief, Call, ProviderError, Providers
 from aytada_es.providers.instant import instant_providers
 

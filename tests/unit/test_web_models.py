@@ -6,12 +6,11 @@ from typing import Any, get_args
 
 import pytest
 
-from aytada_es.adapters.assets import ASSET_KINDS
 from aytada_es.domain.account import MOVEMENT_EFFECTS, ROLES
+from aytada_es.domain.assets import IMAGE_KINDS
 from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import FORMATS
 from aytada_es.domain.status import Status
-from aytada_es.projections.images import IMAGE_KINDS
 from aytada_es.web import models
 
 
@@ -20,7 +19,6 @@ from aytada_es.web import models
     [
         (models.Format, FORMATS),
         (models.StatusName, [s.value for s in Status]),
-        (models.AssetKind, ASSET_KINDS),
         (models.ImageKind, IMAGE_KINDS),
         (models.Role, ROLES),
         (models.FailureCodeName, [c.value for c in FailureCode]),

@@ -5,30 +5,26 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..domain.assets import ASSET_LABELS
 from ..domain.errors import AssetNotFound
 from .permissions import PRIVATE_FILE, private_dir
 
-ASSET_KINDS = (
-    "scene_still",
-    "product_shot",
-    "banner",
-    "flyer",
-    "clip",
-    "voiceover",
-    "final_video",
-    "thumbnail",
-)
-
 
 class AssetStore:
-    """Content-addressed files; events carry only the asset record, never the bytes."""
+    """Content-addressed files; events carry only the asset record, never the bytes.
 
-    def __init__(self, root: Path) -> None:
+    `kinds` are the asset kinds it stores, with their labels: the built-in ones and those the
+    registered stages declare.
+    """
+
+    def __init__(self, root: Path, kinds: Mapping[str, str] = ASSET_LABELS) -> None:
         self.root = root
+        self.kinds = dict(kinds)
         self._folders: set[str] = set()
 
     def path(self, asset_id: str) -> Path:
@@ -38,8 +34,8 @@ class AssetStore:
 
     def put(self, content: bytes, *, kind: str, content_type: str) -> dict[str, Any]:
         """Store bytes (once) and return the asset record that events carry."""
-        if kind not in ASSET_KINDS:
-            raise ValueError(f"unknown asset kind {kind!r}")
+        if kind not in self.kinds:
+            raise ValueError(f"unknown asset kind {kind!r}: no registered stage records it")
         asset_id = hashlib.sha256(content).hexdigest()
         folder = os.path.join(self.root, asset_id[:2])
         target = os.path.join(folder, asset_id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..domain.project import Project
 from ..domain.steps import Step
 from ..providers.base import InvalidOutput
-from .base import StageContext, StepOutput, StepStage, brief_of, call_key
+from .context import StageContext
+from .steps import StepOutput, StepStage, brief_of, call_key
 
 
 class IdeasStage(StepStage):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..domain.project import JSON, Project
 from ..domain.steps import MAX_SCENE_SECONDS, MAX_SCENES, Step
 from ..providers.base import InvalidOutput
-from .base import StageContext, StepOutput, StepStage, brief_of, call_key
+from .context import StageContext
+from .steps import StepOutput, StepStage, brief_of, call_key
 
 
 class ScenesStage(StepStage):

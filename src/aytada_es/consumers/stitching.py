@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..domain.project import Project
 from ..domain.steps import Step
-from .base import StageContext, StepOutput, StepStage, brief_of, call_key
+from .context import StageContext
+from .steps import StepOutput, StepStage, brief_of, call_key
 
 
 class StitchingStage(StepStage):

@@ -6,9 +6,8 @@ import functools
 
 from ..domain.project import Project
 from ..domain.steps import Step
-from .base import (
-    StageContext,
-    StepAbandoned,
+from .context import StageContext, StepAbandoned
+from .steps import (
     StepOutput,
     StepStage,
     brief_of,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 from uuid import UUID
 
+from ..domain.assets import IMAGE_KINDS
 from ..domain.project import Project
 from ._project_rows import ProjectRows
 from .base import Batch, CardChange, DomainEvent, Projection
@@ -16,7 +17,6 @@ from .videos import _shown, _sortable
 ASSETS = "aytada_assets"
 # Each project's owner and deleted flag: an asset event names neither.
 PROJECTS = "aytada_asset_projects"
-IMAGE_KINDS = ("product_shot", "banner", "flyer", "scene_still")
 
 _ASSET_COLUMNS = ("id", "project_id", "owner_id", "kind", "content_type", "created_at", "position")
 _ASSET_EVENTS = (
@@ -24,6 +24,7 @@ _ASSET_EVENTS = (
     Project.VoiceoverGenerated,
     Project.VideoStitched,
     Project.AssetsAdded,
+    Project.AddOnCompleted,
 )
 
 
@@ -169,7 +170,7 @@ def _records(event: Project.Event) -> list[dict[str, Any]]:
         return [event.asset]
     if isinstance(event, Project.VideoStitched):
         return [event.video, event.thumbnail]
-    if isinstance(event, Project.AssetsAdded):
+    if isinstance(event, Project.AssetsAdded | Project.AddOnCompleted):
         return list(event.assets)
     return []
 

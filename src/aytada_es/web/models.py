@@ -25,16 +25,6 @@ StatusName = Literal[
     "failed",
 ]
 Action = Literal["continue", "view", "retry"]
-AssetKind = Literal[
-    "scene_still",
-    "product_shot",
-    "banner",
-    "flyer",
-    "clip",
-    "voiceover",
-    "final_video",
-    "thumbnail",
-]
 ImageKind = Literal["product_shot", "banner", "flyer", "scene_still"]
 Role = Literal["user", "auditor", "support"]
 Id = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
@@ -114,10 +104,13 @@ class VideoList(Answer):
 
 
 class Asset(Answer):
-    """A file of a project."""
+    """A file of a project: `kind` is one of the built-in kinds (`scene_still`, `product_shot`,
+    `banner`, `flyer`, `clip`, `voiceover`, `final_video`, `thumbnail`) or one a plug-in stage
+    declares; `label` names it for a person."""
 
     id: str
-    kind: AssetKind
+    kind: str
+    label: str
     url: str
     content_type: str | None
     created_at: Moment
@@ -147,6 +140,14 @@ class Failure(Answer):
     failed_at: Moment | None = None
 
 
+class AddOn(Answer):
+    """A billed step of a plug-in stage: `requested`, `completed`, `failed` or `skipped`."""
+
+    name: str
+    state: Literal["requested", "completed", "failed", "skipped"]
+    message: str | None
+
+
 class Reconciliation(Answer):
     """A project's credit ledger: `charged + released + still_reserved == reserved`."""
 
@@ -165,6 +166,7 @@ class StudioView(Card):
     script: dict[str, Any] | None
     scenes: list[dict[str, Any]]
     assets: list[Asset]
+    add_ons: list[AddOn]
     failure: Failure | None
     credits: Reconciliation
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -13,8 +13,8 @@ from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ..adapters.assets import ASSET_KINDS
 from ..application import Studio
+from ..domain.assets import ASSET_LABELS, label_of
 from ..domain.failures import failure_message
 from ..domain.project import Project
 from ..domain.status import ACTIVE
@@ -51,8 +51,8 @@ def utc_text(text: object) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def studio_view(project: Project) -> dict[str, Any]:
-    """The Studio page's view of a project."""
+def studio_view(project: Project, labels: Mapping[str, str] = ASSET_LABELS) -> dict[str, Any]:
+    """The Studio page's view of a project; `labels` name the asset kinds (plug-ins' too)."""
     ledger = project.reconciliation()
     failure = project.failure
     return {
@@ -64,13 +64,21 @@ def studio_view(project: Project) -> dict[str, Any]:
         "assets": [
             {
                 "id": str(asset["id"]),
-                "kind": asset["kind"],
+                "kind": str(asset["kind"]),
+                "label": label_of(str(asset["kind"]), labels),
                 "url": f"/api/assets/{asset['id']}",
                 "content_type": asset.get("content_type"),
                 "created_at": utc_text(asset.get("created_at")) or utc_iso(project.modified_on),
             }
             for asset in project.assets
-            if asset.get("kind") in ASSET_KINDS
+        ],
+        "add_ons": [
+            {
+                "name": addon["step"],
+                "state": addon["state"],
+                "message": _addon_message(addon),
+            }
+            for addon in project.addons.values()
         ],
         "failure": None
         if failure is None
@@ -89,6 +97,16 @@ def studio_view(project: Project) -> dict[str, Any]:
             "consistent": ledger.consistent,
         },
     }
+
+
+def _addon_message(addon: dict[str, Any]) -> str | None:
+    """What a person reads of an add-on that did not run or failed."""
+    failure = addon.get("failure")
+    if failure is None:
+        return None
+    if addon["state"] == "skipped":
+        return "Not run: the balance could not cover it."
+    return failure_message(str(failure["code"]), str(addon["step"]))
 
 
 async def _command(call: Call, command: Command) -> Card:
@@ -214,7 +232,7 @@ async def show_project(call: Call) -> StudioView:
         project = await run_in_threadpool(studio.project, id)
     else:
         project = await run_in_threadpool(studio.project_of, principal.account_id, id)
-    return StudioView.model_validate(studio_view(project))
+    return StudioView.model_validate(studio_view(project, call.web.assets.kinds))
 
 
 _STEP_ERRORS = (402, 404, 409, 422)

@@ -10,12 +10,11 @@ from ...adapters.assets import AssetStore
 from ...config import Settings
 from ...domain.errors import ConfigError
 from ..base import Providers
-from ._http import Backoff
 from .llm import ChatLLM
 from .shotstack import DEFAULT_BASE_URL, ShotstackRenderer
 from .voice import ElevenLabsVoice
 
-__all__ = ["Backoff", "ChatLLM", "ElevenLabsVoice", "ShotstackRenderer", "cloud_providers"]
+__all__ = ["ChatLLM", "ElevenLabsVoice", "ShotstackRenderer", "cloud_providers"]
 
 REQUIRED = {
     "llm_base_url": "AYTADA_LLM_BASE_URL",

@@ -1,10 +1,10 @@
-"""Shared HTTP plumbing of the cloud providers: bounded retries with exponential backoff.
+"""Shared HTTP plumbing of the cloud providers: one attempt, its failure classified.
 
-Errors, as the stages see them:
+A provider never retries: the stage runner alone does, with back-off and jitter, honouring a
+`Retry-After` (consumers/runner.py). Errors, as the runner sees them:
 
-    ProviderError                 retryable: the stage backs off and tries again
-    ├── Transient                 one attempt failed (5xx, timeout, busy); retried here first
-    ├── RateLimited               still 429 after the retries here
+    ProviderError                 5xx, 408, a timeout, a dropped connection: try again later
+    ├── RateLimited               429: try again after its Retry-After
     └── PermanentProviderError    401/403, another 4xx: fails the step at once
         ├── InvalidOutput         a malformed answer
         └── NotFound              404: the provider may decide what a missing resource means
@@ -12,61 +12,16 @@ Errors, as the stages see them:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
 from ..base import InvalidOutput, PermanentProviderError, ProviderError, RateLimited
 
-T = TypeVar("T")
-
-
-class Transient(ProviderError):
-    """One attempt failed in a way that a later attempt may not; `wait_s` overrides the backoff."""
-
-    def __init__(
-        self, message: str, wait_s: float | None = None, *, rate_limited: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.wait_s = wait_s
-        self.rate_limited = rate_limited
-
 
 class NotFound(PermanentProviderError):
     """The remote resource does not exist (HTTP 404)."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """How often and how patiently a provider retries a transient failure itself."""
-
-    attempts: int = 4
-    base_s: float = 0.5
-    max_s: float = 8.0
-
-    def delay(self, attempt: int) -> float:
-        """The pause after the `attempt`-th failure (0-based)."""
-        return float(min(self.base_s * 2**attempt, self.max_s))
-
-
-DEFAULT_BACKOFF = Backoff()
-
-
-async def with_retries(api: str, backoff: Backoff, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run `attempt` until it succeeds, retrying `Transient` failures a bounded number of times."""
-    for n in range(backoff.attempts):
-        try:
-            return await attempt()
-        except Transient as e:
-            if n + 1 >= backoff.attempts:
-                if e.rate_limited:
-                    raise RateLimited(f"{api}: {e}", e.wait_s) from e
-                raise ProviderError(f"{api}: {e}") from e
-            await asyncio.sleep(e.wait_s if e.wait_s is not None else backoff.delay(n))
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -88,37 +43,26 @@ def check_status(api: str, response: httpx.Response) -> None:
     if status in (401, 403):
         raise PermanentProviderError(f"{what}: the API key was refused: {detail}")
     if status == 429:
-        raise Transient(
-            f"{what}: rate limited: {detail}", retry_after(response.headers), rate_limited=True
-        )
+        raise RateLimited(f"{what}: rate limited: {detail}", retry_after(response.headers))
     if status >= 500 or status == 408:
-        raise Transient(f"{what}: {detail}")
+        raise ProviderError(f"{what}: {detail}")
     if status == 404:
         raise NotFound(f"{what}: {detail}")
     raise PermanentProviderError(f"{what}: {detail}")
 
 
 async def send(
-    http: httpx.AsyncClient,
-    api: str,
-    backoff: Backoff,
-    method: str,
-    url: str,
-    **kwargs: Any,
+    http: httpx.AsyncClient, api: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    """Send a request, retrying 5xx, 429 and timeouts; the response is a 2xx one."""
-
-    async def attempt() -> httpx.Response:
-        try:
-            response = await http.request(method, url, **kwargs)
-        except httpx.TimeoutException as e:
-            raise Transient(f"{method} {url} timed out ({type(e).__name__})") from e
-        except httpx.TransportError as e:
-            raise Transient(f"{method} {url} failed: {e!r}") from e
-        check_status(api, response)
-        return response
-
-    return await with_retries(api, backoff, attempt)
+    """Send a request once; the response is a 2xx one, or the error it stands for is raised."""
+    try:
+        response = await http.request(method, url, **kwargs)
+    except httpx.TimeoutException as e:
+        raise ProviderError(f"{api}: {method} {url} timed out ({type(e).__name__})") from e
+    except httpx.TransportError as e:
+        raise ProviderError(f"{api}: {method} {url} failed: {e!r}") from e
+    check_status(api, response)
+    return response
 
 
 def json_of(api: str, response: httpx.Response) -> Any:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...domain.steps import MAX_SCENE_SECONDS, MAX_SCENES
 from ..base import JSON, Brief, Call, InvalidOutput
-from ._http import DEFAULT_BACKOFF, Backoff, json_of, send
+from ._http import json_of, send
 
 API = "LLM"
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -65,14 +65,12 @@ class ChatLLM:
         *,
         model: str = "gpt-4o-mini",
         timeout_s: float = 60.0,
-        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self.http = http
         self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.api_key = api_key
         self.model = model
         self.timeout_s = timeout_s
-        self.backoff = backoff
 
     async def ideas(self, brief: Brief, count: int, call: Call) -> list[JSON]:
         prompt = (
@@ -114,7 +112,7 @@ class ChatLLM:
         }
         headers = {"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": call.key}
         response = await send(
-            self.http, API, self.backoff, "POST", self.url,
+            self.http, API, "POST", self.url,
             json=body, headers=headers, timeout=self.timeout_s,
         )  # fmt: skip
         return _parse(step, json_of(API, response), shape)

@@ -10,7 +10,7 @@ import httpx
 
 from ...adapters.assets import AssetStore
 from ..base import JSON, Brief, Call, InvalidOutput, PermanentProviderError, ProviderError
-from ._http import DEFAULT_BACKOFF, Backoff, NotFound, json_of, send
+from ._http import NotFound, json_of, send
 
 API = "Shotstack"
 STATUSES = ("queued", "fetching", "rendering", "saving", "done", "failed")
@@ -32,7 +32,6 @@ class ShotstackRenderer:
         poll_interval_s: float = 2.0,
         render_timeout_s: float = 900.0,
         timeout_s: float = 60.0,
-        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self.http = http
         self.assets = assets
@@ -43,7 +42,6 @@ class ShotstackRenderer:
         self.poll_interval_s = poll_interval_s
         self.render_timeout_s = render_timeout_s
         self.timeout_s = timeout_s
-        self.backoff = backoff
 
     async def clip(self, brief: Brief, scene: JSON, call: Call) -> JSON:
         length = float(scene.get("duration_s", 3))
@@ -57,7 +55,9 @@ class ShotstackRenderer:
         render = await self._render({"tracks": tracks}, {}, call)
         video = await self._download(render["url"])
         return {
-            **self.assets.put(video, kind="clip", content_type="video/mp4"),
+            **await asyncio.to_thread(
+                self.assets.put, video, kind="clip", content_type="video/mp4"
+            ),
             "duration_s": length,
         }
 
@@ -84,8 +84,12 @@ class ShotstackRenderer:
             self._download(render["url"]), self._download(poster_url)
         )
         return (
-            self.assets.put(video, kind="final_video", content_type="video/mp4"),
-            self.assets.put(poster, kind="thumbnail", content_type="image/jpeg"),
+            await asyncio.to_thread(
+                self.assets.put, video, kind="final_video", content_type="video/mp4"
+            ),
+            await asyncio.to_thread(
+                self.assets.put, poster, kind="thumbnail", content_type="image/jpeg"
+            ),
         )
 
     async def _render(self, timeline: JSON, output: JSON, call: Call) -> JSON:
@@ -137,14 +141,14 @@ class ShotstackRenderer:
 
     async def _download(self, url: str) -> bytes:
         """Fetch an output file at once: Shotstack's output URLs expire after 24 hours."""
-        response = await send(self.http, API, self.backoff, "GET", url, timeout=self.timeout_s)
+        response = await send(self.http, API, "GET", url, timeout=self.timeout_s)
         if not response.content:
             raise InvalidOutput(f"{API}: the output file {url} is empty")
         return response.content
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return await send(
-            self.http, API, self.backoff, method, url,
+            self.http, API, method, url,
             headers=self.headers, timeout=self.timeout_s, **kwargs,
         )  # fmt: skip
 

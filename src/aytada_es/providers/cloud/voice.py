@@ -10,19 +10,19 @@ from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
 from ...adapters.assets import AssetStore
-from ..base import JSON, Brief, Call, InvalidOutput, PermanentProviderError, ProviderError
-from ._http import DEFAULT_BACKOFF, Backoff, Transient, retry_after, with_retries
+from ..base import (
+    JSON,
+    Brief,
+    Call,
+    InvalidOutput,
+    PermanentProviderError,
+    ProviderError,
+    RateLimited,
+)
+from ._http import retry_after
 
 API = "ElevenLabs"
 DEFAULT_VOICE = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", a premade voice every account has
-
-
-class _Queued(Exception):
-    """The account's concurrency limit is reached: wait for a slot, this is not a failure."""
-
-    def __init__(self, wait_s: float | None) -> None:
-        super().__init__("too_many_concurrent_requests")
-        self.wait_s = wait_s
 
 
 def _status_of(body: Any) -> str:
@@ -32,7 +32,12 @@ def _status_of(body: Any) -> str:
 
 
 class ElevenLabsVoice:
-    """Text to speech; a few calls at once, queued on the account's concurrency limit."""
+    """Text to speech; a few calls at once from this process.
+
+    ElevenLabs answers 429 `too_many_concurrent_requests` when the account's concurrent
+    requests are all in use (wait for a slot: `queue_wait_s`, or its Retry-After) and 429
+    `system_busy` when it is overloaded: both are `RateLimited`, retried by the stage runner.
+    """
 
     def __init__(
         self,
@@ -45,9 +50,7 @@ class ElevenLabsVoice:
         model_id: str = "eleven_multilingual_v2",
         concurrency: int = 2,
         queue_wait_s: float = 1.0,
-        max_queue_waits: int = 60,
         timeout_s: float = 120.0,
-        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self.assets = assets
         self.client = AsyncElevenLabs(
@@ -57,23 +60,12 @@ class ElevenLabsVoice:
         self.model_id = model_id
         self.slots = asyncio.Semaphore(concurrency)
         self.queue_wait_s = queue_wait_s
-        self.max_queue_waits = max_queue_waits
-        self.backoff = backoff
 
     async def voiceover(self, brief: Brief, text: str, duration_s: float, call: Call) -> JSON:
         async with self.slots:
-            audio = await self._queued(text)
-        return self.assets.put(audio, kind="voiceover", content_type="audio/mpeg")
-
-    async def _queued(self, text: str) -> bytes:
-        """Wait out `too_many_concurrent_requests` (a bounded number of times), then speak."""
-        for _ in range(self.max_queue_waits):
-            try:
-                return await with_retries(API, self.backoff, lambda: self._speak(text))
-            except _Queued as e:
-                await asyncio.sleep(e.wait_s if e.wait_s is not None else self.queue_wait_s)
-        raise ProviderError(
-            f"{API}: still too_many_concurrent_requests after {self.max_queue_waits} waits"
+            audio = await self._speak(text)
+        return await asyncio.to_thread(
+            self.assets.put, audio, kind="voiceover", content_type="audio/mpeg"
         )
 
     async def _speak(self, text: str) -> bytes:
@@ -86,31 +78,31 @@ class ElevenLabsVoice:
                     text=text,
                     model_id=self.model_id,
                     output_format="mp3_44100_128",
-                    request_options={"max_retries": 0},  # the retries are ours
+                    request_options={"max_retries": 0},  # the stage runner retries
                 )
             ]
         except ApiError as e:
-            raise _classify(e) from e
+            raise self._classify(e) from e
         except httpx.TimeoutException as e:
-            raise Transient(f"text to speech timed out ({type(e).__name__})") from e
+            raise ProviderError(f"{API}: text to speech timed out ({type(e).__name__})") from e
         except httpx.TransportError as e:
-            raise Transient(f"text to speech failed: {e!r}") from e
+            raise ProviderError(f"{API}: text to speech failed: {e!r}") from e
         audio = b"".join(chunks)
         if not audio:
             raise InvalidOutput(f"{API}: text to speech answered with no audio")
         return audio
 
-
-def _classify(e: ApiError) -> Exception:
-    """The provider error (or queue wait) that an SDK `ApiError` stands for."""
-    code, status = e.status_code or 0, _status_of(e.body)
-    what = f"{API}: HTTP {code} {status or str(e.body)[:200]}"
-    if code in (401, 403):
-        return PermanentProviderError(f"{what}: the API key was refused")
-    if code == 429 and status == "too_many_concurrent_requests":
-        return _Queued(retry_after(e.headers))
-    if code == 429:
-        return Transient(what, retry_after(e.headers), rate_limited=True)
-    if code >= 500 or code == 408:
-        return Transient(what)
-    return PermanentProviderError(what)
+    def _classify(self, e: ApiError) -> ProviderError:
+        """The provider error that an SDK `ApiError` stands for."""
+        code, status = e.status_code or 0, _status_of(e.body)
+        what = f"{API}: HTTP {code} {status or str(e.body)[:200]}"
+        if code in (401, 403):
+            return PermanentProviderError(f"{what}: the API key was refused")
+        if code == 429:
+            after = retry_after(e.headers)
+            if status == "too_many_concurrent_requests" and after is None:
+                after = self.queue_wait_s  # a slot frees as soon as another request ends
+            return RateLimited(what, after)
+        if code >= 500 or code == 408:
+            return ProviderError(what)
+        return PermanentProviderError(what)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import tempfile
@@ -85,8 +86,10 @@ class LocalClips:
         with tempfile.TemporaryDirectory(prefix="aytada-clip-") as tmp:
             out = Path(tmp) / "clip.mp4"
             await ffmpeg.in_thread(functools.partial(self._render, brief, scene, out))
-            content = out.read_bytes()
-        asset = self.assets.put(content, kind="clip", content_type="video/mp4")
+            content = await asyncio.to_thread(out.read_bytes)
+        asset = await asyncio.to_thread(
+            self.assets.put, content, kind="clip", content_type="video/mp4"
+        )
         return {
             **asset,
             "scene": scene.get("index", 0),

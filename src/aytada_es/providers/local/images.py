@@ -303,6 +303,8 @@ class LocalImages:
         made = await asyncio.to_thread(self._render, brief, scenes)
         records = []
         for kind, scene, content in made:
-            record = self.assets.put(content, kind=kind, content_type="image/png")
+            record = await asyncio.to_thread(
+                self.assets.put, content, kind=kind, content_type="image/png"
+            )
             records.append(record if scene is None else {**record, "scene": scene})
         return records

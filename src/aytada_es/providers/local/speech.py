@@ -82,7 +82,9 @@ class LocalSpeech:
                 await ffmpeg.run("-i", str(spoken), "-af", _atempo(length / room), str(faster))
                 spoken = faster
             content = await asyncio.to_thread(fit, spoken, duration_s)
-        asset = self.assets.put(content, kind="voiceover", content_type="audio/wav")
+        asset = await asyncio.to_thread(
+            self.assets.put, content, kind="voiceover", content_type="audio/wav"
+        )
         return {**asset, "duration_s": duration_s}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 
@@ -40,6 +41,11 @@ class LocalStitching:
             args += ["-vf", f"scale={THUMBNAIL_WIDTH}:-2", "-q:v", "3", str(thumbnail)]
             await ffmpeg.run(*args)
             video_bytes, thumbnail_bytes = video.read_bytes(), thumbnail.read_bytes()
-        final = self.assets.put(video_bytes, kind="final_video", content_type="video/mp4")
-        thumb = self.assets.put(thumbnail_bytes, kind="thumbnail", content_type="image/jpeg")
+        put = self.assets.put
+        final = await asyncio.to_thread(
+            put, video_bytes, kind="final_video", content_type="video/mp4"
+        )
+        thumb = await asyncio.to_thread(
+            put, thumbnail_bytes, kind="thumbnail", content_type="image/jpeg"
+        )
         return final, thumb

@@ -1,0 +1,137 @@
+"""What a stage may use while it handles a message: the studio, assets, providers, paid calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
+from uuid import UUID
+
+from ..adapters.assets import AssetStore
+from ..adapters.calls import CallLedger
+from ..application import Studio
+from ..domain.project import JSON, Project
+from ..group_commit import GroupCommit
+from ..providers.base import Call, PermanentProviderError, Providers
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StepAbandoned(Exception):
+    """The request a stage works on was cancelled or its project deleted meanwhile."""
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage may use: the event store, the asset store, the providers, paid calls.
+
+    The runner gives each attempt its own context: `attempt` counts from 1, and
+    `first_attempt_at` is when the first one began.
+    """
+
+    studio: Studio
+    assets: AssetStore
+    providers: Providers
+    commits: GroupCommit | None = None
+    calls: CallLedger | None = None
+    # How often work in flight checks that its request still stands (cancel, delete).
+    watch_s: float = 0.5
+    attempt: int = 1
+    first_attempt_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+
+    def retrying(self, attempt: int, first_attempt_at: datetime) -> StageContext:
+        """The context of another attempt at the same message."""
+        return dataclasses.replace(self, attempt=attempt, first_attempt_at=first_attempt_at)
+
+    def generation(self, stage_version: str, units: int) -> JSON:
+        """The generation record of this attempt: by whom, how much, after how many tries."""
+        return {
+            "provider": self.providers.name,
+            "stage_version": stage_version,
+            "units": units,
+            "started_at": self.first_attempt_at,
+            "finished_at": datetime.now(UTC),
+            "attempts": self.attempt,
+        }
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking work (a query, an encoder, file I/O) in a thread, off the event loop."""
+        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
+    async def command(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a Studio command, saved together with the other stages' concurrent commands."""
+        if self.commits is None:
+            return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+        result: T = await self.commits.run(fn, *args, **kwargs)
+        return result
+
+    async def project(self, project_id: UUID, *, at_least: int) -> Project:
+        """The project at `at_least` or later: from this process's cache when it has it."""
+        cached = self.studio.cached_project(project_id, at_least=at_least)
+        if cached is not None:
+            return cached
+        return await self.call(self.studio.project, project_id, at_least=at_least)
+
+    async def store_asset(self, content: bytes, *, kind: str, content_type: str) -> JSON:
+        """Store a file (once, by its hash) and return the record an event carries."""
+        return await self.call(self.assets.put, content, kind=kind, content_type=content_type)
+
+    async def once(self, key: str, fn: Callable[[Call], Awaitable[T]]) -> T:
+        """Make a paid provider call at most once per key; a repeat gets the recorded result.
+
+        The call is recorded before it is made and its result as soon as it returns, so a
+        request redelivered after a crash finds the result (or the remote job id to resume)
+        instead of paying for the call again. A call that fails for good starts afresh next
+        time; one that may succeed later keeps its remote job id, so a retry resumes it.
+        """
+        ledger = self.calls
+        if ledger is None or not self.providers.billed:
+            return await fn(Call(key))
+        recorded = await self.call(ledger.get, key)
+        if recorded is not None and recorded.status == "finished":
+            result: T = recorded.result
+            return result
+        if recorded is None:
+            await self.call(ledger.start, key, self.providers.name)
+
+        async def record_id(external_id: str) -> None:
+            await self.call(ledger.identify, key, external_id)
+
+        call = Call(key, recorded.external_id if recorded else None, record_id)
+        try:
+            result = await fn(call)
+        except PermanentProviderError:
+            await self.call(ledger.abandon, key)
+            raise
+        await self.call(ledger.finish, key, result)
+        return result
+
+    async def while_current(
+        self, still_wanted: Callable[[Project], bool], project_id: UUID, work: Awaitable[T]
+    ) -> T:
+        """Await `work` while the project still wants it; once it does not, abandon it.
+
+        Every `watch_s` the project is read from the store: when `still_wanted` says no (the
+        step was cancelled, the project deleted) the work is cancelled (a local renderer's
+        process is killed with it) and `StepAbandoned` raised: nothing of it is recorded.
+        """
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.watch_s)
+                if done:
+                    return task.result()
+                project = await self.call(self.studio.project, project_id)
+                if not still_wanted(project):
+                    raise StepAbandoned(f"the work on {project_id} is no longer wanted")
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
