@@ -365,15 +365,24 @@ def _details(event: JSON) -> str:
     if kind in ("CreditsReserved", "CreditsCharged", "CreditsReleased"):
         return f"{data['step']} {data['amount']}"
     if kind == "GenerationRecorded":
+        version = f" v{data['stage_version']}" if data.get("stage_version") else ""
         text = (
-            f"{data['step']} by {data['provider']}: {data['units']} units, {data['credits']}"
-            f" credits, {data['outcome']} after {data['attempts']} attempt(s)"
+            f"{data['step']}{version} by {data['provider']}: {data['units']} units,"
+            f" {data['credits']} credits, {data['outcome']} after {data['attempts']} attempt(s)"
         )
         return text + (f": {data['error']}" if data["error"] else "")
     if kind == "StepFailed":
         return f"{data['step']} {data['code']} after {data['attempts']} attempt(s): {data['error']}"
     if kind == "StepCancelled":
         return f"{data['step']} cancelled"
+    if kind == "AddOnRequested":
+        return f"{data['step']} v{data['stage_version']} after v{data['trigger_version']}"
+    if kind == "AddOnCompleted":
+        return f"{data['step']}: " + ", ".join(str(a.get("kind")) for a in data["assets"])
+    if kind == "AddOnFailed":
+        return f"{data['step']} {data['code']} after {data['attempts']} attempt(s): {data['error']}"
+    if kind == "AddOnSkipped":
+        return f"{data['step']} skipped: {data['reason']}"
     if kind == "ProjectCreated":
         return f"{data['title']!r} {data['format']} autopilot={data['autopilot']}"
     if kind == "IdeasGenerated":

@@ -34,8 +34,8 @@ class Settings(BaseModel):
     kafka_namespace: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
     topic_partitions: int = Field(6, ge=1, le=1000)
     providers: Literal["local", "cloud", "instant"] = "local"
-    stage_attempts: int = Field(3, ge=1, le=20)
-    stage_backoff_s: float = Field(0.5, ge=0, le=60)
+    stage_attempts: int = Field(4, ge=1, le=20)
+    stage_backoff_s: float = Field(1.0, ge=0, le=60)
     poll_interval_s: float = Field(0.05, gt=0, le=10)
     relay_check_s: float = Field(1.0, gt=0, le=60)
     elevenlabs_api_key: str | None = None
