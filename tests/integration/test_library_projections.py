@@ -361,7 +361,8 @@ DELTAS = {"grant": (1, 0), "reserve": (-1, 1), "charge": (0, -1), "release": (1,
 
 
 def a_credit_history(studio: Studio) -> dict[str, UUID]:
-    """Ada: a completed project, a failed one and a deleted one still holding its reservation."""
+    """Ada: a completed project, a failed one, and one deleted while its script was being written
+    (cancelled: its reservation released). Bob: one writing its script (a reservation held)."""
     ada, bob = an_owner(studio, "ada", credits=1_000), an_owner(studio, "bob", credits=50)
     done = a_project(studio, ada, "Done")
     to_completed(studio, ada, done)
@@ -383,6 +384,7 @@ def a_credit_history(studio: Studio) -> dict[str, UUID]:
     studio.grant_credits("ada", 25)
     bobs = a_project(studio, bob, "Bob's")
     with_ideas(studio, bob, bobs)
+    studio.request_script(bob, bobs, actor="user")
     return {"ada": ada, "bob": bob, "done": done, "failed": failed, "gone": gone, "bobs": bobs}
 
 
@@ -437,7 +439,8 @@ def test_the_credit_statement_runs_to_the_accounts_balance_deleted_projects_incl
     assert {(m["project_title"], m["project_deleted"]) for m in gone} == {("Gone", True)}
     done = [m for m in ada["history"] if m["project_id"] == str(ids["done"])]
     assert {(m["project_title"], m["project_deleted"]) for m in done} == {("Done", False)}
-    assert ada["reserved"] > 0  # the deleted project's script reservation is still held
+    assert ada["reserved"] == 0  # the delete cancelled the script and released its credits
+    assert models.credits.statement(ids["bob"])["reserved"] > 0  # Bob's script is being written
     assert {m["kind"] for m in ada["history"]} == set(DELTAS)
     assert models.credits.statement(uuid4()) == {"balance": 0, "reserved": 0, "history": []}
 
@@ -459,7 +462,9 @@ def test_each_projects_ledger_matches_the_aggregates_and_is_consistent(
             "consistent": True,
         }
     gone = models.credits.project_ledger(ids["gone"])
-    assert gone is not None and gone["still_reserved"] > 0
+    assert gone is not None and gone["still_reserved"] == 0  # cancelled by its delete
+    bobs = models.credits.project_ledger(ids["bobs"])
+    assert bobs is not None and bobs["still_reserved"] > 0
     fresh = a_project(studio, ids["ada"], "Fresh")
     caught_up(models)
     assert models.credits.project_ledger(fresh) == {
