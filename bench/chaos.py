@@ -45,13 +45,13 @@ from aiokafka import AIOKafkaConsumer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from aytada_es.adapters.sql import SQLStore
 from aytada_es.application import Studio
 from aytada_es.config import ACCOUNT_EVENTS, PROJECT_EVENTS, Database, Settings
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
 from aytada_es.kafka.broker import BundledBroker, free_port
 from aytada_es.projections import ReadModels
-from aytada_es.projections.store import ReadModelStore
 
 LOCAL_TEST_DB = "postgresql://postgres@127.0.0.1:5432/test"
 CREDITS = 10_000_000
@@ -427,7 +427,7 @@ class ChaosRun:
                 f"{failed} failures" + (f"; unexplained: {unexplained[:3]}" if unexplained else ""),
             )
         )
-        store = ReadModelStore.of(studio)
+        store = SQLStore.of(studio)
         movements = store.query(
             "SELECT project_id, step, COUNT(*) AS n FROM {aytada_credit_movements}"
             " WHERE kind = 'charge' GROUP BY project_id, step"
@@ -467,7 +467,7 @@ class ChaosRun:
             conn.execute(f'CREATE SCHEMA "{fresh}"')
         target = Studio({**live_db.eventsourcing_env(), "POSTGRES_SCHEMA": fresh})
         try:
-            rebuilt = ReadModels(studio, ReadModelStore.of(target))
+            rebuilt = ReadModels(studio, SQLStore.of(target))
             replayed = rebuilt.rebuild()
             tables = [POSITIONS, *(t for p in rebuilt.projections for t in p.tables)]
             tables.remove(CHANGE_FEED)
@@ -575,7 +575,7 @@ class ChaosRun:
         print(f"exits on their own:  {sum(self.exits.values())} ({exits})")
         print(f"relay leaderships:   {leads} ({max(leads - 1, 0)} takeovers by a standby)")
         print(f"duration:            {duration:.1f} s (first start to every project completed)")
-        stored = ReadModelStore.of(studio).query("SELECT COUNT(*) AS n FROM {aytada_events}")
+        stored = SQLStore.of(studio).query("SELECT COUNT(*) AS n FROM {aytada_events}")
         print(f"events:              {stored[0]['n']} stored")
         print(f"republished events:  {republished}")
         print(f"retried projects:    {len(self.retried)}")

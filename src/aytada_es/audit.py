@@ -24,9 +24,7 @@ from .domain.credits import Reconciliation
 from .domain.errors import AccountNotFound, BadInput, ProjectNotFound
 from .domain.failures import redacted
 from .domain.project import Project
-from .kafka.envelope import jsonable
-from .kafka.relay import event_id
-from .projections.videos import utc_iso
+from .notation import event_id, jsonable, utc_iso
 
 JSON = dict[str, Any]
 _PROJECT_CREATED = get_topic(Project.ProjectCreated)

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from aytada_es.adapters.sql import SQLStore
 from aytada_es.application import Studio
 from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.steps import Step
-from aytada_es.projections.store import ReadModelStore
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 RESULTS: dict[Step, dict[str, Any]] = {
@@ -95,7 +95,7 @@ def edit_stored_event(
     studio: Studio, aggregate_id: UUID, version: int, old: bytes, new: bytes
 ) -> None:
     """Edit one stored event's state in place with SQL, as someone with database access could."""
-    store = ReadModelStore.of(studio)
+    store = SQLStore.of(studio)
     # SQLite's table is `stored_events`; PostgreSQL's is named after the application.
     table = "{" + getattr(studio.recorder, "events_table_name", "stored_events") + "}"
     key: object = aggregate_id.hex if store.dialect == "sqlite" else aggregate_id

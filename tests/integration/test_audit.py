@@ -20,8 +20,7 @@ from aytada_es.cli import main
 from aytada_es.config import Settings
 from aytada_es.domain.errors import AccountNotFound, BadInput, ProjectNotFound
 from aytada_es.domain.project import Project
-from aytada_es.kafka.envelope import jsonable
-from aytada_es.kafka.relay import event_id
+from aytada_es.notation import event_id, jsonable
 from aytada_es.projections import read_models
 from aytada_es.projections.videos import utc_iso
 

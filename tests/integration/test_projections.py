@@ -13,6 +13,7 @@ from uuid import UUID
 
 import pytest
 
+from aytada_es.adapters.sql import SQLStore, Transaction
 from aytada_es.application import Studio, hash_token
 from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import Project
@@ -24,12 +25,10 @@ from aytada_es.projections import (
     Projection,
     ReadModelRunner,
     ReadModels,
-    ReadModelStore,
     project_card,
     read_models,
 )
 from aytada_es.projections.base import DomainEvent
-from aytada_es.projections.store import Transaction
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 SCENES = (3, 4, 5)
@@ -428,7 +427,7 @@ class Clock:
 def test_a_crash_mid_batch_keeps_the_events_before_it_and_each_event_applies_once(
     studio: Studio,
 ) -> None:
-    store = ReadModelStore.of(studio)
+    store = SQLStore.of(studio)
     videos, accounts, journal = MyVideos(store), Accounts(store), Journal(store)
     clock = Clock()
     runner = ReadModelRunner(studio, [journal, videos, accounts], store, clock=clock)

@@ -18,12 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from web_server import Site, json_of, serving, site, site_settings
 
 from aytada_es import cli
+from aytada_es.adapters.sql import Transaction
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
 from aytada_es.domain.account import Account
 from aytada_es.projections import Backoff, CardChange, ReadModels
 from aytada_es.projections.base import DomainEvent
-from aytada_es.projections.store import Transaction
 from aytada_es.web.probes import probes_app
 from aytada_es.web.serving import WebServer
 

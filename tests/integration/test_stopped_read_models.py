@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from aytada_es import cli
+from aytada_es.adapters.sql import SQLStore, Transaction
 from aytada_es.application import Studio
 from aytada_es.config import Settings
 from aytada_es.domain.account import Account
@@ -28,12 +29,10 @@ from aytada_es.projections import (
     Projection,
     ReadModelRunner,
     ReadModels,
-    ReadModelStore,
     Stopped,
     read_models,
 )
 from aytada_es.projections.base import DomainEvent
-from aytada_es.projections.store import Transaction
 
 LIMIT = 5  # the runner's batch, small so that a few commands fill several
 RUNNER_LOG = "aytada_es.projections.runner"
@@ -99,7 +98,7 @@ def the_stop(runner: ReadModelRunner) -> Stopped:
     return stopped
 
 
-def rows(store: ReadModelStore, table: str, key: str) -> list[dict[str, Any]]:
+def rows(store: SQLStore, table: str, key: str) -> list[dict[str, Any]]:
     return store.query(f"SELECT * FROM {{{table}}} ORDER BY {key}")
 
 
@@ -117,7 +116,7 @@ def test_a_read_model_that_cannot_apply_an_event_stops_alone_and_resumes_exactly
     studio: Studio, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=RUNNER_LOG)
-    store = ReadModelStore.of(studio)
+    store = SQLStore.of(studio)
     tally, accounts, videos = Tally(store), Accounts(store), MyVideos(store)
     clock = Clock()
     runner = ReadModelRunner(
@@ -282,7 +281,7 @@ class ShelfWithFormats(Shelf):
 def test_a_projection_whose_version_changed_rebuilds_itself_while_the_others_keep_their_place(
     studio: Studio, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = ReadModelStore.of(studio)
+    store = SQLStore.of(studio)
     old = ReadModelRunner(studio, [Shelf(store), Accounts(store)], store)
     owner = an_owner(studio)
     titles = {str(a_project(studio, owner, f"Ad {i}")): f"Ad {i}" for i in range(3)}

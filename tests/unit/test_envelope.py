@@ -9,7 +9,8 @@ from uuid import UUID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aytada_es.kafka.envelope import AccountEnvelope, Envelope, envelope_bytes, jsonable
+from aytada_es.kafka.envelope import AccountEnvelope, Envelope, envelope_bytes
+from aytada_es.notation import jsonable
 
 names = st.text(min_size=1, max_size=8)
 values = st.recursive(

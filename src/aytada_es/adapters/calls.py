@@ -8,7 +8,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from ..projections.store import ReadModelStore, from_json, to_json
+from .sql import SQLStore, from_json, to_json
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS {aytada_provider_calls} ("
@@ -36,13 +36,13 @@ class RecordedCall:
 class CallLedger:
     """Paid provider calls by idempotency key, in the event store's own database."""
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         self.store = store
         store.create(DDL)
 
     @classmethod
     def of(cls, application: Application[Any]) -> CallLedger:
-        return cls(ReadModelStore.of(application))
+        return cls(SQLStore.of(application))
 
     def get(self, key: str) -> RecordedCall | None:
         rows = self.store.query(

@@ -27,7 +27,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from ..projections.store import ReadModelStore
+from .sql import SQLStore
 
 GENESIS = "0" * 64
 _OPEN = b'{"_chain":"'
@@ -210,7 +210,7 @@ class ChainedEventStore(EventStore[UUID]):
 
 def stored_history(application: Application[Any], aggregate_id: UUID) -> list[Notification]:
     """Every stored event of one aggregate, raw, in version order, with its position."""
-    store = ReadModelStore.of(application)
+    store = SQLStore.of(application)
     table = getattr(application.recorder, "events_table_name", "stored_events")
     key: str | UUID = aggregate_id.hex if store.dialect == "sqlite" else aggregate_id
     position = "rowid" if store.dialect == "sqlite" else "notification_id"

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from ..projections.store import ReadModelStore, Row
+from .sql import Row, SQLStore
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS {aytada_sessions} ("
@@ -64,7 +64,7 @@ class Session:
 class Sessions:
     """The sessions of every web process, in the `aytada_sessions` table."""
 
-    def __init__(self, store: ReadModelStore, *, ttl_s: int, idle_s: int) -> None:
+    def __init__(self, store: SQLStore, *, ttl_s: int, idle_s: int) -> None:
         self.store = store
         self.ttl_s = ttl_s
         self.idle_s = idle_s

@@ -10,6 +10,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..notation import json_default
+
 # The event type, also as a header, so a consumer can pass over what it does not react to
 # without decoding it.
 TYPE_HEADER = "event-type"
@@ -90,17 +92,4 @@ def envelope_bytes(
         "occurred_at": occurred_at.isoformat(),
         "data": data,
     }
-    return json.dumps(envelope, default=_default, separators=(",", ":")).encode()
-
-
-def jsonable(value: Any) -> Any:
-    """Domain values as JSON: UUIDs and datetimes as strings."""
-    return json.loads(json.dumps(value, default=_default))
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return json.dumps(envelope, default=json_default, separators=(",", ":")).encode()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from eventsourcing.domain import Aggregate
@@ -17,6 +17,7 @@ from ..application import Studio
 from ..config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, RELAY_MARK, Settings
 from ..domain.account import Account
 from ..domain.errors import ConfigError
+from ..notation import event_id
 from ..tables import creating_tables
 from .batches import BatchSender, Outgoing
 from .envelope import envelope_bytes
@@ -24,13 +25,7 @@ from .relay_lock import RelayLock, relay_lock
 from .watch import BrokerWatch
 
 log = logging.getLogger(__name__)
-_EVENTS = uuid5(NAMESPACE_URL, "aytada-es:events")
 TRACKING_NAME = "kafka-relay"
-
-
-def event_id(aggregate_id: UUID, version: int) -> UUID:
-    """The same stored event always has the same id, however often it is published."""
-    return uuid5(_EVENTS, f"{aggregate_id}:{version}")
 
 
 def _tracking_recorder(studio: Studio, settings: Settings) -> TrackingRecorder:

@@ -9,7 +9,6 @@ from .runner import ProjectionFailed, ReadModelRunner, ReadModels, read_models
 from .scripts import MyScripts, ScriptView
 from .status import LAG_LIMIT_S, ReadModelStatus
 from .stopped import Backoff, Stopped
-from .store import ReadModelStore
 from .videos import MyVideos, card, project_card
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "ProjectionFailed",
     "ReadModelRunner",
     "ReadModelStatus",
-    "ReadModelStore",
     "ReadModels",
     "ScriptView",
     "Statement",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..adapters.sql import Row, Transaction
 from ..domain.project import Project
 from .base import Batch
-from .store import Row, Transaction
 
 
 class ProjectRows:

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypedDict
 
+from ..adapters.sql import Row, SQLStore, Transaction
 from ..domain.account import Account
 from .base import Batch, CardChange, DomainEvent, Projection
-from .store import ReadModelStore, Row, Transaction
 
 ACCOUNTS = "aytada_accounts"
 
@@ -52,7 +52,7 @@ class Accounts(Projection):
         "CREATE INDEX IF NOT EXISTS aytada_accounts_by_position ON {aytada_accounts} (position)",
     )
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         super().__init__(store)
         self._accounts: dict[str, Row] = {}  # the rows this batch touches
         self._touched: set[str] = set()

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from .store import ReadModelStore, Transaction
+from ..adapters.sql import SQLStore, Transaction
 
 DomainEvent = DomainEventProtocol[UUID]
 Batch = Sequence[tuple[int, DomainEvent]]
@@ -62,7 +62,7 @@ class Projection(ABC):
 
     To add one: subclass it with a unique `name`, the `tables` it owns and their `ddl`
     (idempotent `CREATE ... IF NOT EXISTS`, table names in braces, `?` placeholders: see
-    `store.py`), implement `apply`, and add an instance to the runner's list (see
+    `adapters/sql.py`), implement `apply`, and add an instance to the runner's list (see
     `ReadModels`). For each batch of events after its tracked position, the runner opens ONE
     transaction, moves the projection's position in it, then calls `begin(tx, batch)` (load the
     rows the batch touches in one query), `apply(tx, position, event)` for every event in order
@@ -85,7 +85,7 @@ class Projection(ABC):
     ddl: ClassVar[tuple[str, ...]]
     version: ClassVar[int] = 1
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         self.store = store
 
     def begin(self, tx: Transaction, batch: Batch) -> None:  # noqa: B027 (optional hook)

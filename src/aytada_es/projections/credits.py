@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import TypedDict
 from uuid import UUID
 
+from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from ..domain.credits import Reconciliation
 from ..domain.project import Project
+from ..notation import utc_iso
 from ._project_rows import ProjectRows
 from .base import Batch, CardChange, DomainEvent, Projection
-from .store import ReadModelStore, Row, Transaction, from_json, to_json
-from .videos import utc_iso
 
 MOVEMENTS = "aytada_credit_movements"
 BALANCES = "aytada_credit_balances"
@@ -105,7 +105,7 @@ class CreditStatements(Projection):
         )""",
     )
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         super().__init__(store)
         self._balances: dict[str, Row] = {}  # the rows this batch touches
         self._ledgers: dict[str, Row] = {}

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
+from ..adapters.sql import SQLStore, Transaction
 from ..domain.account import Account
 from ..domain.project import Project
+from ..notation import utc_iso
 from .base import Batch, CardChange, DomainEvent, Projection
-from .store import ReadModelStore, Transaction
-from .videos import utc_iso
 
 # Every project, with its deletion while it is soft-deleted: a deletion event names neither the
 # owner nor the title, and this view must not read another view that may be behind it.
@@ -49,7 +49,7 @@ class DeletedProjects(Projection):
         " (account_id TEXT PRIMARY KEY, name TEXT NOT NULL)",
     )
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         super().__init__(store)
         self._owners: list[tuple[str, str]] = []
         self._projects: list[tuple[str, str, str]] = []

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any, TypedDict
 from uuid import UUID
 
+from ..adapters.sql import Row, SQLStore, Transaction
 from ..domain.assets import IMAGE_KINDS
 from ..domain.project import Project
 from ._project_rows import ProjectRows
 from .base import Batch, CardChange, DomainEvent, Projection
-from .store import ReadModelStore, Row, Transaction
 from .videos import _shown, _sortable
 
 ASSETS = "aytada_assets"
@@ -77,7 +77,7 @@ class MyImages(Projection):
         " ON {aytada_assets} (owner_id, kind, created_at)",
     )
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         super().__init__(store)
         self._projects = ProjectRows(PROJECTS)
         self._assets: dict[tuple[str, str], Row] = {}  # new in this batch, first record kept

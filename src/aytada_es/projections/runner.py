@@ -15,6 +15,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from .._waiting import Doorbell
+from ..adapters.sql import SQLStore, Transaction
 from . import stopped as stops
 from .accounts import Accounts
 from .base import POSITIONS, TRACKING_DDL, VERSIONS, Batch, CardChange, DomainEvent, Projection
@@ -24,7 +25,6 @@ from .images import MyImages
 from .scripts import MyScripts
 from .status import ReadModelStatus, read_model_statuses
 from .stopped import Backoff, Stopped, error_text, utc
-from .store import ReadModelStore, Transaction
 from .videos import MyVideos
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class ReadModelRunner:
         self,
         application: Application[Any],
         projections: Sequence[Projection],
-        store: ReadModelStore | None = None,
+        store: SQLStore | None = None,
         *,
         prepare: bool = True,
         backoff: Backoff | None = None,
@@ -96,7 +96,7 @@ class ReadModelRunner:
             raise ValueError(f"projection names must be unique: {names}")
         self.application = application
         self.projections = list(projections)
-        self.store = store or ReadModelStore.of(application)
+        self.store = store or SQLStore.of(application)
         self.backoff = backoff or Backoff()
         self.clock = clock
         self._listeners: list[Listener] = []
@@ -450,11 +450,11 @@ class ReadModels(ReadModelRunner):
     def __init__(
         self,
         application: Application[Any],
-        store: ReadModelStore | None = None,
+        store: SQLStore | None = None,
         *,
         prepare: bool = True,
     ) -> None:
-        store = store or ReadModelStore.of(application)
+        store = store or SQLStore.of(application)
         self.videos = MyVideos(store)
         self.deleted = DeletedProjects(store)
         self.accounts = Accounts(store)

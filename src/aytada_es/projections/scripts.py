@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 from uuid import UUID
 
+from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.project import Project
 from ._project_rows import ProjectRows
 from .base import Batch, CardChange, DomainEvent, Projection
-from .store import ReadModelStore, Row, Transaction, from_json, to_json
 from .videos import _shown, _sortable
 
 SCRIPTS = "aytada_scripts"
@@ -62,7 +62,7 @@ class MyScripts(Projection):
         " ON {aytada_scripts} (owner_id, created_at, position)",
     )
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         super().__init__(store)
         self._projects = ProjectRows(PROJECTS)
         self._scripts: list[Row] = []

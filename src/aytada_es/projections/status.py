@@ -13,9 +13,9 @@ from typing import Any
 
 from eventsourcing.application import Application
 
+from ..adapters.sql import SQLStore
 from .base import POSITIONS
 from .stopped import ERRORS, JOINED_COLUMNS, Stopped, from_row
-from .store import ReadModelStore
 
 # CONTRACT §7: a read model that lags more than this is down.
 LAG_LIMIT_S = 30.0
@@ -51,7 +51,7 @@ class ReadModelStatus:
 
 
 def read_model_statuses(
-    application: Application[Any], store: ReadModelStore, names: Sequence[str], now: float
+    application: Application[Any], store: SQLStore, names: Sequence[str], now: float
 ) -> list[ReadModelStatus]:
     """Each named read model's status; `now` in seconds since the epoch."""
     tracked = _tracked(store)
@@ -71,7 +71,7 @@ def read_model_statuses(
     ]
 
 
-def _tracked(store: ReadModelStore) -> dict[str, tuple[int, Stopped | None]]:
+def _tracked(store: SQLStore) -> dict[str, tuple[int, Stopped | None]]:
     try:
         rows = store.query(
             f"SELECT p.name, p.position, {JOINED_COLUMNS} FROM {{{POSITIONS}}} p"  # noqa: S608

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .store import Row, Transaction
+from ..adapters.sql import Row, Transaction
 
 ERRORS = "aytada_projection_errors"
 ERRORS_DDL = (

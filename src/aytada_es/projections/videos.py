@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.project import Project
 from ..domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from ..domain.steps import SPECS, Step
+from ..notation import utc_iso
 from .base import Batch, Card, CardChange, DomainEvent, Projection
-from .store import ReadModelStore, Row, Transaction, from_json, to_json
 
 VIDEOS = "aytada_videos"
 CHANGES = "aytada_video_changes"
@@ -24,11 +25,6 @@ _RESULTS: dict[type[Project.Event], Step] = {
     Project.VoiceoverGenerated: Step.VOICEOVER,
     Project.VideoStitched: Step.STITCHING,
 }
-
-
-def utc_iso(moment: datetime) -> str:
-    """ISO 8601 in UTC, as cards show times: `2025-05-01T09:30:00.250000Z`."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _sortable(moment: datetime) -> str:
@@ -111,7 +107,7 @@ class MyVideos(Projection):
         " ON {aytada_video_changes} (owner_id, position)",
     )
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         super().__init__(store)
         self._videos: dict[str, Row] = {}  # the rows this batch touches
         self._listed_before: dict[str, bool] = {}

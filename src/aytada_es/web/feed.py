@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from ..projections import CardChange, ReadModelStore
-from ..projections.store import Row, from_json
+from ..adapters.sql import Row, SQLStore, from_json
+from ..projections import CardChange
 
 
 class ChangeFeed:
     """Reads `aytada_video_changes`, which the My Videos projection appends to in position order."""
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         self.store = store
 
     def latest(self) -> int:

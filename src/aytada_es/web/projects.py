@@ -18,8 +18,8 @@ from ..domain.assets import ASSET_LABELS, label_of
 from ..domain.failures import failure_message
 from ..domain.project import Project
 from ..domain.status import ACTIVE
+from ..notation import utc_iso
 from ..projections import project_card
-from ..projections.videos import utc_iso
 from .auth import WRITERS
 from .context import Web
 from .endpoints import Call, Endpoint

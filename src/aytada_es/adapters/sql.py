@@ -1,4 +1,5 @@
-"""The read models' access to the event store's own database, in one SQL dialect.
+"""SQL over the event store's own database, in one dialect: for the read models, the sessions,
+the call ledger and the audit's raw history.
 
 Statements use `?` placeholders and name tables in braces (`SELECT * FROM {aytada_videos}`): the
 store qualifies them with the PostgreSQL schema and switches placeholders to `%s` there. JSON is
@@ -53,9 +54,9 @@ class _Tables(dict[str, str]):
 
 
 class Transaction:
-    """One open transaction of the read-model store."""
+    """One open transaction of the store."""
 
-    def __init__(self, store: ReadModelStore, cursor: sqlite3.Cursor | psycopg.Cursor[DictRow]):
+    def __init__(self, store: SQLStore, cursor: sqlite3.Cursor | psycopg.Cursor[DictRow]):
         self._store = store
         self._cursor = cursor
         self._postgres = store.dialect == "postgres"
@@ -104,8 +105,8 @@ class Transaction:
         self.executemany(sql, ([row[c] for c in columns] for row in rows))
 
 
-class ReadModelStore:
-    """The event store's SQLite file or PostgreSQL schema, seen by the read models."""
+class SQLStore:
+    """The event store's SQLite file or PostgreSQL schema, for tables of our own beside it."""
 
     def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
         self.datastore = datastore
@@ -118,7 +119,7 @@ class ReadModelStore:
         self._compiled: dict[str, str] = {}
 
     @classmethod
-    def of(cls, application: Application[Any]) -> ReadModelStore:
+    def of(cls, application: Application[Any]) -> SQLStore:
         """The store of an application's own database."""
         datastore = getattr(application.recorder, "datastore", None)
         if not isinstance(datastore, SQLiteDatastore | PostgresDatastore):
