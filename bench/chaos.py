@@ -47,10 +47,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from aytada_es.adapters.sql import SQLStore
 from aytada_es.application import Studio
-from aytada_es.config import ACCOUNT_EVENTS, PROJECT_EVENTS, Database, Settings
+from aytada_es.config import Database, Settings
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
 from aytada_es.kafka.broker import BundledBroker, free_port
+from aytada_es.kafka.topics import ACCOUNT_EVENTS, PROJECT_EVENTS
 from aytada_es.projections import ReadModels
 
 LOCAL_TEST_DB = "postgresql://postgres@127.0.0.1:5432/test"

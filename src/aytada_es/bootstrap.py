@@ -21,7 +21,7 @@ from .adapters.keys import session_key
 from .adapters.links import AssetLinks
 from .adapters.permissions import private_dir
 from .application import Studio
-from .config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
+from .config import Settings
 from .consumers.context import StageContext
 from .consumers.registry import Registered, asset_kinds, installed, registered
 from .consumers.runner import RetryPolicy, StageRunner, Topics
@@ -31,7 +31,7 @@ from .group_commit import GroupCommit
 from .kafka import clients
 from .kafka.broker import BundledBroker
 from .kafka.relay import Relay
-from .kafka.topics import ensure_topics
+from .kafka.topics import TopicNames, ensure_topics
 from .metrics import Metrics
 from .projections.runner import ReadModels, read_models
 from .providers.base import Providers
@@ -54,11 +54,12 @@ def stage_runner(
     dead_letters: AIOKafkaProducer,
 ) -> StageRunner:
     """A consumer group member for the stage, with the topics, group and retries of `settings`."""
+    topics = TopicNames(settings.kafka_namespace)
     return StageRunner(
         stage,
         ctx,
         bootstrap=bootstrap,
-        topics=Topics(settings.topic(PROJECT_EVENTS), settings.topic(DEAD_LETTERS)),
+        topics=Topics(topics.project_events, topics.dead_letters),
         group_id=f"{settings.kafka_namespace}aytada.stage.{stage.name}",
         dead_letters=dead_letters,
         policy=RetryPolicy(
@@ -66,6 +67,26 @@ def stage_runner(
             wait_initial_s=settings.stage_backoff_s,
             wait_jitter_s=settings.stage_backoff_s,
         ),
+    )
+
+
+def make_relay(
+    studio: Studio,
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    *,
+    bootstrap: str = "",
+    batch: int = 1000,
+) -> Relay:
+    """A relay of the studio's events, with the topics and checks of `settings` (not prepared)."""
+    return Relay(
+        studio,
+        producer,
+        topics=TopicNames(settings.kafka_namespace),
+        partitions=settings.topic_partitions,
+        check_s=settings.relay_check_s,
+        bootstrap=bootstrap or settings.kafka_bootstrap or "",
+        batch=batch,
     )
 
 
@@ -80,7 +101,14 @@ def make_providers(
         return local
     links = AssetLinks(session_key(settings.data_dir, settings.secret_key), settings.public_url)
     cloud = cloud_providers(
-        settings, assets, public_asset_url=links.url, http=http, llm_model=settings.llm_model
+        assets,
+        llm_base_url=settings.llm_base_url,
+        llm_api_key=settings.llm_api_key,
+        elevenlabs_api_key=settings.elevenlabs_api_key,
+        shotstack_api_key=settings.shotstack_api_key,
+        public_asset_url=links.url,
+        http=http,
+        llm_model=settings.llm_model,
     )
     # Scene stills and library images are drawn locally; Shotstack animates them.
     return dataclasses.replace(cloud, images=local.images)
@@ -124,7 +152,7 @@ class System:
             self.bootstrap_servers = await asyncio.to_thread(self.broker.start)
         await ensure_topics(
             self.bootstrap_servers,
-            [settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)],
+            TopicNames(settings.kafka_namespace).created,
             settings.topic_partitions,
         )
         self._producer = clients.producer(self.bootstrap_servers)
@@ -157,14 +185,16 @@ class System:
         self.studio.on_saved(doorbell.ring)
         return doorbell
 
-    def _relay(self) -> Coroutine[Any, Any, None]:
+    async def _relay(self) -> None:
         if self._relay_bell is None:
             self._relay_bell = self._doorbell()
-        self.relay = Relay(
+        relay = make_relay(
             self.studio, self.settings, self._producer, bootstrap=self.bootstrap_servers
         )
-        self.metrics.relay.follow(self.relay)
-        return self.relay.run(self._stop, self.settings.poll_interval_s, self._relay_bell)
+        await asyncio.to_thread(relay.prepare)
+        self.relay = relay
+        self.metrics.relay.follow(relay)
+        await relay.run(self._stop, self.settings.poll_interval_s, self._relay_bell)
 
     def _stage_part(
         self, stage: Stage, ctx: StageContext

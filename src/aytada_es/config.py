@@ -12,11 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .domain.errors import ConfigError
 
-PROJECT_EVENTS = "aytada.project-events"
-ACCOUNT_EVENTS = "aytada.account-events"
-DEAD_LETTERS = "aytada.project-events.dlq"
-# An empty topic the relay creates once the broker holds every published event (kafka/watch.py).
-RELAY_MARK = "aytada.relay-mark"
 # Allowed besides the host of AYTADA_PUBLIC_URL when AYTADA_ALLOWED_HOSTS is not set.
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 _HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
@@ -111,6 +106,7 @@ class Settings(BaseModel):
         return Database.parse(self.database_url or f"sqlite:///{self.data_dir / 'aytada.sqlite'}")
 
     def topic(self, name: str) -> str:
+        """A topic's name in this environment (its names: `kafka/topics.py`)."""
         return f"{self.kafka_namespace}{name}"
 
     @property

@@ -14,9 +14,9 @@ from polling import read_topic, wait_for
 
 from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap
-from aytada_es.config import ACCOUNT_EVENTS, PROJECT_EVENTS, RELAY_MARK, Settings
+from aytada_es.config import Settings
 from aytada_es.kafka.broker import BundledBroker
-from aytada_es.kafka.topics import admin_client
+from aytada_es.kafka.topics import ACCOUNT_EVENTS, PROJECT_EVENTS, RELAY_MARK, admin_client
 from aytada_es.kafka.watch import BrokerWatch
 from fakes.slow import assert_each_step_charged_once, autopilot_projects, slow_providers
 

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from aytada_es.adapters.assets import AssetStore
-from aytada_es.config import Settings
 from aytada_es.domain.errors import ConfigError
 from aytada_es.providers.base import (
     Brief,
@@ -387,9 +386,15 @@ async def test_a_malformed_shotstack_answer_is_a_clear_permanent_error(
 
 
 def test_the_cloud_set_names_every_missing_key(assets: AssetStore) -> None:
-    settings = Settings(providers="cloud", llm_base_url="http://llm.example/v1")
     with pytest.raises(ConfigError) as raised:
-        cloud_providers(settings, assets, public_asset_url=str)
+        cloud_providers(
+            assets,
+            llm_base_url="http://llm.example/v1",
+            llm_api_key=None,
+            elevenlabs_api_key="",
+            shotstack_api_key=None,
+            public_asset_url=str,
+        )
     message = str(raised.value)
     for var in ("AYTADA_LLM_API_KEY", "ELEVENLABS_API_KEY", "SHOTSTACK_API_KEY"):
         assert var in message
@@ -399,14 +404,15 @@ def test_the_cloud_set_names_every_missing_key(assets: AssetStore) -> None:
 async def test_the_cloud_set_is_named_cloud_and_uses_the_given_client(
     assets: AssetStore, http: httpx.AsyncClient
 ) -> None:
-    settings = Settings(
-        providers="cloud",
+    providers = cloud_providers(
+        assets,
         llm_base_url="http://llm.example/v1",
         llm_api_key="k1",
         elevenlabs_api_key="k2",
         shotstack_api_key="k3",
+        public_asset_url=str,
+        http=http,
     )
-    providers = cloud_providers(settings, assets, public_asset_url=str, http=http)
     assert providers.name == "cloud"
     assert isinstance(providers.ideas, ChatLLM) and providers.ideas.http is http
     assert isinstance(providers.stitching, ShotstackRenderer) and providers.stitching.http is http

@@ -13,15 +13,14 @@ from polling import read_topic
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
-from aytada_es.bootstrap import stage_runner
-from aytada_es.config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
+from aytada_es.bootstrap import make_relay, stage_runner
+from aytada_es.config import Settings
 from aytada_es.consumers.context import StageContext
 from aytada_es.consumers.registry import registered
 from aytada_es.domain.status import Status
 from aytada_es.kafka import clients
 from aytada_es.kafka.envelope import TYPE_HEADER
-from aytada_es.kafka.relay import Relay
-from aytada_es.kafka.topics import ensure_topics
+from aytada_es.kafka.topics import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, ensure_topics
 from aytada_es.providers.instant import instant_providers
 
 pytestmark = pytest.mark.kafka
@@ -59,7 +58,7 @@ async def test_bad_messages_are_dead_lettered_with_a_reason_and_the_valid_one_be
     producer = clients.producer(broker, max_request_size=2_000_000)
     await producer.start()
     try:
-        relay = Relay(studio, settings, producer)
+        relay = make_relay(studio, settings, producer)
         request = next(
             relay.envelope(n)
             for n in studio.recorder.select_notifications(1, 100)

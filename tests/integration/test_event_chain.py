@@ -11,10 +11,10 @@ from histories import a_disputed_history, complete, edit_stored_event
 
 from aytada_es.adapters.chain import first_broken, stored_history, unseal
 from aytada_es.application import Studio
+from aytada_es.bootstrap import make_relay
 from aytada_es.config import Settings
 from aytada_es.domain.project import Project
 from aytada_es.kafka.envelope import Envelope
-from aytada_es.kafka.relay import Relay
 
 
 def verified(studio: Studio, *ids: UUID) -> dict[UUID, int | None]:
@@ -39,7 +39,7 @@ def test_domain_events_and_kafka_envelopes_never_carry_the_seal(
     ids = a_disputed_history(studio)
     for event in studio.events.get(ids["fizz"]):
         assert "_chain" not in vars(event)
-    relay = Relay(studio, settings, producer=None)  # type: ignore[arg-type]  # never sends here
+    relay = make_relay(studio, settings, producer=None)  # type: ignore[arg-type]  # never sends here
     for notification in studio.recorder.select_notifications(1, 10_000):
         outgoing = relay.envelope(notification)
         message = json.loads(outgoing.value)

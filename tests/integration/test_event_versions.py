@@ -14,11 +14,11 @@ from eventsourcing.persistence import StoredEvent
 from aytada_es.adapters.chain import ChainedEventStore, ChainMapper
 from aytada_es.application import Studio
 from aytada_es.audit import project_audit
+from aytada_es.bootstrap import make_relay
 from aytada_es.config import Settings
 from aytada_es.domain.failures import FailureCode
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
-from aytada_es.kafka.relay import Relay
 from aytada_es.projections import read_models
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -80,7 +80,7 @@ def test_a_failure_stored_by_release_one_reads_back_with_the_code_its_error_impl
         assert models.catch_up() == len(stored)
         assert models.videos.videos_of(project.owner_id)[1][0]["status"] == "failed"
 
-        relay = Relay(studio, settings, producer=None)  # type: ignore[arg-type]
+        relay = make_relay(studio, settings, producer=None)  # type: ignore[arg-type]
         notifications = studio.recorder.select_notifications(1, 100)
         envelopes = [json.loads(relay.envelope(n).value) for n in notifications]
         failed = next(e for e in envelopes if e["type"] == "StepFailed")

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from web_server import Site, json_of, site, site_settings, wait_for
 
 from aytada_es.application import hash_token
-from aytada_es.config import ACCOUNT_EVENTS
+from aytada_es.kafka.topics import ACCOUNT_EVENTS
 from aytada_es.web.app import ENDPOINTS
 from aytada_es.web.endpoints import SAFE_METHODS
 

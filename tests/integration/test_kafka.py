@@ -17,9 +17,10 @@ import pytest
 from polling import read_topic, wait_for
 
 from aytada_es.adapters.assets import AssetStore
+from aytada_es.adapters.sql import SQLStore
 from aytada_es.application import Studio
-from aytada_es.bootstrap import stage_runner
-from aytada_es.config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
+from aytada_es.bootstrap import make_relay, stage_runner
+from aytada_es.config import Settings
 from aytada_es.consumers.context import StageContext
 from aytada_es.consumers.registry import registered
 from aytada_es.consumers.runner import StageRunner
@@ -27,7 +28,13 @@ from aytada_es.domain.project import Project
 from aytada_es.kafka import clients
 from aytada_es.kafka.batches import BatchSender, Outgoing
 from aytada_es.kafka.relay import Relay
-from aytada_es.kafka.topics import admin_client, ensure_topics
+from aytada_es.kafka.topics import (
+    ACCOUNT_EVENTS,
+    DEAD_LETTERS,
+    PROJECT_EVENTS,
+    admin_client,
+    ensure_topics,
+)
 from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
 
@@ -46,7 +53,7 @@ async def pipeline(
     assets = AssetStore(settings.assets_dir)
     ctx = StageContext(studio, assets, providers or instant_providers(assets))
     stop = asyncio.Event()
-    relay = Relay(studio, settings, producer, bootstrap=broker)
+    relay = make_relay(studio, settings, producer, bootstrap=broker)
     runners = [
         stage_runner(r.stage, ctx, settings, broker, dead_letters=producer) for r in registered()
     ]
@@ -87,7 +94,7 @@ async def test_every_stored_event_is_published_with_the_contract_envelope_in_ver
     producer = clients.producer(broker)
     await producer.start()
     try:
-        relay = Relay(studio, settings, producer, bootstrap=broker, batch=4)
+        relay = make_relay(studio, settings, producer, bootstrap=broker, batch=4)
         while await relay.publish_batch():
             pass
     finally:
@@ -130,12 +137,11 @@ async def test_a_restarted_relay_resumes_from_its_tracked_position_without_gaps(
     producer = clients.producer(broker)
     await producer.start()
     try:
-        first = Relay(studio, settings, producer, bootstrap=broker, batch=3)
+        first = make_relay(studio, settings, producer, bootstrap=broker, batch=3)
         await first.publish_batch()
         stopped_at = first.position
-        second = Relay(
-            studio, settings, producer, bootstrap=broker, batch=3
-        )  # a new process after a crash
+        second = make_relay(studio, settings, producer, bootstrap=broker, batch=3)  # after a crash
+        await asyncio.to_thread(second.prepare)
         assert second.position == stopped_at == 3
         while await second.publish_batch():
             pass
@@ -145,6 +151,19 @@ async def test_a_restarted_relay_resumes_from_its_tracked_position_without_gaps(
     records = await read_topic(broker, settings.topic(PROJECT_EVENTS), 4)
     records += await read_topic(broker, settings.topic(ACCOUNT_EVENTS), total - 4)
     assert sorted(json.loads(r.value)["position"] for r in records) == list(range(1, total + 1))
+
+
+def test_building_a_relay_touches_no_table_so_the_event_loop_never_waits_on_it(
+    studio: Studio, settings: Settings
+) -> None:
+    store = SQLStore.of(studio)
+    tracking = "tracking" if store.dialect == "sqlite" else "aytada_tracking"
+    open_alice(studio)
+    relay = make_relay(studio, settings, producer=None)  # type: ignore[arg-type]  # never sends
+    assert store.missing([tracking]) == {tracking}
+    assert relay.position == 0
+    relay.prepare()  # blocking: the system runs it in a thread
+    assert store.missing([tracking]) == set()
 
 
 async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(

@@ -19,10 +19,11 @@ import pytest
 from polling import read_topic, wait_for
 
 from aytada_es.application import Studio
-from aytada_es.config import ACCOUNT_EVENTS, PROJECT_EVENTS, Database, Settings
+from aytada_es.bootstrap import make_relay
+from aytada_es.config import Database, Settings
 from aytada_es.kafka import clients
-from aytada_es.kafka.relay import Relay
 from aytada_es.kafka.relay_lock import AdvisoryLock, relay_lock
+from aytada_es.kafka.topics import ACCOUNT_EVENTS, PROJECT_EVENTS
 
 pytestmark = pytest.mark.kafka
 
@@ -34,7 +35,8 @@ async def positions_on(broker: str, topics: list[str], expect: int) -> list[int]
 
 
 async def test_the_relay_lock_is_held_by_one_relay_until_it_lets_go(settings: Settings) -> None:
-    first, second = relay_lock(settings), relay_lock(settings)
+    env = settings.database().eventsourcing_env()
+    first, second = relay_lock(env), relay_lock(env)
     try:
         assert await first.acquire()
         assert not await second.acquire()
@@ -87,7 +89,7 @@ async def test_a_standby_relay_takes_over_from_a_killed_one_and_nothing_is_skipp
     active = relay_process(settings, broker, log_file)
     producer = clients.producer(broker)
     stop = asyncio.Event()
-    standby = Relay(studio, settings, producer, bootstrap=broker)
+    standby = make_relay(studio, settings, producer, bootstrap=broker)
     task: asyncio.Task[None] | None = None
     try:
         await wait_for(
@@ -144,8 +146,8 @@ async def test_a_standby_relay_takes_over_from_a_killed_one_and_nothing_is_skipp
 def test_relays_of_different_schemas_do_not_share_a_lock() -> None:
     one = Database.parse("postgresql://postgres@127.0.0.1:5432/test?schema=a")
     other = Database.parse("postgresql://postgres@127.0.0.1:5432/test?schema=b")
-    assert AdvisoryLock(one).key != AdvisoryLock(other).key
-    assert AdvisoryLock(one).key == AdvisoryLock(one).key
+    assert AdvisoryLock(one.eventsourcing_env()).key != AdvisoryLock(other.eventsourcing_env()).key
+    assert AdvisoryLock(one.eventsourcing_env()).key == AdvisoryLock(one.eventsourcing_env()).key
 
 
 async def test_relays_starting_together_on_a_new_schema_all_start(
@@ -157,7 +159,7 @@ async def test_relays_starting_together_on_a_new_schema_all_start(
 
     def build(studio: Studio) -> int:
         ready.wait(timeout=30)
-        return Relay(studio, settings, producer, bootstrap=broker).tracked_position()
+        return make_relay(studio, settings, producer, bootstrap=broker).tracked_position()
 
     try:
         with ThreadPoolExecutor(len(studios)) as pool:

@@ -14,7 +14,6 @@ from eventsourcing.persistence import Notification, PersistenceError, Tracking, 
 
 from .._waiting import Doorbell, wait_or_timeout
 from ..application import Studio
-from ..config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, RELAY_MARK, Settings
 from ..domain.account import Account
 from ..domain.errors import ConfigError
 from ..notation import event_id
@@ -22,15 +21,16 @@ from ..tables import creating_tables
 from .batches import BatchSender, Outgoing
 from .envelope import envelope_bytes
 from .relay_lock import RelayLock, relay_lock
+from .topics import TopicNames
 from .watch import BrokerWatch
 
 log = logging.getLogger(__name__)
 TRACKING_NAME = "kafka-relay"
 
 
-def _tracking_recorder(studio: Studio, settings: Settings) -> TrackingRecorder:
+def _tracking_recorder(studio: Studio) -> TrackingRecorder:
     """The relays' tracking table, created once however many relays start together."""
-    with creating_tables(settings.database().eventsourcing_env()):  # PostgreSQL
+    with creating_tables(studio.env):  # PostgreSQL
         try:
             return studio.factory.tracking_recorder()
         except PersistenceError:
@@ -46,14 +46,19 @@ class Relay:
     dies. A restart or a takeover resumes from the recorded position, so it may publish the
     last batch again (consumers act once per event) but never skips one. When the broker has
     lost what was published (see `BrokerWatch`), the relay publishes the whole log again.
+
+    Building one touches neither the database nor the broker: `prepare` (blocking) reads how
+    far the relays got, and `run` starts from what is recorded anyway.
     """
 
     def __init__(
         self,
         studio: Studio,
-        settings: Settings,
         producer: AIOKafkaProducer,
         *,
+        topics: TopicNames,
+        partitions: int,
+        check_s: float,
         bootstrap: str = "",
         batch: int = 1000,
         lock: RelayLock | None = None,
@@ -62,29 +67,37 @@ class Relay:
         self.producer = producer
         self.sender = BatchSender(producer)
         self.batch = batch
-        self.project_topic = settings.topic(PROJECT_EVENTS)
-        self.account_topic = settings.topic(ACCOUNT_EVENTS)
-        self.check_s = settings.relay_check_s
-        self.lock = lock or relay_lock(settings)
+        self.project_topic = topics.project_events
+        self.account_topic = topics.account_events
+        self.check_s = check_s
+        self.lock = lock or relay_lock(studio.env)
         # The broker's address is needed to watch it (`run`), not to make envelopes.
-        self.bootstrap = bootstrap or settings.kafka_bootstrap or ""
+        self.bootstrap = bootstrap
         self.watch = BrokerWatch(
-            self.bootstrap,
-            mark=settings.topic(RELAY_MARK),
-            topics=[settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)],
-            partitions=settings.topic_partitions,
+            bootstrap, mark=topics.relay_mark, topics=topics.created, partitions=partitions
         )
-        self.tracking = _tracking_recorder(studio, settings)
+        self._tracking: TrackingRecorder | None = None
         self.published = 0
         self.republished = 0
         self.leading = False
         # While above `position`: publishing again, from the start, what the broker lost.
         self.replay_until = 0
         self._republished_before = 0
+        self.position = 0
+
+    def prepare(self) -> None:
+        """Read how far the relays got, creating their tracking table if need be (blocking)."""
         self.position = self.tracked_position()
 
+    @property
+    def tracking(self) -> TrackingRecorder:
+        """The relays' tracking table, created on first use (blocking)."""
+        if self._tracking is None:
+            self._tracking = _tracking_recorder(self.studio)
+        return self._tracking
+
     def tracked_position(self) -> int:
-        """How far the relays of this event store have published, as recorded."""
+        """How far the relays of this event store have published, as recorded (blocking)."""
         return self.tracking.max_tracking_id(TRACKING_NAME) or 0
 
     def envelope(self, notification: Notification) -> Outgoing:
@@ -119,11 +132,14 @@ class Relay:
         self.watch.acknowledged(await self.sender.send(messages))
         last = notifications[-1].id
         if last > self.replay_until:  # a replay stays below the recorded position
-            await asyncio.to_thread(self.tracking.insert_tracking, Tracking(TRACKING_NAME, last))
+            await asyncio.to_thread(self._track, last)
         self.republished += sum(1 for n in notifications if n.id <= self.replay_until)
         self.position = last
         self.published += len(notifications)
         return len(notifications)
+
+    def _track(self, position: int) -> None:
+        self.tracking.insert_tracking(Tracking(TRACKING_NAME, position))
 
     async def run(
         self, stop: asyncio.Event, poll_interval_s: float, doorbell: Doorbell | None = None

@@ -9,12 +9,13 @@ import hashlib
 import logging
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
 
 from ..adapters.permissions import PRIVATE_FILE
-from ..config import Database, Settings
+from ..domain.errors import ConfigError
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 5.0
@@ -40,12 +41,13 @@ class AdvisoryLock(RelayLock):
     """PostgreSQL: a session advisory lock on a connection of its own, freed when the session ends.
 
     The server ends the session when the holder's process dies (its socket closes) and, through
-    TCP keepalives, within about half a minute when the holder's machine vanishes.
+    TCP keepalives, within about half a minute when the holder's machine vanishes. `env`: the
+    event store's `eventsourcing` persistence settings (`POSTGRES_*`).
     """
 
-    def __init__(self, database: Database, name: str = "kafka-relay") -> None:
-        self.database = database
-        schema = database.db_schema or "public"
+    def __init__(self, env: Mapping[str, str], name: str = "kafka-relay") -> None:
+        self.env = env
+        schema = env.get("POSTGRES_SCHEMA") or "public"
         digest = hashlib.sha256(f"aytada-es:{schema}:{name}".encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
         self._connection: psycopg.AsyncConnection[tuple[object, ...]] | None = None
@@ -53,13 +55,13 @@ class AdvisoryLock(RelayLock):
 
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
-            db = self.database
+            env = self.env
             self._connection = await psycopg.AsyncConnection.connect(
-                host=db.host,
-                port=db.port,
-                user=db.user,
-                password=db.password,
-                dbname=db.name,
+                host=env.get("POSTGRES_HOST", "127.0.0.1"),
+                port=int(env.get("POSTGRES_PORT", "5432")),
+                user=env.get("POSTGRES_USER", ""),
+                password=env.get("POSTGRES_PASSWORD", ""),
+                dbname=env.get("POSTGRES_DBNAME", ""),
                 autocommit=True,
                 connect_timeout=5,
                 application_name="aytada-es relay",
@@ -133,9 +135,11 @@ class FileLock(RelayLock):
             os.close(fd)  # closing the only descriptor drops the flock
 
 
-def relay_lock(settings: Settings) -> RelayLock:
-    """The lock that the relays of this event store share."""
-    database = settings.database()
-    if database.kind == "postgres":
-        return AdvisoryLock(database)
-    return FileLock(Path(f"{database.path}.relay-lock"))
+def relay_lock(env: Mapping[str, str]) -> RelayLock:
+    """The lock that the relays of an event store share, from its persistence settings."""
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        return AdvisoryLock(env)
+    path = env.get("SQLITE_DBNAME")
+    if not path:
+        raise ConfigError("a relay needs the event store in PostgreSQL or in an SQLite file")
+    return FileLock(Path(f"{path}.relay-lock"))

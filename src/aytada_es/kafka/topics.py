@@ -1,10 +1,11 @@
-"""Topic creation at start-up and after the broker lost its topics."""
+"""The topics' names, and their creation at start-up and after the broker lost them."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -12,6 +13,42 @@ from aiokafka.errors import TopicAlreadyExistsError
 from . import clients
 
 log = logging.getLogger(__name__)
+PROJECT_EVENTS = "aytada.project-events"
+ACCOUNT_EVENTS = "aytada.account-events"
+DEAD_LETTERS = "aytada.project-events.dlq"
+# An empty topic the relay creates once the broker holds every published event (watch.py).
+RELAY_MARK = "aytada.relay-mark"
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The topics of one environment: each name behind its namespace (AYTADA_KAFKA_NAMESPACE)."""
+
+    namespace: str = ""
+
+    def of(self, name: str) -> str:
+        return f"{self.namespace}{name}"
+
+    @property
+    def project_events(self) -> str:
+        return self.of(PROJECT_EVENTS)
+
+    @property
+    def account_events(self) -> str:
+        return self.of(ACCOUNT_EVENTS)
+
+    @property
+    def dead_letters(self) -> str:
+        return self.of(DEAD_LETTERS)
+
+    @property
+    def relay_mark(self) -> str:
+        return self.of(RELAY_MARK)
+
+    @property
+    def created(self) -> list[str]:
+        """The topics created at start-up, and again when the broker lost them."""
+        return [self.project_events, self.account_events, self.dead_letters]
 
 
 @contextlib.asynccontextmanager
