@@ -38,6 +38,7 @@ from .providers.base import Providers
 from .providers.cloud import cloud_providers
 from .providers.instant import instant_providers
 from .providers.local import local_providers
+from .service import Service
 
 log = logging.getLogger(__name__)
 ROLES = ("relay", "stages", "projections")
@@ -266,6 +267,18 @@ class System:
             yield self
         finally:
             await self.stop()
+
+    def service(self) -> Service:
+        """What the web edge gets of this system."""
+        return Service(
+            settings=self.settings,
+            studio=self.studio,
+            read_models=self.read_models,
+            assets=self.assets,
+            metrics=self.metrics,
+            parts=self,
+            roles=self.roles,
+        )
 
     @property
     def stages(self) -> list[Stage]:

@@ -321,7 +321,7 @@ async def _serve(
             if system.roles:
                 await running.enter_async_context(system.running())
             if "web" in roles:
-                app = create_app(system, secret_key=secret_key)
+                app = create_app(system.service(), secret_key=secret_key)
                 port = DEFAULT_PORT if port is None else port
                 server = WebServer(
                     app,
@@ -336,7 +336,7 @@ async def _serve(
                 if system.roles:
                     print(await asyncio.to_thread(_demo_login, system), flush=True)
             elif port is not None:  # a worker without the web app: its probes only
-                server = WebServer(probes_app(system), host=host, port=port)
+                server = WebServer(probes_app(system.service()), host=host, port=port)
                 await running.enter_async_context(server)
                 print(
                     f"aytada-es health and metrics on {server.url} (/healthz, /metrics)", flush=True

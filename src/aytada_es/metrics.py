@@ -7,14 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-if TYPE_CHECKING:
-    from .bootstrap import System
+from .application import Studio
+from .projections import ReadModels
 
 # Instant providers answer in milliseconds, a local render takes seconds, a cloud one minutes.
 HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -28,6 +28,31 @@ class LivePush(Protocol):
 
     @property
     def too_slow(self) -> int: ...
+
+
+class Positioned(Protocol):
+    """A relay, as the metrics read it: how far it published."""
+
+    @property
+    def position(self) -> int: ...
+
+
+class Watched(Protocol):
+    """A running system (`bootstrap.System`), as the metrics read it at each scrape."""
+
+    @property
+    def studio(self) -> Studio: ...
+
+    @property
+    def read_models(self) -> ReadModels: ...
+
+    @property
+    def relay(self) -> Positioned | None: ...
+
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+
+    def health(self) -> dict[str, bool]: ...
 
 
 class PartCounts:
@@ -75,9 +100,9 @@ class Metrics:
         self.pushes: set[LivePush] = set()
         ProcessCollector(registry=self.registry)
 
-    def watch(self, system: System) -> None:
+    def watch(self, system: Watched) -> None:
         """Read the system's parts at every scrape."""
-        self.registry.register(SystemCollector(system))
+        self.registry.register(SystemCollector(system, self))
 
     def stage(self, name: str) -> PartCounts:
         """The counts of a stage's runners."""
@@ -113,11 +138,12 @@ class Metrics:
 class SystemCollector:
     """Reads the counts and lags of the parts this process runs, at scrape time."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: Watched, metrics: Metrics) -> None:
         self.system = system
+        self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        system, metrics = self.system, self.system.metrics
+        system, metrics = self.system, self.metrics
         yield _counter(
             "aytada_events_stored", "Events this process stored.", system.studio.saved_events
         )

@@ -233,7 +233,7 @@ class LiveServer:
     async def _main(self) -> None:
         async with self.system.running():
             config = uvicorn.Config(
-                create_app(self.system),
+                create_app(self.system.service()),
                 ws="websockets-sansio",
                 log_level="warning",
                 lifespan="on",

@@ -286,7 +286,7 @@ async def test_the_access_log_shows_no_token_or_link_signature(
     site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, token = site.user()
-    app = create_app(site.system, secret_key=SECRET_KEY)
+    app = create_app(site.system.service(), secret_key=SECRET_KEY)
     signed = "f00dcafe" * 8
     caplog.set_level(logging.INFO)
     async with WebServer(app, port=0, access_log=True, log_level="info") as server:

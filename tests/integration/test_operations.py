@@ -201,7 +201,7 @@ async def test_a_worker_names_the_broker_when_it_stops_answering(tmp_path: Path)
         try:
             async with (
                 system.running(),
-                WebServer(probes_app(system), port=0) as server,
+                WebServer(probes_app(system.service()), port=0) as server,
                 httpx.AsyncClient(base_url=server.url, timeout=10) as http,
             ):
                 answer = await http.get("/healthz")

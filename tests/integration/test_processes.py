@@ -172,7 +172,7 @@ async def test_nothing_the_service_writes_is_readable_by_other_users(settings: S
     system = bootstrap(settings)  # no broker given: it starts its own, logging to broker.log
     try:
         async with system.running():
-            create_app(system)  # the session key
+            create_app(system.service())  # the session key
             owner = system.studio.open_account("alice", credits=1000)[0].id
             project = system.studio.create_project(
                 owner, title="Fizz", format="9:16", brief="b", autopilot=True, actor="user:alice"

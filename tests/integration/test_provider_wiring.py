@@ -66,7 +66,7 @@ async def test_the_public_asset_route_serves_only_signed_unexpired_links(tmp_pat
     system = bootstrap(settings)
     try:
         asset = system.assets.put(b"a still", kind="scene_still", content_type="image/png")
-        app = create_app(system)
+        app = create_app(system.service())
         links = AssetLinks(b"s" * 32, "http://testserver")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -163,7 +163,7 @@ async def test_a_projections_worker_reports_its_read_models(
     try:
         async with (
             system.running(),
-            WebServer(probes_app(system), port=0) as server,
+            WebServer(probes_app(system.service()), port=0) as server,
             httpx.AsyncClient(base_url=server.url, timeout=10) as http,
         ):
             system.studio.open_account("ada", credits=5)

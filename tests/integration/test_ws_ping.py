@@ -36,7 +36,7 @@ async def test_an_idle_connection_is_pinged(tmp_path: Path) -> None:
     try:
         _, token = system.studio.open_account("alice", credits=10)
         async with WebServer(
-            create_app(system), host="127.0.0.1", port=0, ping_interval_s=0.2
+            create_app(system.service()), host="127.0.0.1", port=0, ping_interval_s=0.2
         ) as server:
             host, port = server.url.removeprefix("http://").split(":")
             reader, writer = await asyncio.open_connection(host, int(port))

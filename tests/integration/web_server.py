@@ -60,7 +60,7 @@ async def serving(
     send_buffer: int | None = None,
 ) -> AsyncIterator[Served]:
     """Serve a web app over the system on a free loopback port, in this event loop."""
-    app = create_app(system, options, secret_key=SECRET_KEY)
+    app = create_app(system.service(), options, secret_key=SECRET_KEY)
     async with WebServer(app, host="127.0.0.1", port=0, send_buffer=send_buffer) as server:
         yield Served(app, server.url)
 

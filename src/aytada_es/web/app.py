@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from ..adapters.keys import session_key
 from ..adapters.links import AssetLinks
 from ..adapters.sessions import Sessions
-from ..bootstrap import System
+from ..service import Service
 from . import health, library, login, metrics, pages, projects, public, staff
 from .auth import QueryToken
 from .body import BodyLimit
@@ -26,6 +26,7 @@ from .hub import Hub
 from .openapi import OPENAPI, openapi_document
 from .quota import SocketQuota, descriptor_budget
 from .throttle import RateLimit
+from .video_lists import VideoLists
 from .ws import videos_socket
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -47,9 +48,9 @@ def _version() -> str:
 
 
 def create_app(
-    system: System, options: WebOptions | None = None, *, secret_key: str | None = None
+    service: Service, options: WebOptions | None = None, *, secret_key: str | None = None
 ) -> Starlette:
-    """The web app over a built system; starting the system is the caller's business.
+    """The web app over a built system's service; starting the system is the caller's business.
 
     `secret_key` signs asset links (`AYTADA_SECRET_KEY`); without it, a key kept in the data
     dir. Sessions live in the event store's database, shared by every web process. The live
@@ -57,17 +58,17 @@ def create_app(
     otherwise (see `WebOptions.live`).
     """
     options = options or WebOptions()
-    settings = system.settings
+    settings = service.settings
     sessions = Sessions(
-        system.read_models.store,
+        service.read_models.store,
         ttl_s=settings.session_ttl_s if options.session_ttl_s is None else options.session_ttl_s,
         idle_s=settings.session_idle_s
         if options.session_idle_s is None
         else options.session_idle_s,
     )
-    source = options.live or ("projections" if "projections" in system.roles else "feed")
+    source = options.live or ("projections" if "projections" in service.roles else "feed")
     hub = Hub(
-        system.read_models,
+        service.read_models,
         source=source,
         sessions=sessions,
         queue_limit=options.queue_limit,
@@ -75,8 +76,8 @@ def create_app(
         revocation_check_s=options.revocation_check_s,
     )
     key = session_key(settings.data_dir, secret_key or settings.secret_key)
-    web = Web(system, hub, sessions, options)
-    web.video_lists = projects.VideoLists(web)
+    web = Web(service, hub, sessions, options)
+    web.video_lists = VideoLists(hub.feed, service.read_models.videos)
     max_sockets = options.max_sockets or descriptor_budget().sockets
     web.sockets = SocketQuota(settings.ws_per_user, max_sockets)
     web.logins = RateLimit(settings.rate_limit_login, "login attempts from this address")
@@ -85,19 +86,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
-        web.expected_parts = set(system.health()) if system.roles else set()
-        system.metrics.pushes.add(hub)
+        web.expected_parts = set(service.parts.health()) if service.roles else set()
+        service.metrics.pushes.add(hub)
         try:
             yield
         finally:
-            system.metrics.pushes.discard(hub)
+            service.metrics.pushes.discard(hub)
             await hub.stop()
 
     routes: list[BaseRoute] = [e.route() for e in ENDPOINTS]
     routes.append(WebSocketRoute("/ws/videos", videos_socket))
     routes += pages.routes()
-    links = AssetLinks(key, system.settings.public_url)
-    routes += public.routes(links, system.assets)
+    links = AssetLinks(key, settings.public_url)
+    routes += public.routes(links, service.assets)
     app = Starlette(
         routes=routes,
         middleware=[
@@ -111,6 +112,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.web = web
-    app.state.system = system
+    app.state.service = service
     app.state.openapi = openapi_document(ENDPOINTS, version=_version())
     return app

@@ -1,4 +1,4 @@
-"""What every request handler reaches: the running system, the live hub, the sessions."""
+"""What every request handler reaches: the system's service, the live hub, the sessions."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from starlette.requests import HTTPConnection
 from ..adapters.assets import AssetStore
 from ..adapters.sessions import Sessions
 from ..application import Studio
-from ..bootstrap import System
 from ..projections import ReadModels
+from ..service import Service
 from .body import MAX_BODY
 from .quota import SocketQuota
 from .throttle import RateLimit
+from .video_lists import VideoLists
 
 if TYPE_CHECKING:
     from .hub import Hub
-    from .projects import VideoLists
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +55,7 @@ class WebOptions:
 class Web:
     """The web edge's share of the system, kept in `app.state.web`."""
 
-    system: System
+    service: Service
     hub: Hub
     sessions: Sessions
     options: WebOptions
@@ -67,15 +67,15 @@ class Web:
 
     @property
     def studio(self) -> Studio:
-        return self.system.studio
+        return self.service.studio
 
     @property
     def read_models(self) -> ReadModels:
-        return self.system.read_models
+        return self.service.read_models
 
     @property
     def assets(self) -> AssetStore:
-        return self.system.assets
+        return self.service.assets
 
 
 def web_of(conn: HTTPConnection) -> Web:

@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..bootstrap import System
+from ..projections import ReadModels
+from ..service import Service
 from .context import web_of
 from .endpoints import Endpoint
 from .errors import error_body
@@ -19,20 +20,19 @@ log = logging.getLogger(__name__)
 STORE_TIMEOUT_S = 2.0
 
 
-async def store_up(system: System) -> bool:
+async def store_up(models: ReadModels) -> bool:
     """Whether the event store's database answers a trivial query in time."""
     try:
         async with asyncio.timeout(STORE_TIMEOUT_S):
-            await run_in_threadpool(system.read_models.store.query, "SELECT 1 AS up")
+            await run_in_threadpool(models.store.query, "SELECT 1 AS up")
     except Exception:
         log.warning("the store does not answer", exc_info=True)
         return False
     return True
 
 
-async def read_models_up(system: System) -> dict[str, bool]:
+async def read_models_up(models: ReadModels) -> dict[str, bool]:
     """`read_model:NAME` for each read model: up unless stopped or lagging (CONTRACT §7)."""
-    models = system.read_models
     try:
         async with asyncio.timeout(STORE_TIMEOUT_S):
             statuses = await run_in_threadpool(models.statuses)
@@ -43,7 +43,7 @@ async def read_models_up(system: System) -> dict[str, bool]:
 
 
 async def parts_of(
-    system: System, expected: set[str], *, read_models: bool = False
+    service: Service, expected: set[str], *, read_models: bool = False
 ) -> dict[str, bool]:
     """Whether each part of this process is up: its tasks, the broker, the store, and the read
     models when it serves them or keeps them.
@@ -51,14 +51,15 @@ async def parts_of(
     An `expected` part (one that was up at start-up) that has gone since counts as down.
     """
     parts = dict.fromkeys(expected, False)
-    models = read_models_up(system) if read_models else _nothing()
-    if system.roles:
-        parts.update(system.health())
+    models = service.read_models
+    checks = read_models_up(models) if read_models else _nothing()
+    if service.roles:
+        parts.update(service.parts.health())
         parts["broker"], parts["store"], kept = await asyncio.gather(
-            system.broker_answers(), store_up(system), models
+            service.parts.broker_answers(), store_up(models), checks
         )
     else:
-        parts["store"], kept = await asyncio.gather(store_up(system), models)
+        parts["store"], kept = await asyncio.gather(store_up(models), checks)
     parts.update(kept)
     return parts
 
@@ -83,7 +84,7 @@ def answer(parts: dict[str, bool]) -> Response:
 
 async def healthz(request: Request) -> Response:
     web = web_of(request)
-    parts = await parts_of(web.system, web.expected_parts, read_models=True)
+    parts = await parts_of(web.service, web.expected_parts, read_models=True)
     parts["push"] = web.hub.healthy
     return answer(parts)
 

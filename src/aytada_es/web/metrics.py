@@ -6,20 +6,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..bootstrap import System
+from ..service import Service
 from .endpoints import Endpoint
 
 
-def system_of(request: Request) -> System:
-    """The system of the app serving this request."""
-    system = request.app.state.system
-    assert isinstance(system, System)
-    return system
+def service_of(request: Request) -> Service:
+    """The service of the app serving this request."""
+    service = request.app.state.service
+    assert isinstance(service, Service)
+    return service
 
 
 async def metrics(request: Request) -> Response:
     body, content_type = await run_in_threadpool(
-        system_of(request).metrics.exposition, request.headers.get("accept")
+        service_of(request).metrics.exposition, request.headers.get("accept")
     )
     return Response(body, headers={"Content-Type": content_type})
 

@@ -7,19 +7,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..bootstrap import System
+from ..service import Service
 from . import health, metrics
 
 
-def probes_app(system: System) -> Starlette:
+def probes_app(service: Service) -> Starlette:
     """The health and metrics of a started system, for an orchestrator and a scraper."""
-    expected = set(system.health())
-    keeps_read_models = "projections" in system.roles
+    expected = set(service.parts.health())
+    keeps_read_models = "projections" in service.roles
 
     async def healthz(request: Request) -> Response:
-        parts = await health.parts_of(system, expected, read_models=keeps_read_models)
+        parts = await health.parts_of(service, expected, read_models=keeps_read_models)
         return health.answer(parts)
 
     app = Starlette(routes=[Route("/healthz", healthz), *(e.route() for e in metrics.ENDPOINTS)])
-    app.state.system = system
+    app.state.service = service
     return app

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -17,11 +14,9 @@ from ..application import Studio
 from ..domain.assets import ASSET_LABELS, label_of
 from ..domain.failures import failure_message
 from ..domain.project import Project
-from ..domain.status import ACTIVE
 from ..notation import utc_iso
 from ..projections import project_card
 from .auth import WRITERS
-from .context import Web
 from .endpoints import Call, Endpoint
 from .models import (
     Card,
@@ -33,8 +28,6 @@ from .models import (
     VideoList,
 )
 
-POLL_INTERVAL_S = 8
-ACTIVE_NAMES = frozenset(status.value for status in ACTIVE)
 Command = Callable[[Studio, UUID, UUID, str], Project]
 
 
@@ -178,47 +171,6 @@ async def delete_project(call: Call) -> Response:
         call, lambda studio, owner, id, actor: studio.delete_project(owner, id, actor=actor)
     )
     return Response(status_code=204)
-
-
-class VideoLists:
-    """Each owner's last My Videos answer, reused while the change feed has nothing newer of theirs.
-
-    Every change to an owner's list writes a change-feed row in the same transaction as the
-    view, so the owner's newest change position is an exact version of their list.
-    """
-
-    def __init__(self, web: Web, size: int = 256) -> None:
-        self.web = web
-        self.size = size
-        self._answers: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def answer(self, owner_id: UUID) -> bytes:
-        """The JSON of `GET /api/videos` for the owner (blocking: run it in a thread)."""
-        owner = str(owner_id)
-        version = self.web.hub.feed.latest_of_owner(owner)
-        with self._lock:
-            cached = self._answers.get(owner)
-            if cached is not None and cached[0] == version:
-                self._answers.move_to_end(owner)
-                return cached[1]
-        position, cards = self.web.read_models.videos.videos_of(owner)
-        active = any(card["status"] in ACTIVE_NAMES for card in cards)
-        # The read model's cards are already the contract's (VideoList documents them and the
-        # tests check them): written out as they are, not validated again.
-        body = to_json(
-            {
-                "position": position,
-                "poll_interval_s": POLL_INTERVAL_S if active else None,
-                "videos": cards,
-            }
-        )
-        with self._lock:
-            self._answers[owner] = (version, body)
-            self._answers.move_to_end(owner)
-            while len(self._answers) > self.size:
-                self._answers.popitem(last=False)
-        return body
 
 
 async def list_videos(call: Call) -> Response:

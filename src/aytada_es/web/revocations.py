@@ -16,14 +16,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from .._waiting import wait_or_timeout
 from ..adapters.sessions import Sessions
 from ..projections import Accounts, AccountView
-
-if TYPE_CHECKING:
-    from .hub import Subscription
 
 log = logging.getLogger(__name__)
 REVOKED = 4001
@@ -64,12 +61,24 @@ def void_reason(account: AccountView, credential: Credential, now: float) -> str
     return None
 
 
+class Revocable(Protocol):
+    """What the watch needs of a live connection (the hub's `Subscription`)."""
+
+    @property
+    def credential(self) -> Credential | None: ...
+
+    @property
+    def ended(self) -> asyncio.Event: ...
+
+    def end(self, code: int, reason: str) -> None: ...
+
+
 class Subscriptions(Protocol):
     """What the watch needs of the hub: the live subscriptions of an account or a session."""
 
-    def of_account(self, account_id: str) -> Iterable[Subscription]: ...
+    def of_account(self, account_id: str) -> Iterable[Revocable]: ...
 
-    def of_session(self, session: str) -> Iterable[Subscription]: ...
+    def of_session(self, session: str) -> Iterable[Revocable]: ...
 
 
 class RevocationWatch:
@@ -114,7 +123,7 @@ class RevocationWatch:
                 await self._task
             self._task = None
 
-    def verify(self, subscription: Subscription) -> None:
+    def verify(self, subscription: Revocable) -> None:
         """Check a new subscription against what the watch saw while its handshake ran."""
         credential = subscription.credential
         if credential is None:
@@ -167,12 +176,12 @@ class RevocationWatch:
             for subscription in list(self.subscriptions.of_session(session)):
                 self._end(subscription, "logged out")
 
-    def _check(self, subscription: Subscription, account: AccountView, now: float) -> None:
+    def _check(self, subscription: Revocable, account: AccountView, now: float) -> None:
         credential = subscription.credential
         if credential is not None and (reason := void_reason(account, credential, now)):
             self._end(subscription, reason)
 
-    def _end(self, subscription: Subscription, reason: str) -> None:
+    def _end(self, subscription: Revocable, reason: str) -> None:
         if not subscription.ended.is_set():
             self.revoked += 1
             subscription.end(REVOKED, reason)

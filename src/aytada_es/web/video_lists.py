@@ -1,0 +1,58 @@
+"""`GET /api/videos` answers, kept per owner until the owner's list changes."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from uuid import UUID
+
+from pydantic_core import to_json
+
+from ..domain.status import ACTIVE
+from ..projections import MyVideos
+from .feed import ChangeFeed
+
+POLL_INTERVAL_S = 8
+ACTIVE_NAMES = frozenset(status.value for status in ACTIVE)
+
+
+class VideoLists:
+    """Each owner's last My Videos answer, reused while the change feed has nothing newer of theirs.
+
+    Every change to an owner's list writes a change-feed row in the same transaction as the
+    view, so the owner's newest change position is an exact version of their list.
+    """
+
+    def __init__(self, feed: ChangeFeed, videos: MyVideos, size: int = 256) -> None:
+        self.feed = feed
+        self.videos = videos
+        self.size = size
+        self._answers: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def answer(self, owner_id: UUID) -> bytes:
+        """The JSON of `GET /api/videos` for the owner (blocking: run it in a thread)."""
+        owner = str(owner_id)
+        version = self.feed.latest_of_owner(owner)
+        with self._lock:
+            cached = self._answers.get(owner)
+            if cached is not None and cached[0] == version:
+                self._answers.move_to_end(owner)
+                return cached[1]
+        position, cards = self.videos.videos_of(owner)
+        active = any(card["status"] in ACTIVE_NAMES for card in cards)
+        # The read model's cards are already the contract's (VideoList documents them and the
+        # tests check them): written out as they are, not validated again.
+        body = to_json(
+            {
+                "position": position,
+                "poll_interval_s": POLL_INTERVAL_S if active else None,
+                "videos": cards,
+            }
+        )
+        with self._lock:
+            self._answers[owner] = (version, body)
+            self._answers.move_to_end(owner)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+        return body
