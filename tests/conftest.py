@@ -84,6 +84,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             "AYTADA_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:10]}.",
             "AYTADA_PROVIDERS": "instant",
             "AYTADA_STAGE_BACKOFF_S": "0.01",
+            "AYTADA_STAGE_ATTEMPTS": "3",
             **NO_RATE_LIMITS,
         }
     )

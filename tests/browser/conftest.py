@@ -50,6 +50,7 @@ def site(
             "AYTADA_KAFKA_NAMESPACE": f"b{uuid.uuid4().hex[:10]}.",
             "AYTADA_PROVIDERS": "instant",
             "AYTADA_STAGE_BACKOFF_S": "0.01",
+            "AYTADA_STAGE_ATTEMPTS": "3",
             **NO_RATE_LIMITS,
         }
     )

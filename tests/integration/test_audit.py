@@ -323,7 +323,7 @@ def test_the_audit_command_prints_the_timeline_and_the_reconciliation(
         line = next(x for x in lines if x.strip().startswith(f"v{event['version']} "))
         for part in (str(event["position"]), event["occurred_at"], event["type"], event["actor"]):
             assert part in line, (part, line)
-    assert "ideas by instant: 2 units, 2 credits, succeeded" in text.stdout
+    assert "ideas v1 by instant: 2 units, 2 credits, succeeded" in text.stdout
     assert "reserved 8 = charged 4 + released 4 + still reserved 0: consistent" in text.stdout
     assert f"hash chain: {len(report['events'])} events verified" in text.stdout
     assert lines[-1].strip() == "audit passed"

@@ -31,6 +31,7 @@ def serve_settings(tmp_path: Path) -> Settings:
             "AYTADA_DATA_DIR": str(tmp_path / "var"),
             "AYTADA_PROVIDERS": "instant",
             "AYTADA_STAGE_BACKOFF_S": "0.01",
+            "AYTADA_STAGE_ATTEMPTS": "3",
             "AYTADA_RELAY_CHECK_S": "0.3",
         }
     )

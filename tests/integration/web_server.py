@@ -150,6 +150,7 @@ def site_settings(
                 "AYTADA_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:10]}.",
                 "AYTADA_PROVIDERS": "instant",
                 "AYTADA_STAGE_BACKOFF_S": "0.01",
+                "AYTADA_STAGE_ATTEMPTS": "3",
                 **NO_RATE_LIMITS,
             }
         )
