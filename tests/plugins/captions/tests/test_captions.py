@@ -11,8 +11,9 @@ from aytada_captions.stage import CaptionsStage
 from aytada_captions.subtitles import cues
 from PIL import Image, ImageChops, ImageStat
 
+from aytada_es.domain.project import Project
 from aytada_es.providers.local import ffmpeg
-from aytada_es.testing.studio_run import StudioRun
+from aytada_es.testing import Start
 
 
 def frame_at(video: Path, second: float, out: Path) -> Image.Image:
@@ -32,9 +33,9 @@ def test_the_script_is_timed_sentence_by_sentence_over_the_whole_video() -> None
 
 
 async def test_an_ad_gets_its_script_burnt_in_and_costs_two_credits(
-    aytada_start, tmp_path: Path
+    aytada_start: Start, tmp_path: Path
 ) -> None:
-    run: StudioRun = await aytada_start(CaptionsStage, providers="local", scale=0.2)
+    run = await aytada_start(CaptionsStage, providers="local", scale=0.2)
     owner = run.user(credits=1000)
     project_id = run.autopilot_project(owner, format="1:1")
 
@@ -53,16 +54,19 @@ async def test_an_ad_gets_its_script_burnt_in_and_costs_two_credits(
     assert _difference(original.crop(bottom), burnt.crop(bottom)) > 40
     assert _difference(original.crop(top), burnt.crop(top)) < 8
     (record,) = [
-        e for e in run.events(project_id) if getattr(e, "step", None) == "captions"
-        and type(e).__name__ == "GenerationRecorded"
-    ]  # fmt: skip
+        e
+        for e in run.events(project_id)
+        if isinstance(e, Project.GenerationRecorded) and e.step == "captions"
+    ]
     assert (record.stage_version, record.credits, record.outcome) == (__version__, 2, "succeeded")
     audit = run.audit(project_id)
     assert audit["passed"] and audit["reconciliation"]["still_reserved"] == 0
 
 
-async def test_a_republished_trigger_neither_captions_nor_charges_again(aytada_start) -> None:
-    run: StudioRun = await aytada_start(CaptionsStage, providers="local", scale=0.2)
+async def test_a_republished_trigger_neither_captions_nor_charges_again(
+    aytada_start: Start,
+) -> None:
+    run = await aytada_start(CaptionsStage, providers="local", scale=0.2)
     project_id = run.autopilot_project(run.user(credits=1000), format="1:1")
     await run.until_event(project_id, "AddOnCompleted", timeout_s=120)
     before = run.event_types(project_id)
@@ -74,9 +78,9 @@ async def test_a_republished_trigger_neither_captions_nor_charges_again(aytada_s
 
 
 async def test_a_final_video_that_is_no_video_fails_at_once_and_releases_the_credits(
-    aytada_start,
+    aytada_start: Start,
 ) -> None:
-    run: StudioRun = await aytada_start(CaptionsStage)  # instant: placeholder files
+    run = await aytada_start(CaptionsStage)  # instant: placeholder files
     owner = run.user(credits=1000)
     project_id = run.autopilot_project(owner)
 
