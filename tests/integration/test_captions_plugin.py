@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from web_server import json_of, serving
 
 from aytada_es.audit import project_audit
-from aytada_es.config import PROJECT_EVENTS, Settings
+from aytada_es.config import PROJECT_EVENTS
 from aytada_es.consumers.registry import BUILT_IN, installed
 from aytada_es.consumers.stage import Stage
 from aytada_es.domain.project import Project
@@ -107,10 +108,11 @@ async def test_the_installed_captions_plug_in_captions_an_ad_and_bills_it_once(
 
 
 async def test_stages_lists_the_plug_in_next_to_the_built_in_stages_with_their_lag(
-    settings: Settings, broker: str
+    tmp_path: Path, broker: str
 ) -> None:
     captions_stage()
-    topic = settings.topic(PROJECT_EVENTS)
+    namespace = f"t{uuid.uuid4().hex[:10]}."
+    topic = f"{namespace}{PROJECT_EVENTS}"
     await ensure_topics(broker, [topic], 2)
     producer = clients.producer(broker)
     try:
@@ -120,8 +122,8 @@ async def test_stages_lists_the_plug_in_next_to_the_built_in_stages_with_their_l
     finally:
         await clients.to_the_end(producer.stop())
     env = {
-        "AYTADA_DATA_DIR": str(settings.data_dir),
-        "AYTADA_KAFKA_NAMESPACE": settings.kafka_namespace,
+        "AYTADA_DATA_DIR": str(tmp_path / "var"),
+        "AYTADA_KAFKA_NAMESPACE": namespace,
         "AYTADA_KAFKA_BOOTSTRAP": broker,
         "AYTADA_PLUGINS": "all",
     }
