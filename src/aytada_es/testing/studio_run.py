@@ -99,7 +99,7 @@ class StudioRun:
 
     def events(self, project_id: UUID) -> list[Project.Event]:
         """Every event stored for the project, oldest first."""
-        return list(self.studio.events.get(project_id))  # type: ignore[arg-type]
+        return [e for e in self.studio.events.get(project_id) if isinstance(e, Project.Event)]
 
     def event_types(self, project_id: UUID) -> list[str]:
         return [type(e).__name__ for e in self.events(project_id)]
