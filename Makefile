@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check unit bench clean
+# Plug-in distributions under tests/plugins/, built and installed as real wheels for the tests.
+PLUGINS := tests/plugins/captions
+WHEELS := build/plugins
+
+.PHONY: run test check unit bench clean plugins
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +19,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/aytada-es serve
 
-test: $(STAMP)
+plugins: $(STAMP)
+	rm -rf $(WHEELS) $(PLUGINS:=/build)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELS) $(PLUGINS)
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall $(WHEELS)/*.whl
+
+# Our suite, then each plug-in's own suite from its folder, as its developer runs it.
+test: $(STAMP) plugins
 	bash scripts/check
 	$(BIN)/python -m pytest -q
+	for plugin in $(PLUGINS); do (cd $$plugin && $(abspath $(BIN))/python -m pytest -q) || exit 1; done
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
@@ -26,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var build .pytest_cache .mypy_cache .ruff_cache .hypothesis $(PLUGINS:=/build)

@@ -21,6 +21,11 @@ IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 NO_RATE_LIMITS = {"AYTADA_RATE_LIMIT_LOGIN": "0", "AYTADA_RATE_LIMIT_WRITES": "0"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Installed plug-ins do not run in this suite: every `aytada-es` it starts inherits this."""
+    os.environ["AYTADA_PLUGINS"] = "none"
+
+
 def _postgres_up() -> bool:
     try:
         with psycopg.connect(PG_DSN):
@@ -106,3 +111,15 @@ def broker() -> Iterator[str]:
 
     with BundledBroker() as running:
         yield running.bootstrap
+
+
+@pytest.fixture
+def aytada_settings(settings: Settings) -> Settings:
+    """The stage kit's fixtures (aytada_es.testing) on both stores, as every test here runs."""
+    return settings
+
+
+@pytest.fixture(scope="session")
+def aytada_broker(broker: str) -> str:
+    """The stage kit's broker is this suite's broker."""
+    return broker

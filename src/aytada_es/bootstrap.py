@@ -15,6 +15,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from ._waiting import Doorbell
+from .adapters.acts import StageActs
 from .adapters.assets import AssetStore
 from .adapters.calls import CallLedger
 from .adapters.keys import session_key
@@ -61,7 +62,7 @@ def stage_runner(
         ctx,
         bootstrap=bootstrap,
         topics=Topics(topics.project_events, topics.dead_letters),
-        group_id=f"{settings.kafka_namespace}aytada.stage.{stage.name}",
+        group_id=settings.stage_group(stage.name),
         dead_letters=dead_letters,
         policy=RetryPolicy(
             attempts=settings.stage_attempts,
@@ -174,6 +175,7 @@ class System:
                 self.providers,
                 commits=self._commits,
                 calls=CallLedger.of(self.studio),
+                acts=StageActs.of(self.studio),
             )
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)
@@ -337,13 +339,16 @@ def bootstrap(
 ) -> System:
     """Wire the system: event store, asset store, providers, stages and read models.
 
-    `plugins`: also run the stages installed distributions register (the `aytada-es` command
-    does; a test asks for the stages it wants with `extra_stages`).
+    `plugins`: also run the stages installed distributions register, those AYTADA_PLUGINS
+    allows (the `aytada-es` command does; a test asks for the stages it wants with
+    `extra_stages`).
     """
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ConfigError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
-    stages = registered(tuple(extra_stages), plugins=installed() if plugins else ())
+    stages = registered(
+        tuple(extra_stages), plugins=installed(settings.runs_plugin) if plugins else ()
+    )
     private_dir(settings.data_dir)
     studio = Studio(settings.database().eventsourcing_env(), sole_writer=set(roles) == set(ROLES))
     http = httpx.AsyncClient(timeout=60.0) if settings.providers == "cloud" else None

@@ -19,8 +19,12 @@ from .application import Studio
 from .audit import account_audit, project_audit, statement, timeline
 from .bootstrap import ROLES, System, bootstrap, tune_collector
 from .config import Settings
+from .consumers.registry import installed, registered
 from .domain.errors import AccountExists, AytadaError, ProjectNotFound
+from .kafka.address import announced, announced_address
 from .kafka.broker import BundledBroker
+from .kafka.lag import group_lags
+from .kafka.topics import PROJECT_EVENTS
 from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
 from .projections.stopped import utc
 from .repeats import quiet_loop_errors
@@ -53,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         help="web: the app's port (default 8000); relay, stages, projections: "
         "serve /healthz and /metrics on this port (not served without it)",
     )
+
+    stages = commands.add_parser(
+        "stages",
+        help="every registered stage: name, version, the events it reacts to, where it comes"
+        " from, and its consumer group's lag",
+    )
+    stages.add_argument("--json", action="store_true", help="a machine-readable list")
 
     broker = commands.add_parser("broker", help="run the bundled Kafka-protocol broker alone")
     broker.add_argument("--port", type=int, default=9092)
@@ -144,6 +155,8 @@ def _run(args: argparse.Namespace) -> int:
         return _rebuild(settings)
     if args.command == "audit":
         return _audit(settings, args)
+    if args.command == "stages":
+        return _stages(settings, as_json=args.json)
     roles = (*ROLES, "web") if args.command == "serve" else (args.role,)
     secret_key = os.environ.get("AYTADA_SECRET_KEY") or None
     asyncio.run(_serve(settings, roles, host=args.host, port=args.port, secret_key=secret_key))
@@ -292,6 +305,54 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report["passed"] else 1
 
 
+def _stages(settings: Settings, *, as_json: bool) -> int:
+    """List the stages `serve` would run, with their groups' lag when a broker answers."""
+    stages = registered(plugins=installed(settings.runs_plugin))
+    broker = settings.kafka_bootstrap or announced_address(settings.data_dir)
+    groups = {r.stage.name: settings.stage_group(r.stage.name) for r in stages}
+    lags = None
+    if broker is not None:
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # we say it when none answers
+        lags = asyncio.run(group_lags(broker, settings.topic(PROJECT_EVENTS), groups.values()))
+
+    def lag(name: str) -> int | None:
+        return None if lags is None else lags[groups[name]]
+
+    if as_json:
+        rows = [
+            {
+                "name": r.stage.name,
+                "version": r.stage.version,
+                "reacts_to": sorted(r.stage.reacts_to),
+                "source": r.source,
+                "records": dict(r.stage.records),
+                "lag": lag(r.stage.name),
+            }
+            for r in stages
+        ]
+        print(
+            json.dumps({"broker": broker if lags is not None else None, "stages": rows}, indent=2)
+        )
+        return 0
+    lines = [f"{'stage':<14} {'version':<10} {'reacts to':<22} {'source':<20} {'lag':>7}"]
+    for r in stages:
+        found = lag(r.stage.name)
+        lines.append(
+            f"{r.stage.name:<14} {r.stage.version:<10} {', '.join(sorted(r.stage.reacts_to)):<22}"
+            f" {r.source:<20} {'unknown' if found is None else found:>7}"
+        )
+    if lags is not None:
+        lines.append(f"lag: the messages each stage's group has not handled yet, at {broker}")
+    elif broker is None:
+        lines.append(
+            "lag unknown: no serve announced its broker here; AYTADA_KAFKA_BOOTSTRAP unset"
+        )
+    else:
+        lines.append(f"lag unknown: no broker answered at {broker}")
+    print("\n".join(lines))
+    return 0
+
+
 def _broker(port: int) -> int:
     broker = BundledBroker(port=port)
     print(f"bundled broker on {broker.start()} (memory storage); Ctrl-C stops it", flush=True)
@@ -315,11 +376,14 @@ async def _serve(
     quiet_loop_errors(loop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    system = bootstrap(settings, roles=tuple(r for r in roles if r in ROLES))
+    # Plug-ins too: the stages role runs them, the others need their asset kinds' labels.
+    system = bootstrap(settings, roles=tuple(r for r in roles if r in ROLES), plugins=True)
     try:
         async with contextlib.AsyncExitStack() as running:
             if system.roles:
                 await running.enter_async_context(system.running())
+                if system.broker is not None:  # for `aytada-es stages` to find it
+                    running.enter_context(announced(settings.data_dir, system.bootstrap_servers))
             if "web" in roles:
                 app = create_app(system.service(), secret_key=secret_key)
                 port = DEFAULT_PORT if port is None else port

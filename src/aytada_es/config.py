@@ -16,6 +16,7 @@ from .domain.errors import ConfigError
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 _HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
 _IPV6 = re.compile(r"^[0-9a-f:.]+$")
+_DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
 
 class Settings(BaseModel):
@@ -47,6 +48,8 @@ class Settings(BaseModel):
     rate_limit_login: int = Field(10, ge=0, le=1_000_000)  # per minute and address; 0: off
     rate_limit_writes: int = Field(120, ge=0, le=1_000_000)  # per minute and user; 0: off
     allowed_hosts: tuple[str, ...] = ()  # empty: LOCAL_HOSTS and the public URL's host
+    # The installed plug-in distributions whose stages run: every one, none, or those named.
+    plugins: tuple[str, ...] | Literal["all", "none"] = "all"
 
     @field_validator("data_dir")
     @classmethod
@@ -64,6 +67,17 @@ class Settings(BaseModel):
         if not hosts:
             raise ValueError("name at least one host, or * for any")
         return hosts
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _plugin_list(cls, value: object) -> object:
+        """`all`, `none`, or distribution names separated by commas (`aytada-captions`)."""
+        if not isinstance(value, str) or value in ("all", "none"):
+            return value
+        names = tuple(_distribution(entry) for entry in value.split(",") if entry.strip())
+        if not names:
+            raise ValueError("say all, none, or name distributions")
+        return names
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -92,6 +106,7 @@ class Settings(BaseModel):
             "rate_limit_login": "AYTADA_RATE_LIMIT_LOGIN",
             "rate_limit_writes": "AYTADA_RATE_LIMIT_WRITES",
             "allowed_hosts": "AYTADA_ALLOWED_HOSTS",
+            "plugins": "AYTADA_PLUGINS",
         }
         values = {field: environ[var] for field, var in names.items() if environ.get(var)}
         try:
@@ -109,9 +124,19 @@ class Settings(BaseModel):
         """A topic's name in this environment (its names: `kafka/topics.py`)."""
         return f"{self.kafka_namespace}{name}"
 
+    def stage_group(self, stage: str) -> str:
+        """The consumer group of a stage: `aytada.stage.<name>`, namespaced."""
+        return f"{self.kafka_namespace}aytada.stage.{stage}"
+
     @property
     def assets_dir(self) -> Path:
         return self.data_dir / "assets"
+
+    def runs_plugin(self, distribution: str) -> bool:
+        """Whether the stages of this installed distribution run (AYTADA_PLUGINS)."""
+        if isinstance(self.plugins, tuple):
+            return _normalized(distribution) in self.plugins
+        return self.plugins == "all"
 
     def allowed_host_names(self) -> frozenset[str]:
         """The Host names the web edge answers (`*`: any)."""
@@ -132,6 +157,18 @@ def _host_name(entry: str) -> str:
     if ipv6 or (name and not bracketed):
         return host
     raise ValueError(f"{entry.strip()!r} is not a host name (give names without scheme or port)")
+
+
+def _distribution(entry: str) -> str:
+    """One entry of AYTADA_PLUGINS: a distribution's name, normalized as packaging does."""
+    name = entry.strip()
+    if not _DISTRIBUTION.match(name):
+        raise ValueError(f"{name!r} is not a distribution name")
+    return _normalized(name)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class Database(BaseModel):

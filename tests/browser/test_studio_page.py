@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import pytest
 from playwright.sync_api import Page, expect
+
+from aytada_es.adapters.assets import AssetStore
+from aytada_es.domain.failures import FailureCode
+from aytada_es.domain.steps import Price
 
 from .live_site import Site, tiny_mp4
 
@@ -187,4 +194,92 @@ def test_without_the_websocket_the_studio_polls_while_its_project_is_active(
     page.clock.run_for(30_000)
     page.wait_for_timeout(300)
     assert len(polls) == after  # nothing active: no polling
+    assert page.js_errors == []
+
+
+def captioned_mp4(folder: Path) -> bytes:
+    """A one-second clip unlike the final video (whose file the store would share with it)."""
+    out = folder / "captioned.mp4"
+    source = ["-f", "lavfi", "-i", "color=c=0x10b981:s=180x320:d=1:r=12"]
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *source, *encode]
+    subprocess.run(command, check=True)
+    return out.read_bytes()
+
+
+def test_plug_in_add_ons_show_their_state_and_their_files_under_their_labels(
+    site: Site, new_page: Any, tmp_path: Path
+) -> None:
+    owner, token = site.user()
+    project_id = site.to_status(owner, "Add-on showcase", "completed")
+    studio, trigger = site.studio, site.project(project_id).version
+
+    def request(step: str, estimate: int) -> int | None:
+        return studio.request_addon(
+            project_id,
+            step=step,
+            trigger_version=trigger,
+            estimate=estimate,
+            stage_version="1.0.0",
+            actor=f"stage:{step}",
+        )
+
+    def generation(units: int) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        return {"provider": "local", "stage_version": "1.0.0", "units": units,
+                "started_at": now, "finished_at": now, "attempts": 1}  # fmt: skip
+
+    captions = request("captions", 2)
+    assert captions is not None
+    page = new_page(token)
+    page.goto(f"/studio/{project_id}")
+    addon = page.locator('[data-addon="captions"]')
+    expect(addon).to_have_attribute("data-state", "requested")
+    expect(addon).to_contain_text("Running")
+
+    # The plug-in's stage finishes: its video shows, live, under the label its stage declares.
+    store = AssetStore(site.system.assets.root, {"captioned_video": "Captioned video"})
+    video = store.put(captioned_mp4(tmp_path), kind="captioned_video", content_type="video/mp4")
+    studio.complete_addon(
+        project_id,
+        step="captions",
+        version=captions,
+        price=Price("video", 2),
+        assets=[video],
+        generation=generation(1),
+        actor="stage:captions",
+    )
+    expect(addon).to_have_attribute("data-state", "completed")
+    expect(addon).to_contain_text("Done")
+    extra = page.locator('figure[data-asset-kind="captioned_video"]')
+    expect(extra.locator("figcaption")).to_have_text("Captioned video")
+    expect(extra.locator("video")).to_have_attribute("src", f"/api/assets/{video['id']}")
+    expect(extra.locator('[data-download="captioned_video"]')).to_have_attribute(
+        "href", f"/api/assets/{video['id']}?download=1"
+    )
+    expect(page.locator('.assets [data-asset-kind="captioned_video"]')).to_contain_text(
+        "Captioned video"
+    )
+    expect(page.locator('.assets [data-asset-kind="clip"]').first).to_contain_text("Video clip 1")
+
+    # One that failed says why, in words; one the balance could not cover says so.
+    dubbing = request("dubbing", 1)
+    assert dubbing is not None
+    studio.fail_addon(
+        project_id,
+        step="dubbing",
+        version=dubbing,
+        code=FailureCode.PROVIDER_UNAVAILABLE,
+        error="HTTP 503",
+        generation=generation(0),
+        actor="stage:dubbing",
+    )
+    assert request("poster", 10**9) is None
+    failed, skipped = page.locator('[data-addon="dubbing"]'), page.locator('[data-addon="poster"]')
+    expect(failed).to_have_attribute("data-state", "failed")
+    expect(failed.locator(".addon-message")).to_contain_text("could not be reached")
+    expect(skipped).to_have_attribute("data-state", "skipped")
+    expect(skipped.locator(".addon-message")).to_have_text(
+        "Not run: the balance could not cover it."
+    )
     assert page.js_errors == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -167,6 +168,14 @@ def test_serve_runs_the_pipeline_with_its_own_broker_and_stops_cleanly_on_ctrl_c
             assert server.poll() is None, output.read_text()
             assert time.monotonic() < deadline, "the served pipeline did not complete"
             time.sleep(0.1)
+        # Other commands find serve's bundled broker through the address it announced.
+        announced = Path(env["AYTADA_DATA_DIR"]) / "broker.address"
+        assert oct(announced.stat().st_mode & 0o777) == "0o600"
+        listed = cli("stages", "--json", env=env)
+        assert listed.returncode == 0, listed.stderr
+        report = json.loads(listed.stdout)
+        assert report["broker"] == announced.read_text().strip()
+        assert all(isinstance(s["lag"], int) for s in report["stages"])
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0
     finally:
@@ -174,7 +183,7 @@ def test_serve_runs_the_pipeline_with_its_own_broker_and_stops_cleanly_on_ctrl_c
             server.kill()
         studio.close()
     log = Path(env["AYTADA_DATA_DIR"]) / "broker.log"
-    assert log.exists()
+    assert log.exists() and not announced.exists()
 
 
 def test_a_relay_worker_answers_healthz_and_metrics_on_its_port(

@@ -16,6 +16,7 @@ from aytada_es.domain.project import Project
 from aytada_es.domain.steps import SPECS, Step
 from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import InstantMedia, InstantText
+from aytada_es.testing import Start
 from plugins.social_card import SocialCardStage
 
 pytestmark = pytest.mark.kafka
@@ -99,6 +100,26 @@ async def test_a_stage_from_outside_the_package_runs_end_to_end_through_the_brok
         assert added[-1].actor == "stage:social"
     finally:
         system.close()
+
+
+async def test_a_plain_stage_acts_once_per_event_when_the_log_is_published_again(
+    aytada_start: Start,
+) -> None:
+    run = await aytada_start(SocialCardStage)
+    project_id = run.autopilot_project(run.user())
+    await run.until_event(project_id, "AssetsAdded")
+    await run.until_consumed("social-card")
+
+    # After a restart the relay publishes the log again; the card would now differ.
+    assert await run.republish(project_id, "VideoStitched") == 1
+    await run.until_consumed("social-card")
+
+    cards = [
+        e
+        for e in run.events(project_id)
+        if isinstance(e, Project.AssetsAdded) and e.actor == "stage:social"
+    ]
+    assert len(cards) == 1
 
 
 async def test_a_stage_that_crashes_between_the_call_and_the_save_calls_once_and_charges_once(

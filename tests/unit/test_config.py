@@ -64,11 +64,21 @@ def test_allowed_hosts_default_to_the_public_urls_host_and_loopback() -> None:
         ("AYTADA_ALLOWED_HOSTS", "app.example:8000"),
         ("AYTADA_ALLOWED_HOSTS", "https://app.example"),
         ("AYTADA_ALLOWED_HOSTS", " , "),
+        ("AYTADA_PLUGINS", "aytada captions"),
+        ("AYTADA_PLUGINS", " , "),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env({variable: value})
+
+
+def test_plug_ins_run_all_by_default_none_or_those_named_however_spelt() -> None:
+    assert Settings.from_env({}).runs_plugin("aytada-captions")
+    assert not Settings.from_env({"AYTADA_PLUGINS": "none"}).runs_plugin("aytada-captions")
+    named = Settings.from_env({"AYTADA_PLUGINS": "Aytada_Captions, other.plugin"})
+    assert named.runs_plugin("aytada-captions") and named.runs_plugin("other-plugin")
+    assert not named.runs_plugin("aytada-social")
 
 
 def test_a_postgresql_url_gives_host_database_and_schema() -> None:

@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 from uuid import UUID
 
+from ..adapters.acts import StageActs
 from ..adapters.assets import AssetStore
 from ..adapters.calls import CallLedger
 from ..application import Studio
 from ..domain.project import JSON, Project
 from ..group_commit import GroupCommit
+from ..kafka.envelope import Envelope
 from ..providers.base import Call, PermanentProviderError, Providers
 
 P = ParamSpec("P")
@@ -40,6 +42,7 @@ class StageContext:
     providers: Providers
     commits: GroupCommit | None = None
     calls: CallLedger | None = None
+    acts: StageActs | None = None
     # How often work in flight checks that its request still stands (cancel, delete).
     watch_s: float = 0.5
     attempt: int = 1
@@ -111,6 +114,26 @@ class StageContext:
             raise
         await self.call(ledger.finish, key, result)
         return result
+
+    async def act_once(
+        self, stage: str, envelope: Envelope, act: Callable[[], Awaitable[object]]
+    ) -> bool:
+        """Run `act` unless `stage` acted on this event (its project and version) before.
+
+        For stages that are not billed (a billed `AddOnStage` acts once per trigger anyway).
+        The act is recorded once `act` returns, so the same event delivered again (the relay
+        republishes the log after a restart) is passed over: False. An `act` that raised is
+        not recorded and runs again at the next attempt; a crash between `act` and its record
+        runs it again too, so keep its command idempotent as well.
+        """
+        acts = self.acts
+        if acts is None:
+            acts = await self.call(StageActs.of, self.studio)
+        if await self.call(acts.acted, stage, envelope.project_id, envelope.version):
+            return False
+        await act()
+        await self.call(acts.record, stage, envelope.project_id, envelope.version)
+        return True
 
     async def while_current(
         self, still_wanted: Callable[[Project], bool], project_id: UUID, work: Awaitable[T]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -42,12 +42,16 @@ class Registered:
     source: str
 
 
-def installed() -> list[tuple[type[Stage], str]]:
-    """The stage classes installed distributions register, each with its distribution."""
+def installed(wanted: Callable[[str], bool] = lambda _: True) -> list[tuple[type[Stage], str]]:
+    """The stage classes installed distributions register, each with its distribution.
+
+    Only the distributions `wanted` are imported (AYTADA_PLUGINS: `Settings.runs_plugin`).
+    """
     found = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        cls = point.load()
-        found.append((cls, point.dist.name if point.dist is not None else point.value))
+        distribution = point.dist.name if point.dist is not None else point.value
+        if wanted(distribution):
+            found.append((point.load(), distribution))
     return found
 
 

@@ -40,6 +40,23 @@ const PIPELINE = [
   ["stitching", "Final cut", "stitching"],
 ];
 const ORDER = Object.keys(STATUSES);
+// The files of the six built-in steps; any other kind is a plug-in's, shown with its add-ons.
+const BUILT_IN_KINDS = new Set([
+  "scene_still",
+  "product_shot",
+  "banner",
+  "flyer",
+  "clip",
+  "voiceover",
+  "final_video",
+  "thumbnail",
+]);
+const ADD_ON_STATES = {
+  requested: "Running…",
+  completed: "Done",
+  failed: "Failed",
+  skipped: "Skipped",
+};
 const IDEA_STATUSES = new Set(["draft", "ideas_ready", "script_ready"]);
 
 // ---- commands -------------------------------------------------------------------------
@@ -206,6 +223,11 @@ function render() {
   show("final", JSON.stringify([status, final && final.id, thumb && thumb.id]), () =>
     renderFinal(final, thumb),
   );
+  const addOns = project.add_ons || [];
+  const extras = assets.filter((a) => !BUILT_IN_KINDS.has(a.kind));
+  show("addons", JSON.stringify([addOns, extras.map((a) => [a.id, a.label])]), () =>
+    renderAddOns(addOns, extras),
+  );
   show("ideas", JSON.stringify([ideas, IDEA_STATUSES.has(status)]), () => renderIdeas(ideas));
   show("script", JSON.stringify(project.script || null), () => renderScript(project.script));
   show("scenes", JSON.stringify(scenes), () => renderScenes(scenes));
@@ -213,7 +235,7 @@ function render() {
     renderDetails(),
   );
   show("brief", JSON.stringify(project.brief || ""), () => renderBrief());
-  show("assets", JSON.stringify(assets.map((a) => a.id)), () => renderAssets(assets));
+  show("assets", JSON.stringify(assets.map((a) => [a.id, a.label])), () => renderAssets(assets));
 }
 
 function renderHead() {
@@ -400,6 +422,75 @@ function renderFinal(final, thumb) {
   );
 }
 
+function labelOf(asset) {
+  return asset.label || humanize(asset.kind);
+}
+
+function extraFile(asset) {
+  const label = labelOf(asset);
+  const type = String(asset.content_type || "");
+  let preview = null;
+  if (type.startsWith("video/")) {
+    preview = el("video", {
+      class: "player",
+      controls: true,
+      preload: "metadata",
+      playsinline: true,
+      src: assetUrl(asset),
+      "aria-label": label,
+    });
+  } else if (type.startsWith("audio/")) {
+    preview = el("audio", { controls: true, preload: "metadata", src: assetUrl(asset), "aria-label": label });
+  } else if (type.startsWith("image/")) {
+    preview = el("img", { class: "extra-image", src: assetUrl(asset), alt: label });
+  }
+  return el(
+    "figure",
+    { class: "extra", "data-asset-kind": asset.kind },
+    el("figcaption", {}, label),
+    preview,
+    el(
+      "a",
+      { class: "btn", href: downloadUrl(asset), download: "", "data-download": asset.kind },
+      icon("download"),
+      `Download ${label.toLowerCase()}`,
+    ),
+  );
+}
+
+function renderAddOns(addOns, extras) {
+  if (!addOns.length && !extras.length) return null;
+  return el(
+    "section",
+    { class: "panel", "aria-labelledby": "addons-title" },
+    el("h2", { id: "addons-title" }, "Add-ons"),
+    addOns.length
+      ? el(
+          "ul",
+          { class: "addons" },
+          addOns.map((addOn) =>
+            el(
+              "li",
+              { "data-addon": addOn.name, "data-state": addOn.state },
+              el("strong", {}, humanize(addOn.name)),
+              el(
+                "span",
+                {
+                  class: "badge addon-state",
+                  "data-state": addOn.state,
+                  "data-kind": addOn.state === "requested" ? "active" : null,
+                },
+                ADD_ON_STATES[addOn.state] || humanize(addOn.state),
+              ),
+              addOn.message ? el("p", { class: "muted addon-message" }, addOn.message) : null,
+            ),
+          ),
+        )
+      : null,
+    extras.map((asset) => extraFile(asset)),
+  );
+}
+
 function renderIdeas(ideas) {
   if (!ideas.length) return null;
   const choosing = IDEA_STATUSES.has(project.status);
@@ -542,7 +633,7 @@ function renderAssets(assets) {
       { class: "assets" },
       assets.map((asset) => {
         seen[asset.kind] = (seen[asset.kind] || 0) + 1;
-        const label = perKind[asset.kind] > 1 ? `${humanize(asset.kind)} ${seen[asset.kind]}` : humanize(asset.kind);
+        const label = perKind[asset.kind] > 1 ? `${labelOf(asset)} ${seen[asset.kind]}` : labelOf(asset);
         return el(
           "li",
           { "data-asset-kind": asset.kind },

@@ -1,0 +1,68 @@
+"""How far consumer groups are behind on a topic, read from the broker without joining them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from . import clients
+
+log = logging.getLogger(__name__)
+LAG_TIMEOUT_S = 5.0
+
+
+async def group_lags(
+    bootstrap: str, topic: str, groups: Iterable[str], *, timeout_s: float = LAG_TIMEOUT_S
+) -> dict[str, int] | None:
+    """Each group's lag: the messages of `topic` after its committed offsets (every message,
+    before its first commit); None when no broker answers within `timeout_s`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _lags(bootstrap, topic, list(groups))
+    except (KafkaError, OSError, TimeoutError) as e:
+        log.debug("no lag from %s: %r", bootstrap, e)
+        return None
+
+
+async def _lags(bootstrap: str, topic: str, groups: list[str]) -> dict[str, int]:
+    # Only the all-topics metadata request: naming a missing topic would create it.
+    ends: dict[TopicPartition, int] = {}
+    starts: dict[TopicPartition, int] = {}
+    async with _reader(bootstrap, None) as reader:
+        if topic in await reader.topics():
+            partitions = reader.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            ends = await reader.end_offsets(tps)
+            starts = await reader.beginning_offsets(tps)
+    lags = {}
+    for group in groups:
+        lag = 0
+        if ends:
+            # A member that never subscribes never joins: the group is left as it is.
+            async with _reader(bootstrap, group) as member:
+                for tp, end in ends.items():
+                    committed = await member.committed(tp)
+                    lag += max(end - (starts[tp] if committed is None else committed), 0)
+        lags[group] = lag
+    return lags
+
+
+@contextlib.asynccontextmanager
+async def _reader(bootstrap: str, group_id: str | None) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer that reads offsets only; stopped however the block ends, a failed start too."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        request_timeout_ms=int(LAG_TIMEOUT_S * 1000),
+    )
+    try:
+        await clients.start(consumer)
+        yield consumer
+    finally:
+        await clients.to_the_end(consumer.stop())
