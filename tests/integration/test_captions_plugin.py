@@ -17,12 +17,11 @@ import pytest
 from web_server import json_of, serving
 
 from aytada_es.audit import project_audit
-from aytada_es.config import PROJECT_EVENTS
 from aytada_es.consumers.registry import BUILT_IN, installed
 from aytada_es.consumers.stage import Stage
 from aytada_es.domain.project import Project
 from aytada_es.kafka import clients
-from aytada_es.kafka.topics import ensure_topics
+from aytada_es.kafka.topics import PROJECT_EVENTS, ensure_topics
 from aytada_es.providers.local.ffmpeg import probe
 from aytada_es.testing import Start
 from conftest import unavailable
