@@ -79,7 +79,6 @@ class Relay:
             mark=settings.topic(RELAY_MARK),
             topics=[settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)],
             partitions=settings.topic_partitions,
-            client=producer.client,
         )
         self.tracking = _tracking_recorder(studio, settings)
         self.published = 0
@@ -151,6 +150,7 @@ class Relay:
         """
         if not self.bootstrap:
             raise ConfigError("a relay that publishes needs the broker's address to watch it")
+        self.watch.client = self.producer.client  # its checks open no connection of their own
         standing_by = False
         while not stop.is_set():
             try:
