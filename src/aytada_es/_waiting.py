@@ -42,8 +42,8 @@ class Doorbell:
         """Tell how long the last batch took."""
         self.busy_s = seconds
 
-    async def wait(self, stop: asyncio.Event, timeout_s: float) -> None:
-        """Return when rung, when `stop` is set, or after `timeout_s`."""
+    async def wait(self, stop: asyncio.Event, timeout_s: float) -> bool:
+        """Return when rung, when `stop` is set, or after `timeout_s`; whether it was rung."""
         if self._event is None:
             self._loop = asyncio.get_running_loop()
             self._event = asyncio.Event()
@@ -60,5 +60,7 @@ class Doorbell:
         gap = min(self.busy_s, self.max_gap_s) - (loop.time() - self._last)
         if gap > 0 and not stop.is_set():
             await asyncio.sleep(gap)
+        rang = self._event.is_set()
         self._event.clear()
         self._last = loop.time()
+        return rang

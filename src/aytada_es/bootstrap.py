@@ -44,6 +44,9 @@ from .service import Service
 log = logging.getLogger(__name__)
 ROLES = ("relay", "stages", "projections")
 RESTART_DELAY_S = 1.0
+# Where every role runs in one process, each save there rings the relay and the projections;
+# what they poll for is another process's save (the CLI's), which may wait this long when idle.
+IDLE_POLL_S = 1.0
 BROKER_TIMEOUT_S = 2.0
 
 
@@ -54,6 +57,7 @@ def stage_runner(
     bootstrap: str,
     *,
     dead_letters: AIOKafkaProducer,
+    bell: Doorbell | None = None,
 ) -> StageRunner:
     """A consumer group member for the stage, with the topics, group and retries of `settings`."""
     topics = TopicNames(settings.kafka_namespace)
@@ -69,6 +73,7 @@ def stage_runner(
             wait_initial_s=settings.stage_backoff_s,
             wait_jitter_s=settings.stage_backoff_s,
         ),
+        bell=bell,
     )
 
 
@@ -165,7 +170,10 @@ class System:
         if "projections" in self.roles:
             projections_bell = self._doorbell()
             self._parts["projections"] = lambda: self.read_models.run(
-                self._stop, settings.poll_interval_s, doorbell=projections_bell
+                self._stop,
+                settings.poll_interval_s,
+                doorbell=projections_bell,
+                idle_poll_s=self._idle_poll_s,
             )
         if "stages" in self.roles:
             self._commits = GroupCommit(self.studio)
@@ -182,6 +190,12 @@ class System:
         for name in self._parts:
             self.revive(name)
 
+    @property
+    def _idle_poll_s(self) -> float | None:
+        if set(self.roles) != set(ROLES):
+            return None
+        return max(IDLE_POLL_S, self.settings.poll_interval_s)
+
     def _doorbell(self) -> Doorbell:
         """A doorbell rung by every save this process makes."""
         doorbell = Doorbell()
@@ -197,14 +211,28 @@ class System:
         await asyncio.to_thread(relay.prepare)
         self.relay = relay
         self.metrics.relay.follow(relay)
-        await relay.run(self._stop, self.settings.poll_interval_s, self._relay_bell)
+        relay.listeners.append(self._published)
+        await relay.run(
+            self._stop, self.settings.poll_interval_s, self._relay_bell, self._idle_poll_s
+        )
+
+    def _published(self, types: frozenset[str]) -> None:
+        for runner in self.runners.values():
+            runner.notice(types)
 
     def _stage_part(
         self, stage: Stage, ctx: StageContext
     ) -> Callable[[], Coroutine[Any, Any, None]]:
         def part() -> Coroutine[Any, Any, None]:
+            # Beside this process's relay a stage's consumer pauses while idle (it rings).
+            bell = Doorbell() if "relay" in self.roles else None
             runner = stage_runner(
-                stage, ctx, self.settings, self.bootstrap_servers, dead_letters=self._producer
+                stage,
+                ctx,
+                self.settings,
+                self.bootstrap_servers,
+                dead_letters=self._producer,
+                bell=bell,
             )
             runner.measure = self.metrics.measure(stage.name)
             self.metrics.stage(stage.name).follow(runner)

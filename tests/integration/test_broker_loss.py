@@ -15,6 +15,7 @@ from polling import read_topic, wait_for
 from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
+from aytada_es.kafka import clients
 from aytada_es.kafka.broker import BundledBroker
 from aytada_es.kafka.topics import ACCOUNT_EVENTS, PROJECT_EVENTS, RELAY_MARK, admin_client
 from aytada_es.kafka.watch import BrokerWatch
@@ -59,6 +60,30 @@ async def test_the_relay_mark_is_gone_after_a_broker_restart_even_when_topics_co
     await asyncio.to_thread(own_broker.restart)
     await watch.restore_topics()
     assert not await watch.marked()
+
+
+async def test_the_relay_mark_is_asked_over_the_producer_s_connection_through_a_restart(
+    own_broker: BundledBroker,
+) -> None:
+    producer = clients.producer(own_broker.bootstrap)
+    await producer.start()
+    try:
+        watch = BrokerWatch(
+            own_broker.bootstrap,
+            mark=RELAY_MARK,
+            topics=["a", "b"],
+            partitions=3,
+            client=producer.client,
+        )
+        assert not await watch.marked()
+        await watch.restore_topics()
+        await watch.put_mark()
+        assert await watch.marked()
+        await asyncio.to_thread(own_broker.restart)
+        await watch.restore_topics()
+        assert not await watch.marked()
+    finally:
+        await producer.stop()
 
 
 async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(

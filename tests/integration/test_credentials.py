@@ -360,6 +360,13 @@ async def test_a_token_made_to_expire_records_its_expiry_and_is_refused_after_it
     assert done.returncode == 0, done.stderr
     token = done.stdout.splitlines()[-1]
     assert "expires" in done.stdout
+    # `users add` does not wait for the service's read models; idle, they look again within 1 s.
+    accounts = site.system.read_models.accounts
+
+    async def applied() -> bool:
+        return await asyncio.to_thread(accounts.account, account_id(name)) is not None
+
+    await wait_for(applied, 10, "the read models to apply the new account")
     expires_at = row(site, name)["token_expires_at"]
     assert expires_at is not None
     assert abs(expires_at - (time.time() + 3 * 24 * 3600)) < 60

@@ -11,10 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import stamina
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import ValidationError
 
+from .._waiting import Doorbell
 from ..domain.errors import NotFound
 from ..domain.failures import FailureCode
 from ..kafka import clients
@@ -24,6 +31,13 @@ from .stage import Done, Failed, Outcome, RetryLater, Stage
 
 log = logging.getLogger(__name__)
 COMMIT_INTERVAL_S = 1.0
+# With a bell: how long a consumer keeps fetching after its last message or ring before it
+# pauses, and how often a paused one fetches anyway, for what other processes' relays publish.
+IDLE_AFTER_S = 0.2
+IDLE_CHECK_S = 1.0
+# Fetches wait longer for LOADED_FOR_S after a batch of LOADED_BATCH records: see `_Pace`.
+LOADED_BATCH = 20
+LOADED_FOR_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class StageRunner:
         group_id: str,
         dead_letters: AIOKafkaProducer,
         policy: RetryPolicy | None = None,
+        bell: Doorbell | None = None,
     ) -> None:
         self.stage = stage
         self.ctx = ctx
@@ -87,10 +102,21 @@ class StageRunner:
         self.consumed = 0
         self.dead_lettered = 0
         self.running = False
+        self.paused = False
+        # Rung by this process's relay (`notice`): the consumer may pause while idle.
+        self.bell = bell
         self._reacts_to = frozenset(t.encode() for t in stage.reacts_to)
         self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
 
+    def notice(self, types: frozenset[str]) -> None:
+        """This process's relay published events of `types`: wake up if the stage wants one."""
+        if self.bell is not None and not types.isdisjoint(self.stage.reacts_to):
+            self.bell.ring()
+
     async def run(self, stop: asyncio.Event) -> None:
+        # With a bell the consumer fetches only while busy, so its fetches may be short; it
+        # looks after about each one whether it may pause again.
+        poll_ms = 2 * clients.SHORT_FETCH_WAIT_MS if self.bell else 200
         consumer = clients.consumer(self.bootstrap, group_id=self.group_id)
         rebalances = _Rebalances()
         consumer.subscribe([self.topics.events], listener=rebalances)
@@ -98,12 +124,15 @@ class StageRunner:
         # it only passed over wait up to COMMIT_INTERVAL_S (reading them again is harmless).
         pending: dict[TopicPartition, int] = {}
         committed_at = time.monotonic()
+        pace = _Pace()
         try:  # a start that fails or is cancelled half-way still closes its connections
             await clients.start(consumer)
             self.running = True
             while not stop.is_set():
                 rebalanced = rebalances.count
-                batch = await consumer.getmany(timeout_ms=200)
+                # Caught up: what the last fetches brought is buffered; take it without waiting.
+                settled = self.bell is not None and pace.caught_up(consumer)
+                batch = await consumer.getmany(timeout_ms=0 if settled else poll_ms)
                 acted = await self._work_through(batch)
                 if rebalances.count != rebalanced:
                     # Offsets read under an assignment that is gone (or of a topic the broker
@@ -111,14 +140,41 @@ class StageRunner:
                     pending.clear()
                     continue
                 pending.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
-                if pending and (acted or time.monotonic() - committed_at >= COMMIT_INTERVAL_S):
+                if self.bell is not None:
+                    pace.fetched(consumer, sum(len(records) for records in batch.values()))
+                pause = settled and not batch
+                now = time.monotonic()
+                if pending and (acted or pause or now - committed_at >= COMMIT_INTERVAL_S):
                     await self._commit(consumer, pending)
-                    committed_at = time.monotonic()
+                    committed_at = now
+                if pause:
+                    await self._pause_until_rung(consumer, stop, pace)
             if pending:
                 await self._commit(consumer, pending)
         finally:
             self.running = False
             await clients.to_the_end(consumer.stop())
+
+    async def _pause_until_rung(
+        self, consumer: AIOKafkaConsumer, stop: asyncio.Event, pace: _Pace
+    ) -> None:
+        """Fetch nothing until the bell rings, `stop` is set, or IDLE_CHECK_S has passed.
+
+        A paused partition costs the consumer and the broker nothing (the group's heartbeats
+        go on); records fetched just before the pause are dropped by the client and fetched
+        again. After IDLE_CHECK_S with no ring, one round of fetches looks for what another
+        process's relay published, and the consumer pauses again if it found nothing.
+        """
+        assert self.bell is not None
+        consumer.pause(*consumer.assignment())
+        self.paused = True
+        rung = False
+        try:
+            rung = await self.bell.wait(stop, IDLE_CHECK_S)
+        finally:
+            self.paused = False
+            pace.resumed(rung=rung)
+            consumer.resume(*consumer.paused())
 
     async def _commit(self, consumer: object, offsets: dict[TopicPartition, int]) -> None:
         """Commit the offsets; a commit the group's rebalance overtook is dropped."""
@@ -237,6 +293,47 @@ class StageRunner:
             self.topics.dead_letters, value=record.value, key=record.key, headers=headers
         )
         self.dead_lettered += 1
+
+
+class _Pace:
+    """How a consumer with a bell fetches: when it may pause, and how long each fetch waits.
+
+    It may pause once it read everything it was rung for and its last round of fetches since
+    it resumed brought nothing. Its fetches are short while traffic is light, so that each
+    stage hop is quick, and the usual ones while batches are large: those bring more per
+    fetch (short ones throughout cost bench/pipeline.py 8 % more CPU).
+    """
+
+    def __init__(self) -> None:
+        self._busy_at = time.monotonic()
+        self._loaded_at = float("-inf")
+        self._resumed_ms = 0.0
+
+    def fetched(self, consumer: AIOKafkaConsumer, records: int) -> None:
+        """A `getmany` brought `records`: stay busy, and pace the next fetches."""
+        now = time.monotonic()
+        if records:
+            self._busy_at = now
+        if records >= LOADED_BATCH:
+            self._loaded_at = now
+        loaded = now - self._loaded_at < LOADED_FOR_S
+        wait_ms = clients.LONG_FETCH_WAIT_MS if loaded else clients.SHORT_FETCH_WAIT_MS
+        clients.set_fetch_wait(consumer, wait_ms)
+
+    def resumed(self, *, rung: bool) -> None:
+        """Fetching again: after a ring for IDLE_AFTER_S at least, else for one round."""
+        self._resumed_ms = time.time() * 1000
+        self._busy_at = time.monotonic() if rung else float("-inf")
+
+    def caught_up(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether every assigned partition was fetched since the resume, and nothing came."""
+        if time.monotonic() - self._busy_at < IDLE_AFTER_S:
+            return False
+        # The client stamps each partition's fetch response with the wall clock, in ms.
+        return all(
+            (consumer.last_poll_timestamp(tp) or 0) >= self._resumed_ms
+            for tp in consumer.assignment()
+        )
 
 
 class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
@@ -79,6 +80,8 @@ class Relay:
         self._tracking: TrackingRecorder | None = None
         self.published = 0
         self.republished = 0
+        # Called with the event types of each batch as soon as the broker acknowledged it.
+        self.listeners: list[Callable[[frozenset[str]], None]] = []
         self.leading = False
         # While above `position`: publishing again, from the start, what the broker lost.
         self.replay_until = 0
@@ -130,6 +133,9 @@ class Relay:
             return 0
         messages = await asyncio.to_thread(lambda: [self.envelope(n) for n in notifications])
         self.watch.acknowledged(await self.sender.send(messages))
+        types = frozenset(m.type for m in messages)
+        for listener in self.listeners:
+            listener(types)
         last = notifications[-1].id
         if last > self.replay_until:  # a replay stays below the recorded position
             await asyncio.to_thread(self._track, last)
@@ -142,11 +148,20 @@ class Relay:
         self.tracking.insert_tracking(Tracking(TRACKING_NAME, position))
 
     async def run(
-        self, stop: asyncio.Event, poll_interval_s: float, doorbell: Doorbell | None = None
+        self,
+        stop: asyncio.Event,
+        poll_interval_s: float,
+        doorbell: Doorbell | None = None,
+        idle_poll_s: float | None = None,
     ) -> None:
-        """Publish while this relay holds the relay lock; otherwise stand by and ask again."""
+        """Publish while this relay holds the relay lock; otherwise stand by and ask again.
+
+        With nothing to publish the poll interval doubles up to `idle_poll_s` (default: it
+        stays `poll_interval_s`); a ring of the doorbell wakes the relay at once.
+        """
         if not self.bootstrap:
             raise ConfigError("a relay that publishes needs the broker's address to watch it")
+        self.watch.client = self.producer.client  # its checks open no connection of their own
         standing_by = False
         while not stop.is_set():
             try:
@@ -164,18 +179,23 @@ class Relay:
                 continue
             standing_by = False
             try:
-                await self._lead(stop, poll_interval_s, doorbell or Doorbell())
+                polls = (poll_interval_s, idle_poll_s or poll_interval_s)
+                await self._lead(stop, polls, doorbell or Doorbell())
             finally:
                 self.leading = False
                 await self.lock.release()
 
-    async def _lead(self, stop: asyncio.Event, poll_interval_s: float, doorbell: Doorbell) -> None:
+    async def _lead(
+        self, stop: asyncio.Event, polls: tuple[float, float], doorbell: Doorbell
+    ) -> None:
         """Publish until stopped or the lock is lost; on an error check the broker, try again."""
         self.position = await asyncio.to_thread(self.tracked_position)
         self.replay_until = 0
         self.leading = True
         log.info("relay: publishing from position %d", self.position)
-        delay = poll_interval_s
+        poll_interval_s, idle_poll_s = polls
+        delay = poll_interval_s  # after an error; doubled up to 5 s
+        poll = poll_interval_s  # with nothing to publish; doubled up to idle_poll_s
         checked: float | None = None  # check the broker before the first batch
         while not stop.is_set():
             try:
@@ -190,16 +210,21 @@ class Relay:
                 doorbell.worked(time.perf_counter() - began)
                 if self.replay_until and self.position >= self.replay_until:
                     await self._replayed()
-                delay = poll_interval_s
+                failed, delay = False, poll_interval_s
             except Exception:
                 log.exception("relay: publishing failed at position %d; retrying", self.position)
                 published = 0
                 checked = None
-                delay = min(max(delay * 2, 0.2), 5.0)
+                failed, delay = True, min(max(delay * 2, 0.2), 5.0)
             if self.watch.offsets_went_down:
                 checked = None
-            if not published:
+            if published:
+                poll = poll_interval_s
+            elif failed:  # not sooner for a save
                 await wait_or_timeout(stop, delay)
+            else:
+                await doorbell.wait(stop, min(poll, self.check_s))
+                poll = min(poll * 2, idle_poll_s)
 
     async def _check_broker(self) -> None:
         """Start publishing the log again if the broker lost what was published."""

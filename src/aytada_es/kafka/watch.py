@@ -13,7 +13,9 @@ import logging
 
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import RecordMetadata
 
 from .topics import admin_client, ensure_topics
@@ -24,8 +26,19 @@ log = logging.getLogger(__name__)
 class BrokerWatch:
     """What the relay knows the broker holds, and the questions that tell it the broker lost it."""
 
-    def __init__(self, bootstrap: str, *, mark: str, topics: list[str], partitions: int) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        mark: str,
+        topics: list[str],
+        partitions: int,
+        client: AIOKafkaClient | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        # A started client whose connection `marked` may use (the relay's producer's), so that
+        # asking every second opens no new connection.
+        self.client = client
         self.mark = mark
         self.topics = topics
         self.partitions = partitions
@@ -49,8 +62,15 @@ class BrokerWatch:
 
     async def marked(self) -> bool:
         """Whether the relay's mark is on the broker (asked without creating any topic)."""
-        async with admin_client(self.bootstrap, 5000) as admin:
-            return self.mark in set(await admin.list_topics())
+        if self.client is None:
+            async with admin_client(self.bootstrap, 5000) as admin:
+                return self.mark in set(await admin.list_topics())
+        # All topics, as the admin client's list_topics asks (naming one would create it).
+        node = self.client.get_random_node()
+        if node is None:
+            raise KafkaConnectionError("no broker known to ask for the relay's mark")
+        response = await self.client.send(node, MetadataRequest(None))
+        return self.mark in {t["topic"] for t in response.to_object()["topics"]}
 
     async def restore_topics(self) -> None:
         """Create the event topics that are missing; forget what was acknowledged before."""

@@ -381,16 +381,23 @@ class ReadModelRunner:
         poll_interval_s: float,
         limit: int = 500,
         doorbell: Doorbell | None = None,
+        idle_poll_s: float | None = None,
     ) -> None:
-        """Catch up until `stop` is set, polling every `poll_interval_s` or when rung."""
+        """Catch up until `stop` is set, polling every `poll_interval_s` or when rung.
+
+        With nothing new the poll interval doubles up to `idle_poll_s` (default: it stays
+        `poll_interval_s`).
+        """
         doorbell = doorbell or Doorbell()
         failed = 0  # catch-ups in a row that raised (a projection that fails does not raise)
+        poll = poll_interval_s
         while not stop.is_set():
             try:
                 began = time.perf_counter()
                 applied = await asyncio.to_thread(self.catch_up, limit)
                 doorbell.worked(time.perf_counter() - began)
-                wait = 0.0 if applied >= limit else poll_interval_s
+                poll = poll_interval_s if applied else min(poll * 2, idle_poll_s or poll)
+                wait = 0.0 if applied >= limit else poll
                 if failed:
                     logger.warning("read models catch up again after %d failed attempts", failed)
                     failed = 0
