@@ -17,16 +17,15 @@ from polling import wait_for
 from aytada_es._waiting import Doorbell
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
-from aytada_es.bootstrap import bootstrap, stage_runner
-from aytada_es.config import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, Settings
+from aytada_es.bootstrap import bootstrap, make_relay, stage_runner
+from aytada_es.config import Settings
 from aytada_es.consumers import runner as stage_runners
 from aytada_es.consumers.context import StageContext
 from aytada_es.consumers.runner import IDLE_CHECK_S, StageRunner
 from aytada_es.consumers.stage import Stage
 from aytada_es.kafka import clients
 from aytada_es.kafka.envelope import TYPE_HEADER, Envelope
-from aytada_es.kafka.relay import Relay
-from aytada_es.kafka.topics import ensure_topics
+from aytada_es.kafka.topics import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS, ensure_topics
 from aytada_es.projections.runner import read_models
 from aytada_es.providers.instant import instant_providers
 
@@ -164,7 +163,8 @@ async def test_the_relay_publishes_a_save_of_its_process_at_once_whatever_it_pol
     await ensure_topics(broker, topics, 6)
     producer = clients.producer(broker)
     await producer.start()
-    relay = Relay(studio, slow, producer, bootstrap=broker)
+    relay = make_relay(studio, slow, producer, bootstrap=broker)
+    await asyncio.to_thread(relay.prepare)
     doorbell = Doorbell()
     studio.on_saved(doorbell.ring)
     stop = asyncio.Event()
@@ -188,7 +188,8 @@ async def test_an_idle_relay_and_read_models_pick_up_a_save_of_another_process_w
     await ensure_topics(broker, topics, 6)
     producer = clients.producer(broker)
     await producer.start()
-    relay = Relay(studio, settings, producer, bootstrap=broker)
+    relay = make_relay(studio, settings, producer, bootstrap=broker)
+    await asyncio.to_thread(relay.prepare)
     models = read_models(studio)
     stop = asyncio.Event()
     tasks = [
