@@ -657,9 +657,7 @@ class Studio(Application[UUID]):
         if project.autopilot_next() is None:
             return
         if cost > account.balance:
-            project.pause_autopilot(
-                reason=str(InsufficientCredits(cost, account.balance)), actor=actor
-            )
+            project.pause_autopilot(needed=cost, balance=account.balance, actor=actor)
             return
         account.apply_movements(project.id, project.continue_autopilot(actor=actor), actor=actor)
 

@@ -142,10 +142,12 @@ class ProjectMachine(RuleBasedStateMachine):
         cost = project.autopilot_cost()
         assert cost == chain_cost(project, step, params)
         if cost > self.account.balance:
-            project.pause_autopilot(reason="insufficient credits", actor="autopilot")
+            project.pause_autopilot(needed=cost, balance=self.account.balance, actor="autopilot")
             assert project.autopilot_paused == {
                 "step": step.value,
-                "reason": "insufficient credits",
+                "reason": f"this step needs {cost} credits; the balance is {self.account.balance}",
+                "needed": cost,
+                "balance": self.account.balance,
             }
             assert project.autopilot_next() is None
             return

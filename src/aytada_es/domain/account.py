@@ -55,14 +55,15 @@ class Account(Aggregate):
         reserved: int
 
     class Event(Aggregate.Event):
+        class_version = 1
         actor: str
 
     class AccountOpened(Event, Aggregate.Created):
+        class_version = 2
         name: str
         role: str
         token_hash: str
-        # A default, so that events stored before tokens could expire read as "never".
-        token_expires_at: datetime | None = None
+        token_expires_at: datetime | None
 
         def apply(self, account: Account) -> None:
             account.name = self.name
@@ -73,13 +74,20 @@ class Account(Aggregate):
             account.balance = 0
             account.reserved = 0
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Release 1 had no token expiry: its tokens never expire."""
+            state.setdefault("token_expires_at", None)
+
     class CreditsGranted(Event):
+        class_version = 1
         amount: int
 
         def apply(self, account: Account) -> None:
             account.balance += self.amount
 
     class CreditsHeld(Event):
+        class_version = 1
         project_id: UUID
         step: str
         amount: int
@@ -89,6 +97,7 @@ class Account(Aggregate):
             account.reserved += self.amount
 
     class HoldCharged(Event):
+        class_version = 1
         project_id: UUID
         step: str
         amount: int
@@ -97,6 +106,7 @@ class Account(Aggregate):
             account.reserved -= self.amount
 
     class HoldReleased(Event):
+        class_version = 1
         project_id: UUID
         step: str
         amount: int
@@ -106,15 +116,23 @@ class Account(Aggregate):
             account.balance += self.amount
 
     class TokenRotated(Event):
+        class_version = 2
         token_hash: str
-        token_expires_at: datetime | None = None
+        token_expires_at: datetime | None
 
         def apply(self, account: Account) -> None:
             account.token_hash = self.token_hash
             account.token_expires_at = self.token_expires_at
             account.disabled = False
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Release 1 had no token expiry: its tokens never expire."""
+            state.setdefault("token_expires_at", None)
+
     class AccountDisabled(Event):
+        class_version = 1
+
         def apply(self, account: Account) -> None:
             account.disabled = True
 

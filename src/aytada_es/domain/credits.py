@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,3 +37,15 @@ class Reconciliation:
             self.charged + self.released + self.still_reserved == self.reserved
             and min(self.reserved, self.charged, self.released, self.still_reserved) >= 0
         )
+
+
+# How release 1 worded a pause of autopilot (InsufficientCredits' message).
+_SHORT = re.compile(r"needs (?P<needed>-?\d+) credits; the balance is (?P<balance>-?\d+)")
+
+
+def amounts_of_old_reason(reason: str) -> tuple[int | None, int | None]:
+    """The credits needed and the balance a release-1 pause stated in words; None if it did not."""
+    found = _SHORT.search(reason)
+    if found is None:
+        return None, None
+    return int(found["needed"]), int(found["balance"])

@@ -10,8 +10,8 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate
 
 from .copying import copy_aggregate
-from .credits import CreditMovement, Movement, Reconciliation
-from .errors import BadInput, IllegalTransition
+from .credits import CreditMovement, Movement, Reconciliation, amounts_of_old_reason
+from .errors import BadInput, IllegalTransition, InsufficientCredits
 from .failures import FailureCode, code_of_old_error, redacted
 from .status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from .steps import (
@@ -78,9 +78,11 @@ class Project(Aggregate):
         deleted: bool
 
     class Event(Aggregate.Event):
+        class_version = 1
         actor: str
 
     class ProjectCreated(Event, Aggregate.Created):
+        class_version = 1
         owner_id: UUID
         title: str
         format: str
@@ -93,6 +95,7 @@ class Project(Aggregate):
     class StepRequested(Event):
         """Base of the request events: a stage consumer acts on each exactly once."""
 
+        class_version = 1
         STEP: ClassVar[Step]
 
         def apply(self, project: Project) -> None:
@@ -109,6 +112,7 @@ class Project(Aggregate):
             return {}
 
     class IdeasRequested(StepRequested):
+        class_version = 1
         STEP = Step.IDEAS
         count: int
 
@@ -116,6 +120,7 @@ class Project(Aggregate):
             return {"count": self.count}
 
     class ScriptRequested(StepRequested):
+        class_version = 1
         STEP = Step.SCRIPT
         idea: int | None
 
@@ -123,9 +128,11 @@ class Project(Aggregate):
             return {"idea": self.idea}
 
     class ScenesRequested(StepRequested):
+        class_version = 1
         STEP = Step.SCENES
 
     class VideoRequested(StepRequested):
+        class_version = 1
         STEP = Step.VIDEO
 
         def apply(self, project: Project) -> None:
@@ -133,12 +140,15 @@ class Project(Aggregate):
             project.clips = []
 
     class VoiceoverRequested(StepRequested):
+        class_version = 1
         STEP = Step.VOICEOVER
 
     class StitchingRequested(StepRequested):
+        class_version = 1
         STEP = Step.STITCHING
 
     class CreditsReserved(Event):
+        class_version = 1
         step: str
         amount: int
 
@@ -149,6 +159,7 @@ class Project(Aggregate):
             )
 
     class CreditsCharged(Event):
+        class_version = 1
         step: str
         amount: int
 
@@ -157,6 +168,7 @@ class Project(Aggregate):
             project._close(self.step, self.amount)
 
     class CreditsReleased(Event):
+        class_version = 1
         step: str
         amount: int
 
@@ -190,6 +202,7 @@ class Project(Aggregate):
     class AddOnRequested(Event):
         """A plug-in stage's billed step, asked for once per version of its trigger."""
 
+        class_version = 1
         step: str
         trigger_version: int
         stage_version: str
@@ -205,6 +218,7 @@ class Project(Aggregate):
             }
 
     class AddOnCompleted(Event):
+        class_version = 1
         step: str
         assets: list[JSON]
 
@@ -214,6 +228,7 @@ class Project(Aggregate):
                 project._add_asset(asset)
 
     class AddOnFailed(Event):
+        class_version = 1
         step: str
         code: str
         error: str
@@ -230,6 +245,7 @@ class Project(Aggregate):
     class AddOnSkipped(Event):
         """An add-on was not run: the balance could not cover its estimate."""
 
+        class_version = 1
         step: str
         trigger_version: int
         reason: str
@@ -245,6 +261,7 @@ class Project(Aggregate):
             }
 
     class IdeasGenerated(Event):
+        class_version = 1
         ideas: list[JSON]
 
         def apply(self, project: Project) -> None:
@@ -252,6 +269,7 @@ class Project(Aggregate):
             project._finish(Step.IDEAS)
 
     class ScriptGenerated(Event):
+        class_version = 1
         script: JSON
 
         def apply(self, project: Project) -> None:
@@ -259,6 +277,7 @@ class Project(Aggregate):
             project._finish(Step.SCRIPT)
 
     class ScenesGenerated(Event):
+        class_version = 1
         scenes: list[JSON]
 
         def apply(self, project: Project) -> None:
@@ -266,6 +285,7 @@ class Project(Aggregate):
             project._finish(Step.SCENES)
 
     class ClipRendered(Event):
+        class_version = 1
         scene: int
         asset: JSON
 
@@ -279,6 +299,7 @@ class Project(Aggregate):
             project.progress = max(project.progress, floor + span * min(done, total) // total)
 
     class VideoGenerated(Event):
+        class_version = 1
         duration_s: float
 
         def apply(self, project: Project) -> None:
@@ -286,6 +307,7 @@ class Project(Aggregate):
             project._finish(Step.VIDEO)
 
     class VoiceoverGenerated(Event):
+        class_version = 1
         asset: JSON
 
         def apply(self, project: Project) -> None:
@@ -294,6 +316,7 @@ class Project(Aggregate):
             project._finish(Step.VOICEOVER)
 
     class VideoStitched(Event):
+        class_version = 1
         video: JSON
         thumbnail: JSON
 
@@ -305,6 +328,7 @@ class Project(Aggregate):
             project._finish(Step.STITCHING)
 
     class AssetsAdded(Event):
+        class_version = 1
         assets: list[JSON]
 
         def apply(self, project: Project) -> None:
@@ -331,25 +355,44 @@ class Project(Aggregate):
     class StepCancelled(Event):
         """The step in flight was stopped by its owner (or by a delete); nothing more is done."""
 
+        class_version = 1
         step: str
 
         def apply(self, project: Project) -> None:
             project._stop_request(self.step, FailureCode.CANCELLED.value, "", 0, self.timestamp)
 
     class StepRetried(Event):
+        class_version = 1
         step: str
 
         def apply(self, project: Project) -> None:
             project.retries += 1
 
     class AutopilotPaused(Event):
+        """Autopilot stopped before a step the balance could not cover, by how much in numbers."""
+
+        class_version = 2
         step: str
         reason: str
+        needed: int | None  # None only in a release-1 event whose reason states no amounts
+        balance: int | None
 
         def apply(self, project: Project) -> None:
-            project.autopilot_paused = {"step": self.step, "reason": self.reason}
+            project.autopilot_paused = {
+                "step": self.step,
+                "reason": self.reason,
+                "needed": self.needed,
+                "balance": self.balance,
+            }
+
+        @staticmethod
+        def upcast_v1_v2(state: JSON) -> None:
+            """Release 1 kept the amounts only in the words of its reason."""
+            state["needed"], state["balance"] = amounts_of_old_reason(str(state.get("reason", "")))
 
     class ProjectDeleted(Event):
+        class_version = 1
+
         def apply(self, project: Project) -> None:
             project.deleted = True
             project.deleted_at = self.timestamp
@@ -357,6 +400,8 @@ class Project(Aggregate):
             project._keep_updated_on(self.originator_version)
 
     class ProjectRestored(Event):
+        class_version = 1
+
         def apply(self, project: Project) -> None:
             project.deleted = False
             project.deleted_at = None
@@ -626,11 +671,17 @@ class Project(Aggregate):
         step, params = following
         return sum(r.amount for r in self._reservations(step, params))
 
-    def pause_autopilot(self, *, reason: str, actor: str) -> None:
+    def pause_autopilot(self, *, needed: int, balance: int, actor: str) -> None:
+        """Stop autopilot before its next step: it needs `needed` credits, `balance` are free."""
         following = self.autopilot_next()
         if following is not None:
             self.trigger_event(
-                self.AutopilotPaused, step=following[0].value, reason=reason, actor=actor
+                self.AutopilotPaused,
+                step=following[0].value,
+                reason=InsufficientCredits(needed, balance).message,
+                needed=needed,
+                balance=balance,
+                actor=actor,
             )
 
     # ---- commands of the stages --------------------------------------------------------
