@@ -344,7 +344,10 @@ def test_every_read_model_rebuilds_from_release_one_events(
     assert [(d["project_id"], d["title"], d["owner_name"]) for d in deleted] == [
         (str(history.buzz.id), "Buzz", "bob")
     ]
-    assert models.accounts.account(bob.id) is not None
+    viewed = models.accounts.account(bob.id)
+    assert viewed is not None
+    assert (viewed["token_hash"], viewed["token_expires_at"]) == ("1" * 64, None)
+    assert models.accounts.account_by_token_hash("1" * 64) == viewed
 
 
 @pytest.mark.kafka
