@@ -40,12 +40,12 @@ class Reconciliation:
 
 
 # How release 1 worded a pause of autopilot (InsufficientCredits' message).
-_SHORT = re.compile(r"needs (?P<needed>-?\d+) credits; the balance is (?P<balance>-?\d+)")
+_PAUSE_REASON = re.compile(r"needs (?P<needed>-?\d+) credits; the balance is (?P<balance>-?\d+)")
 
 
 def amounts_of_old_reason(reason: str) -> tuple[int | None, int | None]:
     """The credits needed and the balance a release-1 pause stated in words; None if it did not."""
-    found = _SHORT.search(reason)
+    found = _PAUSE_REASON.search(reason)
     if found is None:
         return None, None
     return int(found["needed"]), int(found["balance"])
