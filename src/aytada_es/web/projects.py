@@ -103,9 +103,9 @@ def _addon_message(addon: dict[str, Any]) -> str | None:
 
 
 async def _command(call: Call, command: Command) -> Card:
-    principal = call.principal
-    project = await run_in_threadpool(
-        command, call.web.studio, principal.account_id, call.project_id(), principal.actor
+    principal, id = call.principal, call.project_id()
+    project = await call.command(
+        lambda studio: command(studio, principal.account_id, id, principal.actor)
     )
     return Card.model_validate(project_card(project))
 
@@ -113,8 +113,8 @@ async def _command(call: Call, command: Command) -> Card:
 async def create_project(call: Call) -> Card:
     draft = call.parsed(NewProject)
     principal = call.principal
-    project = await run_in_threadpool(
-        lambda: call.web.studio.create_project(
+    project = await call.command(
+        lambda studio: studio.create_project(
             principal.account_id,
             title=draft.title,
             format=draft.format,
@@ -198,6 +198,7 @@ ENDPOINTS = (
         body=NewProject,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=(402,),
     ),
     Endpoint(
@@ -209,6 +210,7 @@ ENDPOINTS = (
         body=IdeasRequest,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -220,6 +222,7 @@ ENDPOINTS = (
         body=ScriptRequest,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -231,6 +234,7 @@ ENDPOINTS = (
         body=NoFields,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -242,6 +246,7 @@ ENDPOINTS = (
         body=NoFields,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -253,6 +258,7 @@ ENDPOINTS = (
         body=NoFields,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -266,6 +272,7 @@ ENDPOINTS = (
         body=NoFields,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=(404, 409),
     ),
     Endpoint(
@@ -276,6 +283,7 @@ ENDPOINTS = (
         " flight is cancelled first",
         status=204,
         roles=WRITERS,
+        stores=True,
         errors=(404,),
     ),
     Endpoint(
@@ -285,6 +293,7 @@ ENDPOINTS = (
         "My Videos: every card, newest first, with the change-feed position",
         answer=VideoList,
         tag="videos",
+        reads=("videos",),
     ),
     Endpoint(
         "GET",
@@ -293,5 +302,6 @@ ENDPOINTS = (
         "The Studio view of a project (auditors: any project, deleted too)",
         answer=StudioView,
         errors=(404,),
+        reads=("videos",),
     ),
 )
