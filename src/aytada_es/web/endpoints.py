@@ -32,6 +32,10 @@ MIN_POSITION = "min_position"
 # A position fits a signed 64-bit integer (BIGINT in the store).
 MAX_POSITION = 2**63 - 1
 RETRY_AFTER_S = 1
+# How often a waiting read looks at the positions where this process's runner wakes it anyway
+# (a safety net), and where another process applies the read models (its only way to learn).
+POSITION_POLL_WITH_RUNNER_S = 1.0
+POSITION_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ class Endpoint:
         options = web.options
         poll_s = options.position_poll_s
         if poll_s is None:
-            poll_s = 1.0 if "projections" in web.service.roles else 0.05
+            runs_projections = "projections" in web.service.roles
+            poll_s = POSITION_POLL_WITH_RUNNER_S if runs_projections else POSITION_POLL_S
         applied = web.read_models.applied
         if not await applied.reach(position, self.reads, options.position_wait_s, poll_s):
             raise NotYetApplied(position, options.position_wait_s, RETRY_AFTER_S)
