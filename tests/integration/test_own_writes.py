@@ -305,6 +305,37 @@ async def test_a_read_never_applies_the_read_models_itself(site: Site, elsewhere
     assert answer["position"] >= position
 
 
+async def test_a_write_through_one_web_process_is_read_through_another(
+    site: Site, elsewhere: Served
+) -> None:
+    _, token = site.user()
+    headers = {"Authorization": f"Bearer {token}"}
+    await site.settled()
+    await site.system.kill("projections")
+    revived = False
+    try:
+        async with (
+            site.client(token) as here,
+            httpx.AsyncClient(base_url=elsewhere.url, headers=headers, timeout=10) as there,
+        ):
+            created = await here.post("/api/projects", json=BRIEF)
+            position, id = position_of(created), created.json()["id"]
+            assert max(positions(site).values()) < position
+            reads = [
+                asyncio.ensure_future(there.get(path, params={"min_position": position}))
+                for path in ("/api/videos", f"/api/projects/{id}")
+            ]
+            site.system.revive("projections")
+            revived = True
+            videos, view = [json_of(await read) for read in reads]
+    finally:
+        if not revived:
+            site.system.revive("projections")
+    assert videos["position"] >= position
+    assert [card["id"] for card in videos["videos"]] == [id]
+    assert view["id"] == id
+
+
 async def test_openapi_documents_the_header_and_min_position(site: Site) -> None:
     async with site.client() as client:
         document = json_of(await client.get("/openapi.json"))
