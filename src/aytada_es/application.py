@@ -206,15 +206,11 @@ class Studio(Application[UUID]):
         return None if unit is None else unit.position
 
     def positioned(self, command: Callable[[], T]) -> tuple[T, int]:
-        """Run a command in this thread: its result and its last event's position in the log.
-
-        A command that saved nothing gets the log's end: a read that waits for it still sees
-        everything its caller did before.
-        """
+        """Run a command in this thread: its result and its last event's position in the log."""
         self._local.committed = None
         result = command()
         position = self.last_position()
-        if position is None:
+        if position is None:  # it saved nothing: the log's end still covers all it did before
             position = self.recorder.max_notification_id() or 0
         return result, position
 
