@@ -17,7 +17,7 @@ from ..domain.project import Project
 from ..notation import utc_iso
 from ..projections import project_card
 from .auth import WRITERS
-from .endpoints import Call, Endpoint
+from .endpoints import Call, Endpoint, min_position
 from .models import (
     Card,
     IdeasRequest,
@@ -174,7 +174,9 @@ async def delete_project(call: Call) -> Response:
 
 
 async def list_videos(call: Call) -> Response:
-    body = await run_in_threadpool(call.web.video_lists.answer, call.principal.account_id)
+    # Waited for already (`Endpoint.reads`); a cached answer older than it is not reused.
+    at_least = min_position(call.request) or 0
+    body = await run_in_threadpool(call.web.video_lists.answer, call.principal.account_id, at_least)
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
