@@ -205,6 +205,15 @@ class Studio(Application[UUID]):
         unit: UnitOfWork | None = getattr(self._local, "committed", None)
         return None if unit is None else unit.position
 
+    def positioned(self, command: Callable[[], T]) -> tuple[T, int]:
+        """Run a command in this thread: its result and its last event's position in the log."""
+        self._local.committed = None
+        result = command()
+        position = self.last_position()
+        if position is None:  # it saved nothing: the log's end still covers all it did before
+            position = self.recorder.max_notification_id() or 0
+        return result, position
+
     def _get(self, aggregate_id: UUID, at_least: int | None = None) -> object:
         """An aggregate, loaded once per unit of work (a query outside one loads it afresh)."""
         unit: UnitOfWork | None = getattr(self._local, "unit", None)

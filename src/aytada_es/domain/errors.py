@@ -16,6 +16,7 @@ AytadaError
  ├── InsufficientCredits         the balance does not cover the reservation (402)
  ├── TooManyRequests             over a rate limit or a quota (429), with when to try again
  └── ServiceUnavailable          a part of the system is down, or the process is full (503)
+      └── NotYetApplied          the read models have not applied a position in time
 """
 
 from __future__ import annotations
@@ -116,3 +117,19 @@ class TooManyRequests(AytadaError):
 
 class ServiceUnavailable(AytadaError):
     code = "unavailable"
+
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class NotYetApplied(ServiceUnavailable):
+    code = "not_yet_applied"
+
+    def __init__(self, position: int, waited_s: float, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"the read models have not applied position {position} after {waited_s:g} s;"
+            " try again shortly",
+            retry_after_s,
+        )
+        self.position = position

@@ -18,6 +18,7 @@ from .._waiting import Doorbell
 from ..adapters.sql import SQLStore, Transaction
 from . import stopped as stops
 from .accounts import Accounts
+from .applied import AppliedPositions
 from .base import POSITIONS, TRACKING_DDL, VERSIONS, Batch, CardChange, DomainEvent, Projection
 from .credits import CreditStatements
 from .deleted import DeletedProjects
@@ -103,6 +104,8 @@ class ReadModelRunner:
         # One batch at a time per process: projections hold batch state on the instance.
         self._lock = threading.Lock()
         self._superseded: set[str] = set()
+        # Requests waiting for `?min_position=` are woken by each batch this runner commits.
+        self.applied = AppliedPositions(self.positions)
         if prepare:
             self._prepare()
 
@@ -171,7 +174,9 @@ class ReadModelRunner:
             if done.ahead:
                 # A projection far behind (it just resumed, or was rebuilt) holds back nobody.
                 done.events += self._catch_up(limit, only=done.ahead).events
-            return done.events
+        if done.events:
+            self.applied.advanced()
+        return done.events
 
     def _tracked(self) -> dict[str, _Tracked]:
         rows = self.store.query(
@@ -446,6 +451,7 @@ class ReadModelRunner:
                 total = max(total, reached)
                 if progress:
                     progress(reached, total)
+        self.applied.advanced()
         if stopped:
             raise ProjectionFailed(list(stopped.values()))
         return replayed
