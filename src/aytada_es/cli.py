@@ -25,7 +25,9 @@ from .kafka.address import announced, announced_address
 from .kafka.broker import BundledBroker
 from .kafka.lag import group_lags
 from .kafka.topics import PROJECT_EVENTS
+from .adapters.sql import SQLStore
 from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
+from .projections.live import SwitchFailed, rebuild_live
 from .projections.stopped import utc
 from .repeats import quiet_loop_errors
 from .web import create_app
@@ -91,9 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     projections = commands.add_parser("projections", help="read models").add_subparsers(
         dest="projections_command", required=True
     )
-    projections.add_parser(
+    rebuild = projections.add_parser(
         "rebuild",
         help="rebuild every read model from the event store; exit 1 naming any that stopped",
+    )
+    rebuild.add_argument(
+        "--live",
+        action="store_true",
+        help="while the service runs: build a new generation beside the serving one, then switch",
     )
     status = projections.add_parser(
         "status",
@@ -151,6 +158,8 @@ def _run(args: argparse.Namespace) -> int:
         return _users(settings, args)
     if args.command == "projections" and args.projections_command == "status":
         return _projections_status(settings, as_json=args.json)
+    if args.command == "projections" and args.live:
+        return _rebuild_live(settings)
     if args.command == "projections":
         return _rebuild(settings)
     if args.command == "audit":
@@ -223,17 +232,17 @@ def _until_applied(system: System, position: int) -> None:
         time.sleep(0.02)
 
 
+def _bar(done: int, total: int) -> None:
+    width = 40
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} events")
+    sys.stderr.flush()
+
+
 def _rebuild(settings: Settings) -> int:
     system = bootstrap(settings)
-
-    def bar(done: int, total: int) -> None:
-        width = 40
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} events")
-        sys.stderr.flush()
-
     try:
-        applied = system.read_models.rebuild(progress=bar)
+        applied = system.read_models.rebuild(progress=_bar)
     except ProjectionFailed as failed:
         sys.stderr.write("\n")
         for stopped in failed.stopped:
@@ -245,6 +254,36 @@ def _rebuild(settings: Settings) -> int:
         system.close()
     sys.stderr.write("\n")
     print(f"rebuilt every read model from {applied} events")
+    return 0
+
+
+def _rebuild_live(settings: Settings) -> int:
+    """Rebuild beside the serving read models and switch over; the service keeps running."""
+    studio = Studio(settings.database().eventsourcing_env())
+
+    def runner_of(store: SQLStore, generation: int) -> ReadModels:
+        return ReadModels(studio, store, prepare=False, generation=generation)
+
+    try:
+        done = rebuild_live(studio, runner_of, progress=_bar)
+    except ProjectionFailed as failed:
+        sys.stderr.write("\n")
+        for stopped in failed.stopped:
+            print(f"aytada-es: {stopped.describe()}", file=sys.stderr)
+        names = ", ".join(s.name for s in failed.stopped)
+        print(f"nothing switched: {names} stopped; fix the cause and run it again")
+        return 1
+    except SwitchFailed as failed:
+        sys.stderr.write("\n")
+        print(f"aytada-es: nothing switched: {failed}", file=sys.stderr)
+        return 1
+    finally:
+        studio.close()
+    sys.stderr.write("\n")
+    print(
+        f"rebuilt every read model from {done.replayed} events beside the serving ones and "
+        f"switched at position {done.position}: epoch {done.epoch}"
+    )
     return 0
 
 

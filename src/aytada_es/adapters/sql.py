@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -43,14 +43,34 @@ def from_json(text: str | None) -> Any:
 
 
 class _Tables(dict[str, str]):
-    """Qualifies every table name asked of it with a schema."""
+    """Qualifies every table name asked of it with a schema, renamed where `renames` says."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, renames: dict[str, str] | None = None) -> None:
         super().__init__()
         self.prefix = prefix
+        self.renames = renames or {}
 
     def __missing__(self, table: str) -> str:
-        return f"{self.prefix}{table}"
+        return f"{self.prefix}{self.renames.get(table, table)}"
+
+
+class _Names:
+    """One generation's table names and the statements compiled with them."""
+
+    def __init__(self, tables: _Tables, generation: int, postgres: bool) -> None:
+        self.tables = tables
+        self.generation = generation
+        self._postgres = postgres
+        self._compiled: dict[str, str] = {}
+
+    def compile(self, sql: str) -> str:
+        compiled = self._compiled.get(sql)
+        if compiled is None:
+            compiled = sql.format_map(self.tables)
+            if self._postgres:
+                compiled = compiled.replace("%", "%%").replace("?", "%s")
+            self._compiled[sql] = compiled
+        return compiled
 
 
 class Transaction:
@@ -60,21 +80,31 @@ class Transaction:
         self._store = store
         self._cursor = cursor
         self._postgres = store.dialect == "postgres"
+        # The whole transaction reads and writes one generation, even if the store switches.
+        self._names = store.names
+        self.generation = self._names.generation
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
-        self._cursor.execute(self._store.compile(sql), self._clean(params))
+        self._cursor.execute(self._names.compile(sql), self._clean(params))
         return self._cursor.rowcount
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for each row of parameters."""
         rows = [without_nul(row) for row in rows] if self._postgres else list(rows)
         if rows:
-            self._cursor.executemany(self._store.compile(sql), rows)
+            self._cursor.executemany(self._names.compile(sql), rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows a SELECT finds, as dicts."""
-        self._cursor.execute(self._store.compile(sql), self._clean(params))
+        self._cursor.execute(self._names.compile(sql), self._clean(params))
+        return [dict(row) for row in self._cursor.fetchall()]
+
+    def raw(self, statement: Any) -> list[Row]:
+        """Run a statement as it is (names already real, no parameters); the rows it returns."""
+        self._cursor.execute(statement)
+        if self._cursor.description is None:
+            return []
         return [dict(row) for row in self._cursor.fetchall()]
 
     def _clean(self, params: Sequence[Any]) -> Sequence[Any]:
@@ -111,12 +141,31 @@ class SQLStore:
     def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
         self.datastore = datastore
         self.dialect: Dialect = "sqlite"
-        prefix = ""
+        self._prefix = ""
         if isinstance(datastore, PostgresDatastore):
             self.dialect = "postgres"
-            prefix = _quote(datastore.schema) + "."
-        self._tables = _Tables(prefix)
-        self._compiled: dict[str, str] = {}
+            self._prefix = _quote(datastore.schema) + "."
+        self.names = _Names(_Tables(self._prefix), 0, self.dialect == "postgres")
+        # Called before each transaction: lets the read models follow a switch of generation.
+        self.before: Callable[[], None] | None = None
+
+    @property
+    def generation(self) -> int:
+        """The generation of read-model tables that new transactions use (0 at first)."""
+        return self.names.generation
+
+    def switch(self, generation: int, renames: dict[str, str]) -> None:
+        """Use these table names from the next transaction on (`renames`: name -> real name)."""
+        tables = _Tables(self._prefix, dict(renames))
+        self.names = _Names(tables, generation, self.dialect == "postgres")
+
+    def qualified(self, real: str) -> str:
+        """A real table name with the schema in front, for statements run as they are."""
+        return f"{self._prefix}{real}"
+
+    def renamed(self, table: str) -> str:
+        """The real name of a table in the current generation, without the schema."""
+        return self.names.tables.renames.get(table, table)
 
     @classmethod
     def of(cls, application: Application[Any]) -> SQLStore:
@@ -128,23 +177,21 @@ class SQLStore:
 
     def compile(self, sql: str) -> str:
         """The statement in this database's dialect: qualified tables, its placeholders."""
-        compiled = self._compiled.get(sql)
-        if compiled is None:
-            compiled = sql.format_map(self._tables)
-            if self.dialect == "postgres":
-                compiled = compiled.replace("%", "%%").replace("?", "%s")
-            self._compiled[sql] = compiled
-        return compiled
+        return self.names.compile(sql)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """A write transaction, committed when the block ends and rolled back if it raises."""
+        if self.before is not None:
+            self.before()
         with self.datastore.transaction(commit=True) as cursor:
             yield Transaction(self, _raw(cursor))
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
         """A read-only transaction."""
+        if self.before is not None:
+            self.before()
         with self.datastore.transaction(commit=False) as cursor:
             yield Transaction(self, _raw(cursor))
 
@@ -182,7 +229,8 @@ class SQLStore:
             )
         else:
             rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return wanted - {row["name"] for row in rows}
+        found = {row["name"] for row in rows}
+        return {table for table in wanted if self.renamed(table) not in found}
 
 
 def without_nul(params: P) -> P | list[Any]:

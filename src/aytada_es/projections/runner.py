@@ -22,6 +22,7 @@ from .applied import AppliedPositions
 from .base import POSITIONS, TRACKING_DDL, VERSIONS, Batch, CardChange, DomainEvent, Projection
 from .credits import CreditStatements
 from .deleted import DeletedProjects
+from .generations import POINTER_DDL, REFRESH_S, Follower, ddl_of, epoch_of, lock_serving
 from .images import MyImages
 from .scripts import MyScripts
 from .status import ReadModelStatus, read_model_statuses
@@ -70,6 +71,8 @@ class _Round:
     """What one batch did."""
 
     events: int = 0
+    # Another generation serves now: the batch was not applied; the store switched to it.
+    switched: bool = False
     stopped: list[Stopped] = field(default_factory=list)
     # Projections the batch did not reach: they are ahead of a slower one's full batch.
     ahead: set[str] = field(default_factory=set)
@@ -91,6 +94,8 @@ class ReadModelRunner:
         prepare: bool = True,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
+        generation: int | None = None,
+        refresh_s: float = REFRESH_S,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -106,14 +111,39 @@ class ReadModelRunner:
         self._superseded: set[str] = set()
         # Requests waiting for `?min_position=` are woken by each batch this runner commits.
         self.applied = AppliedPositions(self.positions)
+        # Without `generation`: the serving one, followed when a live rebuild switches it.
+        self.fixed = generation is not None
+        self.tables = tuple(
+            dict.fromkeys([POSITIONS, VERSIONS, stops.ERRORS, *(t for p in projections for t in p.tables)])
+        )
+        self.follower = Follower(self.store, self.tables, refresh_s)
+        if generation is not None:
+            self.follower.follow(generation)
+        else:
+            if prepare:
+                self.store.create(POINTER_DDL)
+            self.follower.refresh()
+            self.store.before = self.follower
         if prepare:
-            self._prepare()
+            self.prepare()
 
-    def _prepare(self) -> None:
+    @property
+    def generation(self) -> int:
+        """The generation of tables this runner keeps (and its store reads)."""
+        return self.store.generation
+
+    def epoch(self) -> str:
+        """The serving epoch, re-read when it may have changed."""
+        if not self.fixed:
+            self.follower()
+        return epoch_of(self.store.generation)
+
+    def prepare(self) -> None:
         """Create the tables; start afresh each projection whose recorded version differs."""
         with self.store.creating() as tx:
+            generation = tx.generation
             for statement in (*TRACKING_DDL, *stops.ERRORS_DDL):
-                tx.execute(statement)
+                tx.execute(ddl_of(generation, statement))
             recorded = {
                 row["name"]: int(row["version"])
                 for row in tx.query("SELECT name, version FROM {aytada_projection_versions}")
@@ -124,7 +154,7 @@ class ReadModelRunner:
                 if was != projection.version:
                     self._recreate(tx, projection, was)
                 for statement in projection.ddl:
-                    tx.execute(statement)
+                    tx.execute(ddl_of(generation, statement))
             tx.executemany(
                 "INSERT INTO {aytada_positions} (name, position) VALUES (?, 0)"
                 " ON CONFLICT (name) DO NOTHING",
@@ -171,6 +201,8 @@ class ReadModelRunner:
         # A projection that fails is stopped, recorded and logged in `_catch_up`; never raised.
         with self._lock:
             done = self._catch_up(limit)
+            if done.switched:
+                done = self._catch_up(limit)
             if done.ahead:
                 # A projection far behind (it just resumed, or was rebuilt) holds back nobody.
                 done.events += self._catch_up(limit, only=done.ahead).events
@@ -178,12 +210,15 @@ class ReadModelRunner:
             self.applied.advanced()
         return done.events
 
-    def _tracked(self) -> dict[str, _Tracked]:
-        rows = self.store.query(
-            f"SELECT p.name, p.position, v.version, {stops.JOINED_COLUMNS}"  # noqa: S608
-            f" FROM {{{POSITIONS}}} p LEFT JOIN {{{VERSIONS}}} v ON v.name = p.name"
-            f" LEFT JOIN {{{stops.ERRORS}}} e ON e.name = p.name"
-        )
+    def _tracked(self) -> tuple[int, dict[str, _Tracked]]:
+        """The generation read, and each projection's row in it."""
+        with self.store.reading() as tx:
+            rows = tx.query(
+                f"SELECT p.name, p.position, v.version, {stops.JOINED_COLUMNS}"  # noqa: S608
+                f" FROM {{{POSITIONS}}} p LEFT JOIN {{{VERSIONS}}} v ON v.name = p.name"
+                f" LEFT JOIN {{{stops.ERRORS}}} e ON e.name = p.name"
+            )
+            generation = tx.generation
         found = {
             row["name"]: _Tracked(
                 int(row["position"]),
@@ -192,7 +227,23 @@ class ReadModelRunner:
             )
             for row in rows
         }
-        return {p.name: found.get(p.name, _Tracked(0, None, None)) for p in self.projections}
+        return generation, {
+            p.name: found.get(p.name, _Tracked(0, None, None)) for p in self.projections
+        }
+
+    def _serves(self, tx: Transaction, generation: int) -> bool:
+        """Whether the transaction's generation serves, and is the one `generation` was read in.
+
+        A runner of the serving generation locks the pointer until its batch commits: a live
+        rebuild's switch waits for the batch, and the next batch goes to the new generation.
+        """
+        if self.fixed:
+            return tx.generation == generation
+        serving = lock_serving(tx, self.store.dialect)
+        if serving != tx.generation:
+            self.follower.follow(serving)
+            return False
+        return tx.generation == generation
 
     def _due(self, projection: Projection, tracked: _Tracked, now: float) -> bool:
         """Whether to give it this batch: not waiting out a back-off, and of this version."""
@@ -213,7 +264,7 @@ class ReadModelRunner:
         self, limit: int, *, leave_out: frozenset[str] = frozenset(), only: set[str] | None = None
     ) -> _Round:
         now = self.clock()
-        tracked = self._tracked()
+        generation, tracked = self._tracked()
         due = [
             p
             for p in self.projections
@@ -238,6 +289,8 @@ class ReadModelRunner:
         # One transaction (one commit) for the batch; each projection in a savepoint of
         # its own, so one that fails rolls back alone and the others still move on.
         with self.store.transaction() as tx:
+            if not self._serves(tx, generation):
+                return _Round(switched=True)
             for projection in due:
                 was = tracked[projection.name]
                 if was.position >= end and len(notifications) >= limit:
@@ -466,6 +519,7 @@ class ReadModels(ReadModelRunner):
         store: SQLStore | None = None,
         *,
         prepare: bool = True,
+        generation: int | None = None,
     ) -> None:
         store = store or SQLStore.of(application)
         self.videos = MyVideos(store)
@@ -479,6 +533,7 @@ class ReadModels(ReadModelRunner):
             [self.videos, self.deleted, self.accounts, self.scripts, self.images, self.credits],
             store,
             prepare=prepare,
+            generation=generation,
         )
 
 
