@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from .adapters.sql import SQLStore
 from .application import Studio
 from .audit import account_audit, project_audit, statement, timeline
 from .bootstrap import ROLES, System, bootstrap, tune_collector
@@ -25,7 +26,6 @@ from .kafka.address import announced, announced_address
 from .kafka.broker import BundledBroker
 from .kafka.lag import group_lags
 from .kafka.topics import PROJECT_EVENTS
-from .adapters.sql import SQLStore
 from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
 from .projections.live import SwitchFailed, rebuild_live
 from .projections.stopped import utc

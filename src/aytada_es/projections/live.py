@@ -1,4 +1,4 @@
-"""Rebuild every read model with no downtime: a new generation beside the serving one, then a switch."""
+"""Rebuild with no downtime: a new generation of the read models beside the serving one."""
 
 from __future__ import annotations
 

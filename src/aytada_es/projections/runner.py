@@ -114,7 +114,9 @@ class ReadModelRunner:
         # Without `generation`: the serving one, followed when a live rebuild switches it.
         self.fixed = generation is not None
         self.tables = tuple(
-            dict.fromkeys([POSITIONS, VERSIONS, stops.ERRORS, *(t for p in projections for t in p.tables)])
+            dict.fromkeys(
+                [POSITIONS, VERSIONS, stops.ERRORS, *(t for p in projections for t in p.tables)]
+            )
         )
         self.follower = Follower(self.store, self.tables, refresh_s)
         if generation is not None:

@@ -12,6 +12,7 @@ from ..domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from ..domain.steps import SPECS, Step
 from ..notation import utc_iso
 from .base import Batch, Card, CardChange, DomainEvent, Projection
+from .generations import epoch_of
 
 VIDEOS = "aytada_videos"
 CHANGES = "aytada_video_changes"
@@ -181,7 +182,13 @@ class MyVideos(Projection):
 
     def videos_of(self, owner_id: UUID | str) -> tuple[int, list[Card]]:
         """The position of the view and the owner's listed cards, newest first."""
+        _, position, cards = self.listing(owner_id)
+        return position, cards
+
+    def listing(self, owner_id: UUID | str) -> tuple[str, int, list[Card]]:
+        """The epoch of the generation read, the view's position and the owner's cards."""
         with self.store.reading() as tx:
+            epoch = epoch_of(tx.generation)
             # Position first: on PostgreSQL each statement sees the latest commits, and cards
             # newer than the position are only replayed, never missed, by a client that resumes.
             position = self.position(tx)
@@ -190,7 +197,7 @@ class MyVideos(Projection):
                 " ORDER BY created_at DESC, id DESC",
                 (str(owner_id),),
             )
-        return position, [card(row) for row in rows]
+        return epoch, position, [card(row) for row in rows]
 
     def changes_after(self, owner_id: UUID | str, after: int) -> list[CardChange]:
         """The owner's changes after a position, in order."""

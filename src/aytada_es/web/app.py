@@ -77,7 +77,7 @@ def create_app(
     )
     key = session_key(settings.data_dir, secret_key or settings.secret_key)
     web = Web(service, hub, sessions, options)
-    web.video_lists = VideoLists(hub.feed, service.read_models.videos)
+    web.video_lists = VideoLists(hub.feed, service.read_models.videos, service.read_models.epoch)
     max_sockets = options.max_sockets or descriptor_budget().sockets
     web.sockets = SocketQuota(settings.ws_per_user, max_sockets)
     web.logins = RateLimit(settings.rate_limit_login, "login attempts from this address")

@@ -11,6 +11,10 @@ that still holds `limit` messages when the next batch of changes comes is ended 
 client resumes with `?after=`): a batch is taken whole, so a burst never drops a client that keeps
 up, and a queue never holds more than `limit` plus one batch.
 
+When a live rebuild switches the read models to a new generation, the hub's epoch watch sees the
+epoch change (within `epoch_check_s`) and queues a resync on every subscription: its socket sends
+`{"type": "resync", "epoch": E}` and a new snapshot, then goes on with the changes after it.
+
 A subscription also remembers the credential it was opened with: the hub's revocation watch
 (revocations.py) ends it with 4001 when that token or session stops working, and a timer when it
 expires.
@@ -37,6 +41,8 @@ TOO_SLOW = 4008
 GOING_AWAY = 1001
 FEED_BATCH = 1000
 RETRY_S = 1.0
+# The position of a queued resync: it is sent whatever the client has seen.
+RESYNC = -1
 
 
 class Ended(Exception):
@@ -68,6 +74,14 @@ class Subscription:
             return
         self._batch = batch
         self._pending.append((position, text))
+        self._wakeup.set()
+
+    def resync(self, epoch: str) -> None:
+        """Queue a resync to a new epoch (its socket then sends a new snapshot)."""
+        if self.ended.is_set():
+            return
+        text = json.dumps({"type": "resync", "epoch": epoch}, separators=(",", ":"))
+        self._pending.append((RESYNC, text))
         self._wakeup.set()
 
     def end(self, code: int, reason: str) -> None:
@@ -106,6 +120,7 @@ class Hub:
         queue_limit: int = 256,
         poll_s: float = 0.02,
         revocation_check_s: float = 1.0,
+        epoch_check_s: float = 0.1,
     ) -> None:
         self.read_models = read_models
         self.source = source
@@ -116,6 +131,10 @@ class Hub:
         self.published = 0
         self.batches = 0
         self.too_slow = 0  # subscriptions ended for falling behind
+        self.epoch_check_s = epoch_check_s
+        self.epoch = ""  # of the read models, as last seen
+        self.resyncs = 0
+        self._epochs: asyncio.Task[None] | None = None
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._by_session: dict[str, set[Subscription]] = {}
         self.revocations = RevocationWatch(self, read_models.accounts, sessions, revocation_check_s)
@@ -126,6 +145,8 @@ class Hub:
     async def start(self) -> None:
         """Start receiving changes: listen to the projections, or start tailing the feed."""
         self._loop = asyncio.get_running_loop()
+        self.epoch = await asyncio.to_thread(self.read_models.epoch)
+        self._epochs = asyncio.create_task(self._watch_epoch(), name="web:epoch-watch")
         self._unlisten = contextlib.ExitStack()
         if self.source == "projections":
             self._unlisten.callback(self.read_models.listen(self._from_runner))
@@ -137,6 +158,11 @@ class Hub:
     async def stop(self) -> None:
         """Stop receiving changes and end every subscription (1001, going away)."""
         await self.revocations.stop()
+        if self._epochs is not None:
+            self._epochs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._epochs
+            self._epochs = None
         if self._unlisten is not None:
             self._unlisten.close()
             self._unlisten = None
@@ -222,6 +248,25 @@ class Hub:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             loop.call_soon_threadsafe(self.publish, list(changes))
+
+    def resync(self, epoch: str) -> None:
+        """A new epoch: every subscription gets a resync and a new snapshot (loop thread)."""
+        if epoch == self.epoch:
+            return
+        log.info("read models switched to epoch %s: %d sockets resync", epoch, self.connections)
+        self.epoch = epoch
+        self.resyncs += 1
+        for subscriptions in list(self._subscriptions.values()):
+            for subscription in list(subscriptions):
+                subscription.resync(epoch)
+
+    async def _watch_epoch(self) -> None:
+        while True:
+            try:
+                self.resync(await asyncio.to_thread(self.read_models.epoch))
+            except Exception:
+                log.exception("the read models' epoch could not be read; trying again")
+            await asyncio.sleep(self.epoch_check_s)
 
     async def _tail(self) -> None:
         while True:

@@ -101,6 +101,7 @@ class VideoList(Answer):
     position: int
     poll_interval_s: Literal[8] | None
     videos: list[Card]
+    epoch: str = Field(description="the read models' generation: it changes on a live rebuild")
 
 
 class Asset(Answer):
@@ -326,8 +327,9 @@ class Health(Answer):
 class Message(Answer):
     """A live-push message of `/ws/videos` (CONTRACT §3)."""
 
-    type: Literal["snapshot", "update", "removed"]
-    position: int
+    type: Literal["snapshot", "update", "removed", "resync"]
+    position: int | None = None
+    epoch: str | None = None
     videos: list[Card] | None = None
     video: Card | None = None
     id: Id | None = None

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -15,7 +16,7 @@ from ..parsing import whole_number
 from .auth import Principal, authenticate, require_same_origin
 from .context import Web, web_of
 from .errors import error_response
-from .hub import Ended, Subscription
+from .hub import RESYNC, Ended, Subscription
 
 log = logging.getLogger(__name__)
 SERVER_ERROR = 1011
@@ -31,13 +32,17 @@ def _after(websocket: WebSocket) -> int | None:
     return after
 
 
-def opening(web: Web, owner_id: str, after: int | None) -> tuple[list[str], int]:
+def opening(
+    web: Web, owner_id: str, after: int | None, epoch: str | None = None
+) -> tuple[list[str], int]:
     """The first messages of a connection and the position they bring the client to.
 
-    `?after=P` gets the owner's changes after P, when the feed still holds all of them and there
-    are not too many; otherwise (or without `after`) a snapshot.
+    `?after=P` gets the owner's changes after P, when the feed still holds all of them, there
+    are not too many, and `?epoch=`, if given, is the current one; otherwise a snapshot.
     """
     videos = web.read_models.videos
+    if epoch is not None and epoch != web.read_models.epoch():
+        after = None  # positions of an older generation's feed: start afresh
     if after is not None:
         position = videos.position()
         oldest = videos.oldest_change_position()
@@ -48,8 +53,8 @@ def opening(web: Web, owner_id: str, after: int | None) -> tuple[list[str], int]
             if len(changes) <= limit:
                 messages = [json.dumps(c.message(), separators=(",", ":")) for c in changes]
                 return messages, max([after, *(c.position for c in changes)])
-    position, cards = videos.videos_of(owner_id)
-    snapshot = {"type": "snapshot", "position": position, "videos": cards}
+    epoch_read, position, cards = videos.listing(owner_id)
+    snapshot = {"type": "snapshot", "position": position, "videos": cards, "epoch": epoch_read}
     return [json.dumps(snapshot, separators=(",", ":"))], position
 
 
@@ -63,14 +68,17 @@ async def videos_socket(websocket: WebSocket) -> None:
             if principal.by_cookie:
                 require_same_origin(websocket)  # no cross-site WebSocket hijacking
             after = _after(websocket)
+            epoch = websocket.query_params.get("epoch")
             places.enter_context(web.sockets.account_place(str(principal.account_id)))
         except AytadaError as e:
             await websocket.send_denial_response(error_response(e))
             return
-        await _push(websocket, web, principal, after)
+        await _push(websocket, web, principal, after, epoch)
 
 
-async def _push(websocket: WebSocket, web: Web, principal: Principal, after: int | None) -> None:
+async def _push(
+    websocket: WebSocket, web: Web, principal: Principal, after: int | None, epoch: str | None
+) -> None:
     """Accept, send the opening messages, then every change until the client or server leaves."""
     # Subscribed before the snapshot is read: nothing committed meanwhile can be missed, and what
     # the snapshot already holds is dropped by position.
@@ -80,10 +88,15 @@ async def _push(websocket: WebSocket, web: Web, principal: Principal, after: int
             return
         await websocket.accept()
         try:
-            messages, last = await run_in_threadpool(opening, web, str(principal.account_id), after)
+            owner = str(principal.account_id)
+            messages, last = await run_in_threadpool(opening, web, owner, after, epoch)
             for text in messages:
                 await websocket.send_text(text)
-            await _follow(websocket, live, last, web.options.close_timeout_s)
+
+            async def snapshot() -> tuple[list[str], int]:
+                return await run_in_threadpool(opening, web, owner, None)
+
+            await _follow(websocket, live, last, web.options.close_timeout_s, snapshot)
         except WebSocketDisconnect:
             return
         except Exception:
@@ -94,15 +107,25 @@ async def _push(websocket: WebSocket, web: Web, principal: Principal, after: int
 
 
 async def _follow(
-    websocket: WebSocket, live: Subscription, last: int, close_timeout: float
+    websocket: WebSocket,
+    live: Subscription,
+    last: int,
+    close_timeout: float,
+    snapshot: Callable[[], Awaitable[tuple[list[str], int]]],
 ) -> None:
-    """Send live changes after `last` until the client leaves or the subscription ends."""
+    """Send live changes after `last` until the client leaves or the subscription ends; on a
+    resync, a new snapshot and the changes after it."""
 
     async def send() -> None:
         nonlocal last
         while True:
             position, text = await live.next()
-            if position > last:
+            if position == RESYNC:
+                await websocket.send_text(text)
+                messages, last = await snapshot()
+                for message in messages:
+                    await websocket.send_text(message)
+            elif position > last:
                 await websocket.send_text(text)
                 last = position
 

@@ -83,7 +83,9 @@ export class LiveFeed {
   connect() {
     if (this.stopped) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const query = this.position === null ? "" : `?after=${encodeURIComponent(this.position)}`;
+    let query = this.position === null ? "" : `?after=${encodeURIComponent(this.position)}`;
+    // positions from another epoch (before a live rebuild) get a new snapshot
+    if (query && this.epoch) query += `&epoch=${encodeURIComponent(this.epoch)}`;
     let socket;
     try {
       socket = new WebSocket(`${scheme}://${location.host}${this.path}${query}`);
@@ -141,7 +143,12 @@ export class LiveFeed {
   }
 
   receive(message) {
+    if (message.type === "resync") {
+      this.epoch = message.epoch; // the read models were rebuilt: a new snapshot follows
+      return;
+    }
     if (message.type === "snapshot") {
+      if (message.epoch) this.epoch = message.epoch;
       this.position = message.position;
       this.loaded = true;
       if (message.position < writtenPosition()) {
