@@ -1,4 +1,5 @@
-"""My Videos answers are reused per owner, never when older than the position a read waited for."""
+"""My Videos answers are reused per owner, never when older than the position a read waited for
+or of another epoch."""
 
 from __future__ import annotations
 
@@ -21,15 +22,16 @@ class Videos:
     def __init__(self) -> None:
         self.position = 5
         self.reads = 0
+        self.epoch = "0"
 
-    def videos_of(self, owner: str) -> tuple[int, list[Any]]:
+    def listing(self, owner: str) -> tuple[str, int, list[Any]]:
         self.reads += 1
-        return self.position, []
+        return self.epoch, self.position, []
 
 
 def test_an_answer_is_reused_until_the_owner_changes_or_a_read_asks_for_a_later_position() -> None:
     feed, videos = Feed(), Videos()
-    lists = VideoLists(cast(Any, feed), cast(Any, videos))
+    lists = VideoLists(cast(Any, feed), cast(Any, videos), lambda: videos.epoch)
     owner = uuid4()
     assert json.loads(lists.answer(owner))["position"] == 5
     assert json.loads(lists.answer(owner, 5))["position"] == 5
@@ -40,3 +42,15 @@ def test_an_answer_is_reused_until_the_owner_changes_or_a_read_asks_for_a_later_
     feed.latest = 9
     lists.answer(owner)
     assert videos.reads == 3
+
+
+def test_an_answer_of_an_older_epoch_is_not_reused() -> None:
+    feed, videos = Feed(), Videos()
+    lists = VideoLists(cast(Any, feed), cast(Any, videos), lambda: videos.epoch)
+    owner = uuid4()
+    assert json.loads(lists.answer(owner))["epoch"] == "0"
+    videos.epoch = "1"  # a live rebuild switched the read models; the owner's changes are the same
+    assert json.loads(lists.answer(owner))["epoch"] == "1"
+    assert videos.reads == 2
+    lists.answer(owner)
+    assert videos.reads == 2
