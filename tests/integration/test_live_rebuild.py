@@ -209,8 +209,7 @@ async def test_rebuild_live_switches_while_clients_read_and_follow(
 
     async def delivered() -> bool:
         return all(
-            any(m.get("video", {}).get("id") == latest for m in f.after_resync())
-            for f in followers
+            any(m.get("video", {}).get("id") == latest for m in f.after_resync()) for f in followers
         )
 
     await wait_for(delivered, 15, "the new project's update on every socket")

@@ -522,6 +522,7 @@ class ReadModels(ReadModelRunner):
         *,
         prepare: bool = True,
         generation: int | None = None,
+        refresh_s: float = REFRESH_S,
     ) -> None:
         store = store or SQLStore.of(application)
         self.videos = MyVideos(store)
@@ -536,6 +537,7 @@ class ReadModels(ReadModelRunner):
             store,
             prepare=prepare,
             generation=generation,
+            refresh_s=refresh_s,
         )
 
 
