@@ -77,7 +77,9 @@ class Projection(ABC):
 
     To ship a change of what it stores (a new column, a fixed bug in `apply`), raise `version`:
     a runner that finds another version recorded drops `tables`, runs `ddl` and rebuilds this
-    projection from the start of the log while the others go on.
+    projection from the start of the log while the others go on. With no downtime: run
+    `projections rebuild --live` with the new release first (every table in `tables` gets a
+    generation of its own; name indexes in `ddl` after their table, they get its suffix).
     """
 
     name: ClassVar[str]
