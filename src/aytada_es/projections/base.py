@@ -79,7 +79,7 @@ class Projection(ABC):
     a runner that finds another version recorded drops `tables`, runs `ddl` and rebuilds this
     projection from the start of the log while the others go on. With no downtime: run
     `projections rebuild --live` with the new release first (every table in `tables` gets a
-    generation of its own; name indexes in `ddl` after their table, they get its suffix).
+    generation of its own, and so does every index `ddl` names).
     """
 
     name: ClassVar[str]
