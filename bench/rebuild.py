@@ -1,0 +1,121 @@
+"""Rebuild rate of the read models vs the rate of merely reading and decoding the same events.
+
+Usage: python bench/rebuild.py [--store sqlite|postgres] [--projects N] [--owners N]
+                               [--database-url URL] [--runs N] [--profile]
+Builds once, and then reuses, a store of N project lives stored through the Studio's own commands
+(failures, retries, cancels, add-ons, deletes, restores, credits: `aytada_es.testing.history`),
+SQLite under var/bench-rebuild/, PostgreSQL in a schema of its own named after N. Then times
+`projections rebuild` (the code path of the CLI) and the read and decode of every stored event
+(the recorder's pages and the application's mapper, upcasting included), and prints both rates
+and their ratio. `--profile` prints where the rebuild's time goes (cProfile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+from aytada_es.application import Studio
+from aytada_es.bootstrap import bootstrap
+from aytada_es.config import Settings
+from aytada_es.testing.history import store_history
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def settings_for(store: str, projects: int, owners: int, database_url: str | None) -> Settings:
+    name = f"p{projects}o{owners}"
+    data_dir = ROOT / "var" / "bench-rebuild" / f"{store}-{name}"
+    env = {"AYTADA_DATA_DIR": str(data_dir), "AYTADA_PROVIDERS": "instant"}
+    if store == "postgres":
+        env["AYTADA_DATABASE_URL"] = f"{database_url or POSTGRES}?schema=bench_rebuild_{name}"
+    return Settings.from_env(env)
+
+
+def ensure_history(settings: Settings, projects: int, owners: int) -> int:
+    """The number of stored events, storing the history first when the store has none."""
+    studio = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    try:
+        stored = studio.recorder.max_notification_id() or 0
+        if stored == 0:
+            began = time.perf_counter()
+            store_history(studio, projects, owners)
+            stored = studio.recorder.max_notification_id() or 0
+            print(f"stored {stored:,} events in {time.perf_counter() - began:.1f} s (reused next)")
+        return stored
+    finally:
+        studio.close()
+
+
+def read_and_decode(settings: Settings, page: int = 2000) -> tuple[int, float]:
+    """Every stored event read page by page and decoded by the mapper: how many, how long."""
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        recorder, to_event = studio.recorder, studio.mapper.to_domain_event
+        began = time.perf_counter()
+        decoded, start = 0, 1
+        while notifications := recorder.select_notifications(start, page):
+            for notification in notifications:
+                to_event(notification)
+            decoded += len(notifications)
+            start = notifications[-1].id + 1
+        return decoded, time.perf_counter() - began
+    finally:
+        studio.close()
+
+
+def rebuild(settings: Settings, profile: bool) -> tuple[int, float]:
+    """`aytada-es projections rebuild`, as the CLI runs it: how many events, how long."""
+    system = bootstrap(settings)
+    profiler = cProfile.Profile() if profile else None
+    try:
+        began = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        replayed = system.read_models.rebuild()
+        if profiler:
+            profiler.disable()
+        elapsed = time.perf_counter() - began
+    finally:
+        system.close()
+    if profiler:
+        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(30)
+    return replayed, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--projects", type=int, default=1500)
+    parser.add_argument("--owners", type=int, default=150, help="users the projects belong to")
+    parser.add_argument("--database-url", default=None, help=f"PostgreSQL (default {POSTGRES})")
+    parser.add_argument("--runs", type=int, default=3, help="rebuilds; the best one counts")
+    parser.add_argument("--profile", action="store_true", help="cProfile one rebuild")
+    args = parser.parse_args()
+    settings = settings_for(args.store, args.projects, args.owners, args.database_url)
+    stored = ensure_history(settings, args.projects, args.owners)
+    if args.profile:
+        rebuild(settings, profile=True)
+        return
+    decoded, read_s = min((read_and_decode(settings) for _ in range(args.runs)), key=lambda r: r[1])
+    replayed, rebuild_s = min(
+        (rebuild(settings, profile=False) for _ in range(args.runs)), key=lambda r: r[1]
+    )
+    assert decoded == replayed == stored, (decoded, replayed, stored)
+    rebuild_rate, read_rate = replayed / rebuild_s, decoded / read_s
+    print(f"store:          {args.store}, {args.projects} projects of {args.owners} users")
+    print(f"events:         {stored:,}")
+    print(f"read + decode:  {read_s:.3f} s  {read_rate:,.0f} events/s")
+    print(f"rebuild:        {rebuild_s:.3f} s  {rebuild_rate:,.0f} events/s")
+    print(f"ratio:          {rebuild_rate / read_rate:.2f} (rebuild rate / read + decode rate)")
+
+
+if __name__ == "__main__":
+    main()
