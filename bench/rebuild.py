@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from aytada_es.application import Studio
-from aytada_es.bootstrap import bootstrap
+from aytada_es.bootstrap import bootstrap, tune_collector
 from aytada_es.config import Settings
 from aytada_es.testing.history import store_history
 
@@ -39,6 +39,12 @@ def settings_for(store: str, projects: int, owners: int, database_url: str | Non
 
 def ensure_history(settings: Settings, projects: int, owners: int) -> int:
     """The number of stored events, storing the history first when the store has none."""
+    if settings.database_url.startswith("postgresql"):
+        import psycopg
+
+        dsn, _, query = settings.database_url.partition("?schema=")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {query}")
     studio = Studio(settings.database().eventsourcing_env(), sole_writer=True)
     try:
         stored = studio.recorder.max_notification_id() or 0
@@ -72,6 +78,7 @@ def read_and_decode(settings: Settings, page: int = 2000) -> tuple[int, float]:
 def rebuild(settings: Settings, profile: bool) -> tuple[int, float]:
     """`aytada-es projections rebuild`, as the CLI runs it: how many events, how long."""
     system = bootstrap(settings)
+    tune_collector()  # as `_rebuild` in cli.py does
     profiler = cProfile.Profile() if profile else None
     try:
         began = time.perf_counter()

@@ -225,6 +225,7 @@ def _until_applied(system: System, position: int) -> None:
 
 def _rebuild(settings: Settings) -> int:
     system = bootstrap(settings)
+    tune_collector()  # a rebuild makes millions of objects that die young
 
     def bar(done: int, total: int) -> None:
         width = 40

@@ -11,7 +11,7 @@ from ..domain.project import Project
 from ..domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from ..domain.steps import SPECS, Step
 from ..notation import utc_iso
-from .base import Batch, Card, CardChange, DomainEvent, Projection
+from .base import Batch, Card, CardChange, DomainEvent, Projection, aggregate_id
 
 VIDEOS = "aytada_videos"
 CHANGES = "aytada_video_changes"
@@ -77,6 +77,7 @@ class MyVideos(Projection):
 
     name = "videos"
     tables = (VIDEOS, CHANGES)
+    events = (Project.Event,)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_videos} (
             id TEXT PRIMARY KEY,
@@ -112,10 +113,11 @@ class MyVideos(Projection):
         self._videos: dict[str, Row] = {}  # the rows this batch touches
         self._listed_before: dict[str, bool] = {}
         self._last: dict[str, int] = {}  # each touched project's last position in the batch
+        self._updated: dict[str, datetime] = {}  # written in `flush`: strftime is slow
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
         known = {
-            str(event.originator_id)
+            aggregate_id(event)
             for _, event in batch
             if isinstance(event, Project.Event) and not isinstance(event, Project.ProjectCreated)
         }
@@ -123,12 +125,12 @@ class MyVideos(Projection):
         for video in self._videos.values():
             video["clip_scenes"] = from_json(video["clip_scenes"])
         self._listed_before = {id: not video["deleted"] for id, video in self._videos.items()}
-        self._last = {}
+        self._last, self._updated = {}, {}
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
         if not isinstance(event, Project.Event):
             return ()
-        id = str(event.originator_id)
+        id = aggregate_id(event)
         if isinstance(event, Project.ProjectCreated):
             video = self._videos[id] = _created(event)
             self._listed_before[id] = False
@@ -138,12 +140,14 @@ class MyVideos(Projection):
             video = found
             _apply(video, event)
         if not isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
-            video["updated_at"] = _sortable(event.timestamp)  # they leave the card as it was
+            self._updated[id] = event.timestamp  # they leave the card as it was
         video["position"] = position
         self._last[id] = position
         return ()
 
     def flush(self, tx: Transaction) -> Sequence[CardChange]:
+        for id, moment in self._updated.items():
+            self._videos[id]["updated_at"] = _sortable(moment)
         touched = [self._videos[id] for id in self._last]
         tx.upsert(VIDEOS, "id", [{**v, "clip_scenes": to_json(v["clip_scenes"])} for v in touched])
         changes = []
@@ -175,6 +179,7 @@ class MyVideos(Projection):
             ),
         )
         self._videos.clear()
+        self._updated = {}
         return changes
 
     # ---- queries -----------------------------------------------------------------------
@@ -219,7 +224,7 @@ class MyVideos(Projection):
 
 def _created(event: Project.ProjectCreated) -> Row:
     return {
-        "id": str(event.originator_id),
+        "id": aggregate_id(event),
         "owner_id": str(event.owner_id),
         "title": event.title,
         "format": event.format,
