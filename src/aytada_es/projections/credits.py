@@ -125,9 +125,7 @@ class CreditStatements(Projection):
         self._projects = ProjectRows(PROJECTS)
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
-        accounts = {
-            aggregate_id(event) for _, event in batch if isinstance(event, AccountMovement)
-        }
+        accounts = {aggregate_id(event) for _, event in batch if isinstance(event, AccountMovement)}
         projects = {
             aggregate_id(event)
             for _, event in batch

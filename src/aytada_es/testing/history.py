@@ -127,9 +127,7 @@ def project_history(studio: Studio, owner: UUID, i: int) -> UUID:
 
 def store_history(studio: Studio, projects: int, owners: int) -> None:
     """Open `owners` accounts and store `projects` project lives among them, credits granted."""
-    ids = [
-        studio.open_account(f"owner-{o}", credits=10**7)[0].id for o in range(owners)
-    ]
+    ids = [studio.open_account(f"owner-{o}", credits=10**7)[0].id for o in range(owners)]
     for i in range(projects):
         project_history(studio, ids[i % owners], i)
         if i % 50 == 49:
