@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import sys
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap, tune_collector
 from aytada_es.config import Settings
+from aytada_es.projections.runner import REBUILD_BATCH
 from aytada_es.testing.history import store_history
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,43 +60,43 @@ def ensure_history(settings: Settings, projects: int, owners: int) -> int:
         studio.close()
 
 
-def read_and_decode(settings: Settings, page: int = 2000) -> tuple[int, float]:
-    """Every stored event read page by page and decoded by the mapper: how many, how long."""
+def read_and_decode(settings: Settings, page: int = REBUILD_BATCH) -> tuple[int, float, float]:
+    """Every stored event read page by page and decoded by the mapper: how many, seconds, CPU."""
     studio = Studio(settings.database().eventsourcing_env())
     try:
         recorder, to_event = studio.recorder, studio.mapper.to_domain_event
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         decoded, start = 0, 1
         while notifications := recorder.select_notifications(start, page):
             for notification in notifications:
                 to_event(notification)
             decoded += len(notifications)
             start = notifications[-1].id + 1
-        return decoded, time.perf_counter() - began
+        return decoded, time.perf_counter() - began, time.process_time() - cpu
     finally:
         studio.close()
 
 
-def rebuild(settings: Settings, profile: bool) -> tuple[int, float]:
-    """`aytada-es projections rebuild`, as the CLI runs it: how many events, how long."""
+def rebuild(settings: Settings, profile: bool) -> tuple[int, float, float]:
+    """`aytada-es projections rebuild`, as the CLI runs it: how many events, seconds, CPU."""
     system = bootstrap(settings)
     tune_collector()  # as `_rebuild` in cli.py does
     profiler = cProfile.Profile() if profile else None
     try:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
         replayed = system.read_models.rebuild()
         if profiler:
             profiler.disable()
-        elapsed = time.perf_counter() - began
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     finally:
         system.close()
     if profiler:
         stats = pstats.Stats(profiler, stream=sys.stdout)
         stats.sort_stats("cumulative").print_stats(30)
         stats.sort_stats("tottime").print_stats(30)
-    return replayed, elapsed
+    return replayed, elapsed, cpu
 
 
 def main() -> None:
@@ -111,17 +113,20 @@ def main() -> None:
     if args.profile:
         rebuild(settings, profile=True)
         return
-    decoded, read_s = min((read_and_decode(settings) for _ in range(args.runs)), key=lambda r: r[1])
-    replayed, rebuild_s = min(
-        (rebuild(settings, profile=False) for _ in range(args.runs)), key=lambda r: r[1]
-    )
+    reads = [read_and_decode(settings) for _ in range(args.runs)]
+    rebuilds = [rebuild(settings, profile=False) for _ in range(args.runs)]
+    decoded, read_s, read_cpu = min(reads, key=lambda r: r[1])
+    replayed, rebuild_s, rebuild_cpu = min(rebuilds, key=lambda r: r[1])
     assert decoded == replayed == stored, (decoded, replayed, stored)
     rebuild_rate, read_rate = replayed / rebuild_s, decoded / read_s
     print(f"store:          {args.store}, {args.projects} projects of {args.owners} users")
     print(f"events:         {stored:,}")
-    print(f"read + decode:  {read_s:.3f} s  {read_rate:,.0f} events/s")
-    print(f"rebuild:        {rebuild_s:.3f} s  {rebuild_rate:,.0f} events/s")
+    print(f"load average:   {os.getloadavg()[0]:.1f} (best of {args.runs} runs each)")
+    print(f"read + decode:  {read_s:.3f} s  {read_rate:,.0f} events/s  (CPU {read_cpu:.3f} s)")
+    rate = f"{rebuild_rate:,.0f} events/s"
+    print(f"rebuild:        {rebuild_s:.3f} s  {rate}  (CPU {rebuild_cpu:.3f} s)")
     print(f"ratio:          {rebuild_rate / read_rate:.2f} (rebuild rate / read + decode rate)")
+    print(f"rebuild by CPU: {replayed / rebuild_cpu:,.0f} events per CPU second")
 
 
 if __name__ == "__main__":
