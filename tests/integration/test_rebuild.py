@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aytada_es.adapters.sql import Transaction
 from aytada_es.application import Studio
 from aytada_es.projections import ReadModels, read_models
 from aytada_es.projections.runner import REBUILD_BATCH
@@ -79,3 +80,28 @@ def test_a_rebuild_over_many_batches_equals_one_in_a_single_batch(studio: Studio
     assert models.rebuild(limit=9) == stored
 
     assert (every_row(models), latest_cards(models), models.positions()) == whole
+
+
+def test_a_batch_that_need_not_wait_for_the_disk_commits_and_leaves_the_others_durable(
+    studio: Studio,
+) -> None:
+    store = read_models(studio).store
+    sql = "SHOW synchronous_commit" if store.dialect == "postgres" else "PRAGMA synchronous"
+
+    def setting(tx: Transaction) -> object:
+        return next(iter(tx.query(sql)[0].values()))
+
+    with store.transaction() as tx:
+        durable = setting(tx)
+    with store.transaction(durable=False) as tx:
+        relaxed = setting(tx)
+        tx.execute("INSERT INTO {aytada_owner_names} (account_id, name) VALUES (?, ?)", ("a", "b"))
+    with store.transaction() as tx:
+        after = setting(tx)
+
+    assert (durable, relaxed, after) == (
+        ("on", "off", "on") if store.dialect == "postgres" else (2, 1, 2)
+    )
+    assert store.query("SELECT name FROM {aytada_owner_names} WHERE account_id = 'a'") == [
+        {"name": "b"}
+    ]

@@ -234,7 +234,12 @@ class ReadModelRunner:
         return tracked.stopped is None or tracked.stopped.next_retry <= now
 
     def _catch_up(
-        self, limit: int, *, leave_out: frozenset[str] = frozenset(), only: set[str] | None = None
+        self,
+        limit: int,
+        *,
+        leave_out: frozenset[str] = frozenset(),
+        only: set[str] | None = None,
+        durable: bool = True,
     ) -> _Round:
         now = self.clock()
         tracked = self._tracked()
@@ -261,7 +266,7 @@ class ReadModelRunner:
         done = _Round(events=len(batch))
         # One transaction (one commit) for the batch; each projection in a savepoint of
         # its own, so one that fails rolls back alone and the others still move on.
-        with self.store.transaction() as tx:
+        with self.store.transaction(durable=durable) as tx:
             for projection in due:
                 was = tracked[projection.name]
                 if was.position >= end and len(notifications) >= limit:
@@ -478,7 +483,8 @@ class ReadModelRunner:
                 progress(0, total)
             while True:
                 try:
-                    done = self._catch_up(limit, leave_out=frozenset(stopped))
+                    # A batch lost to a power cut is replayed: no need to wait for the disk.
+                    done = self._catch_up(limit, leave_out=frozenset(stopped), durable=False)
                 finally:
                     forget_aggregate_ids()
                 stopped.update((s.name, s) for s in done.stopped)

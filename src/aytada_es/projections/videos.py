@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
@@ -138,9 +140,11 @@ class MyVideos(Projection):
             raise LookupError(f"{type(event).__name__} of project {id}, never created")
         else:
             video = found
+        changes_row, keeps_time = _effects(event.__class__)
+        if changes_row:
             _apply(video, event)
-        if not isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
-            self._updated[id] = event.timestamp  # they leave the card as it was
+        if not keeps_time:
+            self._updated[id] = event.timestamp
         video["position"] = position
         self._last[id] = position
         return ()
@@ -239,6 +243,23 @@ def _created(event: Project.ProjectCreated) -> Row:
         "scene_count": 0,
         "clip_scenes": [],
     }
+
+
+_KEEP_TIME = (Project.ProjectDeleted, Project.ProjectRestored)  # they leave the card as it was
+_CHANGE_ROW: tuple[type[Project.Event], ...] = (
+    Project.StepRequested,
+    Project.ClipRendered,
+    *_RESULTS,
+    Project.StepFailed,
+    Project.StepCancelled,
+    *_KEEP_TIME,
+)
+
+
+@functools.cache
+def _effects(kind: type[Any]) -> tuple[bool, bool]:
+    """Whether `_apply` may change the row for events of this class; whether they keep its time."""
+    return issubclass(kind, _CHANGE_ROW), issubclass(kind, _KEEP_TIME)
 
 
 def _apply(video: Row, event: Project.Event) -> None:
