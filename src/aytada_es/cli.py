@@ -241,6 +241,7 @@ def _bar(done: int, total: int) -> None:
 
 def _rebuild(settings: Settings) -> int:
     system = bootstrap(settings)
+    tune_collector()  # a rebuild makes millions of objects that die young
     try:
         applied = system.read_models.rebuild(progress=_bar)
     except ProjectionFailed as failed:

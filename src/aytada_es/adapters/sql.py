@@ -180,12 +180,35 @@ class SQLStore:
         return self.names.compile(sql)
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """A write transaction, committed when the block ends and rolled back if it raises."""
+    def transaction(self, *, durable: bool = True) -> Iterator[Transaction]:
+        """A write transaction, committed when the block ends and rolled back if it raises.
+
+        `durable=False`: the commit does not wait for the disk (SQLite `synchronous=NORMAL` in
+        WAL, PostgreSQL `synchronous_commit=off`). A power cut may then lose the transaction,
+        never corrupt the database: only for work that is simply done again, as a rebuild's.
+        """
         if self.before is not None:
             self.before()
-        with self.datastore.transaction(commit=True) as cursor:
-            yield Transaction(self, _raw(cursor))
+        if durable:
+            with self.datastore.transaction(commit=True) as cursor:
+                yield Transaction(self, _raw(cursor))
+        elif isinstance(self.datastore, PostgresDatastore):
+            with self.datastore.transaction(commit=True) as cursor:
+                tx = Transaction(self, _raw(cursor))
+                tx.execute("SET LOCAL synchronous_commit = off")
+                yield tx
+        else:
+            # SQLite changes it only outside a transaction, on the writer connection held.
+            with self.datastore.get_connection(commit=True) as connection:
+                pragma = connection.cursor()
+                pragma.execute("PRAGMA synchronous")
+                was = int(pragma.fetchone()[0])
+                pragma.execute("PRAGMA synchronous = NORMAL")
+                try:
+                    with connection.transaction(commit=True) as cursor:
+                        yield Transaction(self, _raw(cursor))
+                finally:
+                    pragma.execute(f"PRAGMA synchronous = {was}")
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..adapters.sql import Row, Transaction
 from ..domain.project import Project
-from .base import Batch
+from .base import Batch, aggregate_id
 
 
 class ProjectRows:
@@ -19,7 +19,7 @@ class ProjectRows:
 
     def load(self, tx: Transaction, batch: Batch, needed_by: tuple[type[Any], ...]) -> None:
         """Read the rows of the projects whose events of these types are in the batch."""
-        wanted = {str(event.originator_id) for _, event in batch if isinstance(event, needed_by)}
+        wanted = {aggregate_id(event) for _, event in batch if isinstance(event, needed_by)}
         self._rows = {
             row["project_id"]: row for row in tx.rows_with(self.table, "project_id", wanted)
         }
@@ -30,7 +30,7 @@ class ProjectRows:
         self._touched.add(project_id)
 
     def mark(self, event: Project.ProjectDeleted | Project.ProjectRestored) -> None:
-        project_id = str(event.originator_id)
+        project_id = aggregate_id(event)
         self.of(project_id, event)["deleted"] = int(isinstance(event, Project.ProjectDeleted))
         self._touched.add(project_id)
 

@@ -8,7 +8,7 @@ from typing import TypedDict
 
 from ..adapters.sql import Row, SQLStore, Transaction
 from ..domain.account import Account
-from .base import Batch, CardChange, DomainEvent, Projection
+from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id
 
 ACCOUNTS = "aytada_accounts"
 
@@ -35,6 +35,7 @@ class Accounts(Projection):
     # 2: the token's expiry and the disabled flag.
     version = 2
     tables = (ACCOUNTS,)
+    events = (Account.Event,)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_accounts} (
             id TEXT PRIMARY KEY,
@@ -59,7 +60,7 @@ class Accounts(Projection):
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
         known = {
-            str(event.originator_id)
+            aggregate_id(event)
             for _, event in batch
             if isinstance(event, Account.Event) and not isinstance(event, Account.AccountOpened)
         }
@@ -69,7 +70,7 @@ class Accounts(Projection):
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
         if not isinstance(event, Account.Event):
             return ()
-        id = str(event.originator_id)
+        id = aggregate_id(event)
         if isinstance(event, Account.AccountOpened):
             account = self._accounts[id] = {
                 "id": id,

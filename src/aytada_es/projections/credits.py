@@ -12,7 +12,7 @@ from ..domain.credits import Reconciliation
 from ..domain.project import Project
 from ..notation import utc_iso
 from ._project_rows import ProjectRows
-from .base import Batch, CardChange, DomainEvent, Projection
+from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id
 
 MOVEMENTS = "aytada_credit_movements"
 BALANCES = "aytada_credit_balances"
@@ -71,6 +71,16 @@ class CreditStatements(Projection):
 
     name = "credits"
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
+    events = (
+        Account.AccountOpened,
+        *MOVEMENT_EFFECTS,
+        Project.ProjectCreated,
+        Project.ProjectDeleted,
+        Project.ProjectRestored,
+        Project.CreditsReserved,
+        Project.CreditsCharged,
+        Project.CreditsReleased,
+    )
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,
@@ -115,11 +125,9 @@ class CreditStatements(Projection):
         self._projects = ProjectRows(PROJECTS)
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
-        accounts = {
-            str(event.originator_id) for _, event in batch if isinstance(event, AccountMovement)
-        }
+        accounts = {aggregate_id(event) for _, event in batch if isinstance(event, AccountMovement)}
         projects = {
-            str(event.originator_id)
+            aggregate_id(event)
             for _, event in batch
             if isinstance(
                 event, Project.CreditsReserved | Project.CreditsCharged | Project.CreditsReleased
@@ -137,7 +145,7 @@ class CreditStatements(Projection):
         self._touched_balances, self._touched_ledgers, self._movements = set(), set(), []
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
-        id = str(event.originator_id)
+        id = aggregate_id(event)
         if isinstance(event, Account.AccountOpened):
             self._balances[id] = {"account_id": id, "balance": 0, "reserved": 0}
             self._touched_balances.add(id)

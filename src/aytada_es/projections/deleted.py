@@ -9,7 +9,7 @@ from ..adapters.sql import SQLStore, Transaction
 from ..domain.account import Account
 from ..domain.project import Project
 from ..notation import utc_iso
-from .base import Batch, CardChange, DomainEvent, Projection
+from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id
 
 # Every project, with its deletion while it is soft-deleted: a deletion event names neither the
 # owner nor the title, and this view must not read another view that may be behind it.
@@ -34,6 +34,12 @@ class DeletedProjects(Projection):
 
     name = "deleted"
     tables = (DELETIONS, OWNERS)
+    events = (
+        Account.AccountOpened,
+        Project.ProjectCreated,
+        Project.ProjectDeleted,
+        Project.ProjectRestored,
+    )
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_project_deletions} (
             project_id TEXT PRIMARY KEY,
@@ -59,7 +65,7 @@ class DeletedProjects(Projection):
         self._owners, self._projects, self._deletions = [], [], []
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
-        id = str(event.originator_id)
+        id = aggregate_id(event)
         if isinstance(event, Account.AccountOpened):
             self._owners.append((id, event.name))
         elif isinstance(event, Project.ProjectCreated):

@@ -11,7 +11,7 @@ from ..adapters.sql import Row, SQLStore, Transaction
 from ..domain.assets import IMAGE_KINDS
 from ..domain.project import Project
 from ._project_rows import ProjectRows
-from .base import Batch, CardChange, DomainEvent, Projection
+from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id
 from .videos import _shown, _sortable
 
 ASSETS = "aytada_assets"
@@ -56,6 +56,12 @@ class MyImages(Projection):
 
     name = "images"
     tables = (ASSETS, PROJECTS)
+    events = (
+        Project.ProjectCreated,
+        Project.ProjectDeleted,
+        Project.ProjectRestored,
+        *_ASSET_EVENTS,
+    )
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_asset_projects} (
             project_id TEXT PRIMARY KEY,
@@ -90,7 +96,7 @@ class MyImages(Projection):
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
         if not isinstance(event, Project.Event):
             return ()
-        id = str(event.originator_id)
+        id = aggregate_id(event)
         if isinstance(event, Project.ProjectCreated):
             self._projects.created(id, {"owner_id": str(event.owner_id)})
         elif isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):

@@ -19,7 +19,16 @@ from ..adapters.sql import SQLStore, Transaction
 from . import stopped as stops
 from .accounts import Accounts
 from .applied import AppliedPositions
-from .base import POSITIONS, TRACKING_DDL, VERSIONS, Batch, CardChange, DomainEvent, Projection
+from .base import (
+    POSITIONS,
+    TRACKING_DDL,
+    VERSIONS,
+    Batch,
+    CardChange,
+    DomainEvent,
+    Projection,
+    forget_aggregate_ids,
+)
 from .credits import CreditStatements
 from .deleted import DeletedProjects
 from .generations import POINTER_DDL, REFRESH_S, Follower, ddl_of, epoch_of, lock_serving
@@ -35,6 +44,9 @@ Listener = Callable[[Sequence[CardChange]], None]
 Progress = Callable[[int, int], None]
 # While the whole catch-up fails (the database does not answer), retries wait up to this long.
 CATCH_UP_RETRY_MAX_S = 8.0
+# Events per transaction of a rebuild. Measured (docs/benchmarks.md): 2,000 to 5,000 is
+# fastest; bigger batches keep more decoded events alive for the collector to walk.
+REBUILD_BATCH = 5000
 
 
 class ProjectionFailed(Exception):
@@ -47,6 +59,18 @@ class ProjectionFailed(Exception):
 
 class _Overtaken(Exception):
     """Another runner applied this batch first."""
+
+
+class _Wants(dict[type[Any], bool]):
+    """Whether events of a class are among those a projection acts on, worked out once."""
+
+    def __init__(self, events: tuple[type[Any], ...]) -> None:
+        super().__init__()
+        self.events = events
+
+    def __missing__(self, kind: type[Any]) -> bool:
+        wanted = self[kind] = issubclass(kind, self.events)
+        return wanted
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,8 @@ class ReadModelRunner:
                 self.store.create(POINTER_DDL)
             self.follower.refresh()
             self.store.before = self.follower
+        # Per projection: whether it acts on events of each class met so far.
+        self._wants: dict[str, _Wants] = {}
         if prepare:
             self.prepare()
 
@@ -202,12 +228,15 @@ class ReadModelRunner:
         """Apply a batch to each projection not waiting to retry; how many events it read."""
         # A projection that fails is stopped, recorded and logged in `_catch_up`; never raised.
         with self._lock:
-            done = self._catch_up(limit)
-            if done.switched:
+            try:
                 done = self._catch_up(limit)
-            if done.ahead:
-                # A projection far behind (it just resumed, or was rebuilt) holds back nobody.
-                done.events += self._catch_up(limit, only=done.ahead).events
+                if done.switched:
+                    done = self._catch_up(limit)
+                if done.ahead:
+                    # A projection far behind (it just resumed, or was rebuilt) holds back nobody.
+                    done.events += self._catch_up(limit, only=done.ahead).events
+            finally:
+                forget_aggregate_ids()
         if done.events:
             self.applied.advanced()
         return done.events
@@ -263,7 +292,12 @@ class ReadModelRunner:
         return tracked.stopped is None or tracked.stopped.next_retry <= now
 
     def _catch_up(
-        self, limit: int, *, leave_out: frozenset[str] = frozenset(), only: set[str] | None = None
+        self,
+        limit: int,
+        *,
+        leave_out: frozenset[str] = frozenset(),
+        only: set[str] | None = None,
+        durable: bool = True,
     ) -> _Round:
         now = self.clock()
         generation, tracked = self._tracked()
@@ -290,7 +324,7 @@ class ReadModelRunner:
         done = _Round(events=len(batch))
         # One transaction (one commit) for the batch; each projection in a savepoint of
         # its own, so one that fails rolls back alone and the others still move on.
-        with self.store.transaction() as tx:
+        with self.store.transaction(durable=durable) as tx:
             if not self._serves(tx, generation):
                 return _Round(switched=True)
             for projection in due:
@@ -383,12 +417,24 @@ class ReadModelRunner:
         )
         if moved != 1:
             raise _Overtaken
+        batch = self._wanted(projection, batch)
         projection.begin(tx, batch)
         changes: list[CardChange] = []
+        apply = projection.apply
         for at, event in batch:
-            changes += projection.apply(tx, at, event)
+            if found := apply(tx, at, event):
+                changes += found
         changes += projection.flush(tx)
         return changes
+
+    def _wanted(self, projection: Projection, batch: Batch) -> Batch:
+        """The events of the batch the projection acts on (`Projection.events`)."""
+        if projection.events is None:
+            return batch
+        wants = self._wants.get(projection.name)
+        if wants is None:
+            wants = self._wants[projection.name] = _Wants(projection.events)
+        return [entry for entry in batch if wants[entry[1].__class__]]
 
     def _stop(self, name: str, failure: _Failure, before: Stopped | None, now: float) -> Stopped:
         """Record and log a failure, once per back-off step."""
@@ -476,7 +522,7 @@ class ReadModelRunner:
             if wait:
                 await doorbell.wait(stop, wait)
 
-    def rebuild(self, progress: Progress | None = None, *, limit: int = 2000) -> int:
+    def rebuild(self, progress: Progress | None = None, *, limit: int = REBUILD_BATCH) -> int:
         """Empty every read model and replay the whole log; how many events were replayed."""
         # One that cannot apply an event stops there and is left out; the others are rebuilt
         # to the end, then `ProjectionFailed` names the ones that stopped.
@@ -496,8 +542,14 @@ class ReadModelRunner:
             if progress:
                 progress(0, total)
             while True:
-                done = self._catch_up(limit, leave_out=frozenset(stopped))
+                try:
+                    # A batch lost to a power cut is replayed: no need to wait for the disk.
+                    done = self._catch_up(limit, leave_out=frozenset(stopped), durable=False)
+                finally:
+                    forget_aggregate_ids()
                 stopped.update((s.name, s) for s in done.stopped)
+                if done.switched:
+                    continue  # a live rebuild switched meanwhile: go on in the serving one
                 if not done.events and not done.stopped:
                     break
                 replayed += done.events

@@ -9,7 +9,7 @@ from uuid import UUID
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.project import Project
 from ._project_rows import ProjectRows
-from .base import Batch, CardChange, DomainEvent, Projection
+from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id
 from .videos import _shown, _sortable
 
 SCRIPTS = "aytada_scripts"
@@ -36,6 +36,12 @@ class MyScripts(Projection):
 
     name = "scripts"
     tables = (SCRIPTS, PROJECTS)
+    events = (
+        Project.ProjectCreated,
+        Project.ScriptGenerated,
+        Project.ProjectDeleted,
+        Project.ProjectRestored,
+    )
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_script_projects} (
             project_id TEXT PRIMARY KEY,
@@ -75,7 +81,7 @@ class MyScripts(Projection):
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
         if not isinstance(event, Project.Event):
             return ()
-        id = str(event.originator_id)
+        id = aggregate_id(event)
         if isinstance(event, Project.ProjectCreated):
             self._projects.created(
                 id, {"owner_id": str(event.owner_id), "title": event.title, "format": event.format}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
@@ -11,7 +13,7 @@ from ..domain.project import Project
 from ..domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from ..domain.steps import SPECS, Step
 from ..notation import utc_iso
-from .base import Batch, Card, CardChange, DomainEvent, Projection
+from .base import Batch, Card, CardChange, DomainEvent, Projection, aggregate_id
 from .generations import epoch_of
 
 VIDEOS = "aytada_videos"
@@ -78,6 +80,7 @@ class MyVideos(Projection):
 
     name = "videos"
     tables = (VIDEOS, CHANGES)
+    events = (Project.Event,)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_videos} (
             id TEXT PRIMARY KEY,
@@ -113,10 +116,11 @@ class MyVideos(Projection):
         self._videos: dict[str, Row] = {}  # the rows this batch touches
         self._listed_before: dict[str, bool] = {}
         self._last: dict[str, int] = {}  # each touched project's last position in the batch
+        self._updated: dict[str, datetime] = {}  # written in `flush`: strftime is slow
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
         known = {
-            str(event.originator_id)
+            aggregate_id(event)
             for _, event in batch
             if isinstance(event, Project.Event) and not isinstance(event, Project.ProjectCreated)
         }
@@ -124,12 +128,12 @@ class MyVideos(Projection):
         for video in self._videos.values():
             video["clip_scenes"] = from_json(video["clip_scenes"])
         self._listed_before = {id: not video["deleted"] for id, video in self._videos.items()}
-        self._last = {}
+        self._last, self._updated = {}, {}
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
         if not isinstance(event, Project.Event):
             return ()
-        id = str(event.originator_id)
+        id = aggregate_id(event)
         if isinstance(event, Project.ProjectCreated):
             video = self._videos[id] = _created(event)
             self._listed_before[id] = False
@@ -137,14 +141,18 @@ class MyVideos(Projection):
             raise LookupError(f"{type(event).__name__} of project {id}, never created")
         else:
             video = found
+        changes_row, keeps_time = _effects(event.__class__)
+        if changes_row:
             _apply(video, event)
-        if not isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
-            video["updated_at"] = _sortable(event.timestamp)  # they leave the card as it was
+        if not keeps_time:
+            self._updated[id] = event.timestamp
         video["position"] = position
         self._last[id] = position
         return ()
 
     def flush(self, tx: Transaction) -> Sequence[CardChange]:
+        for id, moment in self._updated.items():
+            self._videos[id]["updated_at"] = _sortable(moment)
         touched = [self._videos[id] for id in self._last]
         tx.upsert(VIDEOS, "id", [{**v, "clip_scenes": to_json(v["clip_scenes"])} for v in touched])
         changes = []
@@ -176,6 +184,7 @@ class MyVideos(Projection):
             ),
         )
         self._videos.clear()
+        self._updated = {}
         return changes
 
     # ---- queries -----------------------------------------------------------------------
@@ -226,7 +235,7 @@ class MyVideos(Projection):
 
 def _created(event: Project.ProjectCreated) -> Row:
     return {
-        "id": str(event.originator_id),
+        "id": aggregate_id(event),
         "owner_id": str(event.owner_id),
         "title": event.title,
         "format": event.format,
@@ -241,6 +250,23 @@ def _created(event: Project.ProjectCreated) -> Row:
         "scene_count": 0,
         "clip_scenes": [],
     }
+
+
+_KEEP_TIME = (Project.ProjectDeleted, Project.ProjectRestored)  # they leave the card as it was
+_CHANGE_ROW: tuple[type[Project.Event], ...] = (
+    Project.StepRequested,
+    Project.ClipRendered,
+    *_RESULTS,
+    Project.StepFailed,
+    Project.StepCancelled,
+    *_KEEP_TIME,
+)
+
+
+@functools.cache
+def _effects(kind: type[Any]) -> tuple[bool, bool]:
+    """Whether `_apply` may change the row for events of this class; whether they keep its time."""
+    return issubclass(kind, _CHANGE_ROW), issubclass(kind, _KEEP_TIME)
 
 
 def _apply(video: Row, event: Project.Event) -> None:
