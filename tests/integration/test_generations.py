@@ -22,7 +22,7 @@ from aytada_es.projections import (
 )
 from aytada_es.projections.base import POSITIONS, DomainEvent
 from aytada_es.projections.generations import serving
-from aytada_es.projections.live import rebuild_live
+from aytada_es.projections.live import SwitchFailed, rebuild_live
 
 
 class Tally(Projection):
@@ -105,6 +105,9 @@ def test_a_live_rebuild_switches_and_the_serving_runner_follows_at_its_next_batc
     assert len(listed) == 4 and during[0] in listed
     assert [c.project_id for c in changes if c.position > done.position] == during
     assert min(models.positions().values()) == last(studio)
+    # What `projections status` reads (no runner of its own): the serving generation.
+    statuses = ReadModels(studio, prepare=False).statuses()
+    assert {s.position for s in statuses} == {last(studio)}
     # Generation 0 is gone; generation 1's tables and indexes are there.
     zero = SQLStore(models.store.datastore)
     assert zero.missing([POSITIONS, "aytada_videos"]) == {POSITIONS, "aytada_videos"}
@@ -161,3 +164,22 @@ def test_what_a_failed_attempt_left_is_made_anew(studio: Studio) -> None:
     store.switch(1, {"test_tally": "test_tally_g1"})
     types = [r["type"] for r in store.query("SELECT type FROM {test_tally} ORDER BY position")]
     assert "Junk" not in types and len(types) == last(studio)
+
+
+def test_one_live_rebuild_at_a_time(studio: Studio) -> None:
+    owner = studio.open_account("ada", credits=10_000)[0].id
+    a_project(studio, owner, "Kept")
+    models = ReadModels(studio)
+    drain(models)
+    refused: list[str] = []
+
+    def meanwhile(grace_s: float) -> None:
+        with pytest.raises(SwitchFailed, match="another live rebuild") as second:
+            rebuild_live(studio, builder(studio), grace_s=0.0, sleep=lambda s: None)
+        refused.append(str(second.value))
+
+    assert rebuild_live(studio, builder(studio), grace_s=0.0, sleep=meanwhile).epoch == "1"
+    assert len(refused) == 1
+    assert serving(SQLStore.of(studio)) == 1
+    # Released: the next one runs.
+    assert rebuild_live(studio, builder(studio), grace_s=0.0, sleep=lambda s: None).epoch == "2"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresDatastore
 
 from ..adapters.sql import SQLStore, Transaction
 from ..domain.errors import AytadaError
@@ -21,6 +24,9 @@ logger = logging.getLogger(__name__)
 GRACE_S = 10 * REFRESH_S
 # Catch-ups tried before a switch finds the new generation at the end of the log.
 SWITCH_ATTEMPTS = 100
+
+
+_BUSY = "another live rebuild of this database is running"
 
 
 class SwitchFailed(AytadaError):
@@ -57,6 +63,18 @@ def rebuild_live(
     """
     store = SQLStore.of(application)
     store.create(POINTER_DDL)
+    with _one_at_a_time(store):
+        return _rebuild_live(application, store, runner_of, progress, grace_s, sleep)
+
+
+def _rebuild_live(
+    application: Application[Any],
+    store: SQLStore,
+    runner_of: Runner,
+    progress: Progress | None,
+    grace_s: float,
+    sleep: Callable[[float], None],
+) -> LiveRebuilt:
     old = serving(store)
     builder = runner_of(store, old + 1)
     new = builder.generation
@@ -131,6 +149,36 @@ def _last(application: Application[Any], tx: Transaction) -> int:
     rows = tx.raw(statement)
     value = next(iter(rows[0].values())) if rows else None
     return int(value or 0)
+
+
+@contextmanager
+def _one_at_a_time(store: SQLStore) -> Iterator[None]:
+    """Hold the live rebuild's lock (PostgreSQL: an advisory lock; SQLite: a lock file)."""
+    datastore = store.datastore
+    if isinstance(datastore, PostgresDatastore):
+        key = f"aytada live rebuild {datastore.schema or 'public'}"
+        with datastore.get_connection() as connection:
+            row = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS got", (key,))
+            got = row.fetchone()
+            if not got or not got["got"]:
+                raise SwitchFailed(_BUSY)
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+        return
+    if datastore.pool.is_sqlite_memory_mode:
+        yield  # no other process can see it
+        return
+    with open(f"{datastore.pool.db_name}.live-rebuild.lock", "a") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SwitchFailed(_BUSY) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def _drop(store: SQLStore, tables: tuple[str, ...], generation: int) -> None:
