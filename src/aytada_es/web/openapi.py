@@ -128,7 +128,8 @@ def _operation(e: Endpoint, refs: Mapping[tuple[Any, Mode], Any]) -> dict[str, A
 
 def _live_push(message: Any) -> dict[str, Any]:
     return {
-        "summary": "Live push of My Videos (WebSocket): a snapshot, then update/removed messages",
+        "summary": "Live push of My Videos (WebSocket): a snapshot, then update/removed messages"
+        " (and resync, then a new snapshot, when the read models are rebuilt live)",
         "operationId": "ws_videos",
         "tags": ["videos"],
         "parameters": [
@@ -138,6 +139,13 @@ def _live_push(message: Any) -> dict[str, Any]:
                 "required": False,
                 "description": "resume after this position (or get a new snapshot)",
                 "schema": {"type": "integer", "minimum": 0},
+            },
+            {
+                "name": "epoch",
+                "in": "query",
+                "required": False,
+                "description": "the epoch `after` was seen in: another one gets a new snapshot",
+                "schema": {"type": "string"},
             },
             {
                 "name": "token",
