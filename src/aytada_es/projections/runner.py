@@ -179,7 +179,8 @@ class ReadModelRunner:
             for projection in self.projections:
                 # Releases before versions recorded none: their projections were version 1.
                 was = recorded.get(projection.name, 1)
-                if was != projection.version:
+                # A generation built for a live rebuild is new: nothing in it to make anew.
+                if was != projection.version and not self.fixed:
                     self._recreate(tx, projection, was)
                 for statement in projection.ddl:
                     tx.execute(ddl_of(generation, statement))
