@@ -261,6 +261,7 @@ def _rebuild(settings: Settings) -> int:
 def _rebuild_live(settings: Settings) -> int:
     """Rebuild beside the serving read models and switch over; the service keeps running."""
     studio = Studio(settings.database().eventsourcing_env())
+    tune_collector()  # as the rebuild without --live
 
     def runner_of(store: SQLStore, generation: int) -> ReadModels:
         return ReadModels(studio, store, prepare=False, generation=generation)
