@@ -24,13 +24,13 @@ logger = logging.getLogger(__name__)
 GRACE_S = 10 * REFRESH_S
 # Catch-ups tried before a switch finds the new generation at the end of the log.
 SWITCH_ATTEMPTS = 100
-
-
 _BUSY = "another live rebuild of this database is running"
 
 
 class SwitchFailed(AytadaError):
     """The new generation could not be switched to; the serving one is left as it was."""
+
+    code = "not_switched"
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _rebuild_live(
     sleep: Callable[[float], None],
 ) -> LiveRebuilt:
     old = serving(store)
-    builder = runner_of(store, old + 1)
+    builder = runner_of(SQLStore.of(application), old + 1)
     new = builder.generation
     _drop(store, builder.tables, new)  # what a failed attempt left
     builder.prepare()
