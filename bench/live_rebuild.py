@@ -155,6 +155,7 @@ def main() -> None:
         raise SystemExit(f"rebuild --live failed: {out}")
     elapsed = time.perf_counter() - began
     replayed = int(out.split(" from ", 1)[1].split(" events", 1)[0])
+    built_s = float(out.split(" ones in ", 1)[1].split(" s ", 1)[0])
     epoch = out.rsplit("epoch ", 1)[1].strip()
     time.sleep(0.5)  # the serving runner moves to the new generation
     stop.set()
@@ -163,9 +164,10 @@ def main() -> None:
     print(f"store:          {args.store}, {args.projects} projects of {args.owners} users")
     print(f"load average:   {os.getloadavg()[0]:.1f}")
     print(
-        f"rebuild --live: {replayed:,} events; switched {switched_s:.2f} s after the command "
-        f"began (process start included: {replayed / switched_s:,.0f} events/s), exited after "
-        f"{elapsed:.2f} s (the old generation dropped); epoch {epoch}"
+        f"rebuild --live: {replayed:,} events built and switched in {built_s:.2f} s "
+        f"({replayed / built_s:,.0f} events/s); {switched_s:.2f} s from the command's start "
+        f"(process start included), exited after {elapsed:.2f} s (old generation dropped); "
+        f"epoch {epoch}"
     )
     print(reads.line("reads (My Videos)"))
     print(commands.line("commands (create)"))

@@ -283,8 +283,8 @@ def _rebuild_live(settings: Settings) -> int:
         studio.close()
     sys.stderr.write("\n")
     print(
-        f"rebuilt every read model from {done.replayed} events beside the serving ones and "
-        f"switched at position {done.position}: epoch {done.epoch}"
+        f"rebuilt every read model from {done.replayed} events beside the serving ones in "
+        f"{done.seconds:.2f} s and switched at position {done.position}: epoch {done.epoch}"
     )
     return 0
 

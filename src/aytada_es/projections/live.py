@@ -41,6 +41,8 @@ class LiveRebuilt:
     generation: int
     epoch: str
     position: int
+    # From the start of the build to the switch's commit.
+    seconds: float
 
 
 Runner = Callable[[SQLStore, int], ReadModelRunner]
@@ -75,6 +77,7 @@ def _rebuild_live(
     grace_s: float,
     sleep: Callable[[float], None],
 ) -> LiveRebuilt:
+    began = time.perf_counter()
     old = serving(store)
     builder = runner_of(SQLStore.of(application), old + 1)
     new = builder.generation
@@ -86,18 +89,20 @@ def _rebuild_live(
     except BaseException:
         _drop(store, builder.tables, new)
         raise
+    seconds = time.perf_counter() - began
     logger.warning(
-        "read models rebuilt as generation %d (epoch %s) at position %d; generation %d is "
-        "dropped in %.1f s",
+        "read models rebuilt as generation %d (epoch %s) in %.2f s, switched at position %d; "
+        "generation %d is dropped in %.1f s",
         new,
         epoch_of(new),
+        seconds,
         position,
         old,
         grace_s,
     )
     sleep(grace_s)
     _drop(store, builder.tables, old)
-    return LiveRebuilt(replayed, new, epoch_of(new), position)
+    return LiveRebuilt(replayed, new, epoch_of(new), position, seconds)
 
 
 def _switch(application: Application[Any], builder: ReadModelRunner, old: int) -> int:
