@@ -200,7 +200,8 @@ class ReadModelRunner:
         stops.clear(tx, [projection.name])
         logger.warning(
             "read model %r was version %d and is now %d: its tables are made anew and it "
-            "rebuilds itself from the start of the log",
+            "rebuilds itself from the start of the log (with no downtime instead: run "
+            "`aytada-es projections rebuild --live` with the new release before starting it)",
             projection.name,
             was,
             projection.version,
