@@ -136,9 +136,10 @@ def _switch(application: Application[Any], builder: ReadModelRunner, old: int) -
 def _lock(application: Application[Any], store: SQLStore, tx: Transaction) -> int:
     """Lock the pointer, and on PostgreSQL the events against new writes, until the switch."""
     if store.dialect == "postgres":
+        # The pointer first: it waits for a serving batch in flight, and commands only then.
+        rows = tx.query("SELECT generation FROM {aytada_read_generation} WHERE id = 1 FOR UPDATE")
         recorder: Any = application.recorder
         tx.raw(f"LOCK TABLE {store.qualified(recorder.events_table_name)} IN SHARE MODE")
-        rows = tx.query("SELECT generation FROM {aytada_read_generation} WHERE id = 1 FOR UPDATE")
     else:
         tx.execute("UPDATE {aytada_read_generation} SET generation = generation WHERE id = 1")
         rows = tx.query("SELECT generation FROM {aytada_read_generation} WHERE id = 1")
