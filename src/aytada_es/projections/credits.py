@@ -69,16 +69,7 @@ class CreditStatements(Projection):
 
     name = "credits"
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
-    events = (
-        Account.AccountOpened,
-        *MOVEMENT_EFFECTS,
-        Project.ProjectCreated,
-        Project.ProjectDeleted,
-        Project.ProjectRestored,
-        Project.CreditsReserved,
-        Project.CreditsCharged,
-        Project.CreditsReleased,
-    )
+    events = (Account.AccountOpened, *_MOVEMENTS, Project.ProjectCreated, *_MARKS, *_SETTLEMENTS)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,
