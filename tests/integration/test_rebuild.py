@@ -5,11 +5,14 @@ deletes, restores and credits."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from aytada_es.adapters.sql import Transaction
 from aytada_es.application import Studio
-from aytada_es.projections import ReadModels, read_models
+from aytada_es.domain.project import Project
+from aytada_es.projections import CardChange, Projection, ReadModelRunner, ReadModels, read_models
+from aytada_es.projections.base import Batch, DomainEvent
 from aytada_es.projections.runner import REBUILD_BATCH
 from aytada_es.projections.videos import CHANGES
 from aytada_es.testing.history import project_history, store_history
@@ -105,3 +108,44 @@ def test_a_batch_that_need_not_wait_for_the_disk_commits_and_leaves_the_others_d
     assert store.query("SELECT name FROM {aytada_owner_names} WHERE account_id = 'a'") == [
         {"name": "b"}
     ]
+
+
+class Requests(Projection):
+    """A test read model that names its events: one row per step request (subclasses too)."""
+
+    name = "requests"
+    tables = ("test_requests",)
+    ddl = ("CREATE TABLE IF NOT EXISTS {test_requests} (position BIGINT PRIMARY KEY, type TEXT)",)
+    events = (Project.StepRequested,)
+
+    def begin(self, tx: Transaction, batch: Batch) -> None:
+        self.seen = [type(event) for _, event in batch]
+
+    def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
+        tx.execute(
+            "INSERT INTO {test_requests} (position, type) VALUES (?, ?)",
+            (position, type(event).__name__),
+        )
+        return ()
+
+
+def test_a_read_model_gets_only_the_events_it_names_and_its_position_passes_the_others(
+    studio: Studio,
+) -> None:
+    store_history(studio, projects=3, owners=1)
+    stored = studio.recorder.select_notifications(1, 10**6)
+    requests = Requests(read_models(studio).store)
+    runner = ReadModelRunner(studio, [requests])
+
+    assert runner.catch_up(limit=10**6) == len(stored)
+
+    expected = [
+        (n.id, type(e).__name__)
+        for n in stored
+        if isinstance(e := studio.mapper.to_domain_event(n), Project.StepRequested)
+    ]
+    assert len({kind for _, kind in expected}) == 6 and len(expected) < len(stored) / 3
+    rows = requests.store.query("SELECT position, type FROM {test_requests} ORDER BY position")
+    assert [(row["position"], row["type"]) for row in rows] == expected
+    assert all(issubclass(kind, Project.StepRequested) for kind in requests.seen)
+    assert runner.positions() == {"requests": stored[-1].id}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 from uuid import UUID
 
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
@@ -20,17 +20,15 @@ LEDGERS = "aytada_credit_ledgers"
 # Each project's title and deleted flag, for the statement: a movement names only the project.
 PROJECTS = "aytada_credit_projects"
 
-_MOVEMENT_COLUMNS = (
-    "position",
-    "account_id",
-    "at",
-    "kind",
-    "project_id",
-    "step",
-    "amount",
-    "balance",
-    "reserved",
+# As tuples: `isinstance` with a union (`A | B`) builds the union on every call.
+_MOVEMENTS = (
+    Account.CreditsGranted,
+    Account.CreditsHeld,
+    Account.HoldCharged,
+    Account.HoldReleased,
 )
+_MARKS = (Project.ProjectDeleted, Project.ProjectRestored)
+_SETTLEMENTS = (Project.CreditsReserved, Project.CreditsCharged, Project.CreditsReleased)
 
 
 class Movement(TypedDict):
@@ -71,16 +69,7 @@ class CreditStatements(Projection):
 
     name = "credits"
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
-    events = (
-        Account.AccountOpened,
-        *MOVEMENT_EFFECTS,
-        Project.ProjectCreated,
-        Project.ProjectDeleted,
-        Project.ProjectRestored,
-        Project.CreditsReserved,
-        Project.CreditsCharged,
-        Project.CreditsReleased,
-    )
+    events = (Account.AccountOpened, *_MOVEMENTS, Project.ProjectCreated, *_MARKS, *_SETTLEMENTS)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,
@@ -121,18 +110,12 @@ class CreditStatements(Projection):
         self._ledgers: dict[str, Row] = {}
         self._touched_balances: set[str] = set()
         self._touched_ledgers: set[str] = set()
-        self._movements: list[Row] = []
+        self._movements: list[tuple[Any, ...]] = []  # rows of the INSERT in `flush`
         self._projects = ProjectRows(PROJECTS)
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
-        accounts = {aggregate_id(event) for _, event in batch if isinstance(event, AccountMovement)}
-        projects = {
-            aggregate_id(event)
-            for _, event in batch
-            if isinstance(
-                event, Project.CreditsReserved | Project.CreditsCharged | Project.CreditsReleased
-            )
-        }
+        accounts = {aggregate_id(event) for _, event in batch if isinstance(event, _MOVEMENTS)}
+        projects = {aggregate_id(event) for _, event in batch if isinstance(event, _SETTLEMENTS)}
         self._balances = {
             row["account_id"]: row for row in tx.rows_with(BALANCES, "account_id", accounts)
         }
@@ -141,7 +124,7 @@ class CreditStatements(Projection):
         }
         for ledger in self._ledgers.values():
             ledger["open"] = from_json(ledger["open"])
-        self._projects.load(tx, batch, (Project.ProjectDeleted, Project.ProjectRestored))
+        self._projects.load(tx, batch, _MARKS)
         self._touched_balances, self._touched_ledgers, self._movements = set(), set(), []
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
@@ -149,7 +132,7 @@ class CreditStatements(Projection):
         if isinstance(event, Account.AccountOpened):
             self._balances[id] = {"account_id": id, "balance": 0, "reserved": 0}
             self._touched_balances.add(id)
-        elif isinstance(event, AccountMovement):
+        elif isinstance(event, _MOVEMENTS):
             self._move(id, position, event)
         elif isinstance(event, Project.ProjectCreated):
             self._ledgers[id] = {
@@ -161,11 +144,9 @@ class CreditStatements(Projection):
             }
             self._touched_ledgers.add(id)
             self._projects.created(id, {"title": event.title})
-        elif isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
+        elif isinstance(event, _MARKS):
             self._projects.mark(event)
-        elif isinstance(
-            event, Project.CreditsReserved | Project.CreditsCharged | Project.CreditsReleased
-        ):
+        elif isinstance(event, _SETTLEMENTS):
             self._settle(id, event)
         return ()
 
@@ -182,17 +163,17 @@ class CreditStatements(Projection):
         if not isinstance(event, Account.CreditsGranted):
             project_id, step = str(event.project_id), event.step
         self._movements.append(
-            {
-                "position": position,
-                "account_id": id,
-                "at": utc_iso(event.timestamp),
-                "kind": kind,
-                "project_id": project_id,
-                "step": step,
-                "amount": event.amount,
-                "balance": account["balance"],
-                "reserved": account["reserved"],
-            }
+            (
+                position,
+                id,
+                utc_iso(event.timestamp),
+                kind,
+                project_id,
+                step,
+                event.amount,
+                account["balance"],
+                account["reserved"],
+            )
         )
 
     def _settle(
@@ -231,7 +212,7 @@ class CreditStatements(Projection):
         tx.executemany(
             "INSERT INTO {aytada_credit_movements} (position, account_id, at, kind, project_id,"
             " step, amount, balance, reserved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ([m[column] for column in _MOVEMENT_COLUMNS] for m in self._movements),
+            self._movements,
         )
         self._balances, self._ledgers, self._movements = {}, {}, []
         self._touched_balances, self._touched_ledgers = set(), set()

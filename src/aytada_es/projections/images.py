@@ -99,7 +99,7 @@ class MyImages(Projection):
         id = aggregate_id(event)
         if isinstance(event, Project.ProjectCreated):
             self._projects.created(id, {"owner_id": str(event.owner_id)})
-        elif isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
+        elif isinstance(event, (Project.ProjectDeleted, Project.ProjectRestored)):
             self._projects.mark(event)
         elif records := _records(event):
             owner_id = self._projects.of(id, event)["owner_id"]
@@ -172,11 +172,11 @@ class MyImages(Projection):
 
 def _records(event: Project.Event) -> list[dict[str, Any]]:
     """The asset records an event carries."""
-    if isinstance(event, Project.ClipRendered | Project.VoiceoverGenerated):
+    if isinstance(event, (Project.ClipRendered, Project.VoiceoverGenerated)):
         return [event.asset]
     if isinstance(event, Project.VideoStitched):
         return [event.video, event.thumbnail]
-    if isinstance(event, Project.AssetsAdded | Project.AddOnCompleted):
+    if isinstance(event, (Project.AssetsAdded, Project.AddOnCompleted)):
         return list(event.assets)
     return []
 

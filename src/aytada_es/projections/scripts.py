@@ -88,7 +88,7 @@ class MyScripts(Projection):
             )
         elif isinstance(event, Project.ScriptGenerated):
             self._scripts.append(_script(self._projects.of(id, event), position, event))
-        elif isinstance(event, Project.ProjectDeleted | Project.ProjectRestored):
+        elif isinstance(event, (Project.ProjectDeleted, Project.ProjectRestored)):
             self._projects.mark(event)
         return ()
 

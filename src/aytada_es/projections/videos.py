@@ -290,7 +290,7 @@ def _apply(video: Row, event: Project.Event) -> None:
         done = SPECS[step].done_status
         if done is not None:
             _advance(video, done)
-    elif isinstance(event, Project.StepFailed | Project.StepCancelled):
+    elif isinstance(event, (Project.StepFailed, Project.StepCancelled)):
         _set_status(video, Status.FAILED)
     elif isinstance(event, Project.ProjectDeleted):
         video["deleted"] = 1
