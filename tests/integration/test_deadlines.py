@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import httpx
@@ -22,12 +22,14 @@ from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
+from aytada_es.consumers.addons import AddOnOutput, AddOnStage
+from aytada_es.consumers.context import StageContext
 from aytada_es.consumers.deadlines import DeadlineWatcher
 from aytada_es.domain.deadlines import Deadlines
 from aytada_es.domain.failures import failure_message
 from aytada_es.domain.project import Project
 from aytada_es.domain.status import Status
-from aytada_es.domain.steps import Step
+from aytada_es.domain.steps import Price, Step
 from aytada_es.projections.runner import ReadModels, read_models
 from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
@@ -394,5 +396,66 @@ async def test_a_provider_that_never_answers_is_timed_out_and_its_credits_releas
                 assert done.reconciliation().consistent and done.still_reserved == 0
                 assert studio.account(owner.id).reserved == 0
                 assert clips.started == 1 + len(done.scenes)
+    finally:
+        system.close()
+
+
+class HangingSubtitles(AddOnStage):
+    """A plug-in's billed step whose provider never answers."""
+
+    name = "subtitles"
+    version = "1"
+    reacts_to = frozenset({"ProjectCreated"})
+    records: ClassVar[dict[str, str]] = {"subtitles": "Subtitles"}
+    price = Price("file", 4)
+    started = 0
+    abandoned = 0
+
+    async def generate(self, project: Project, ctx: StageContext) -> AddOnOutput:
+        type(self).started += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            type(self).abandoned += 1
+            raise
+        raise AssertionError("never answers")
+
+
+@pytest.mark.kafka
+async def test_an_add_on_past_its_deadline_fails_alone_and_releases_its_reservation(
+    settings: Settings, broker: str
+) -> None:
+    HangingSubtitles.started = HangingSubtitles.abandoned = 0
+    system = bootstrap(
+        settings.model_copy(update={"deadlines_s": {"subtitles": 1.0}}),
+        extra_stages=[HangingSubtitles],
+        bootstrap_servers=broker,
+    )
+    studio = system.studio
+    try:
+        async with system.running():
+            owner = studio.open_account("dan", credits=100)[0].id
+            project = studio.create_project(owner, title="Fizz", format="1:1", brief="", actor="u")
+            await wait_for(lambda: HangingSubtitles.started > 0, 30, "the add-on to start")
+            assert studio.account(owner).reserved == 4
+
+            def timed_out() -> bool:
+                addon = studio.project(project.id).addon("subtitles")
+                return addon is not None and addon["state"] == "failed"
+
+            await wait_for(timed_out, 10, "the add-on's deadline")
+            await wait_for(lambda: HangingSubtitles.abandoned == 1, 5, "the work abandoned")
+            settled = studio.project(project.id)
+            addon = settled.addon("subtitles")
+            assert addon is not None and addon["failure"]["code"] == "timed_out"
+            assert settled.status is Status.DRAFT and settled.failure is None
+            assert (settled.reserved, settled.charged, settled.released) == (4, 0, 4)
+            account = studio.account(owner)
+            assert (account.balance, account.reserved) == (100, 0)
+            exposition = system.metrics.exposition(None)[0].decode()
+            timed_out = scrape(exposition)
+            assert (
+                timed_out[("aytada_steps_timed_out_total", frozenset({("step", "subtitles")}))] == 1
+            )
     finally:
         system.close()
