@@ -459,3 +459,21 @@ async def test_an_add_on_past_its_deadline_fails_alone_and_releases_its_reservat
             )
     finally:
         system.close()
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize(
+    ("roles", "watches"),
+    [(("stages",), True), (("relay",), False), (("projections",), False)],
+)
+async def test_the_watcher_runs_where_stages_run(
+    settings: Settings, broker: str, roles: tuple[str, ...], watches: bool
+) -> None:
+    system = bootstrap(settings, roles=roles, bootstrap_servers=broker)
+    try:
+        async with system.running():
+            assert ("deadlines" in system.health()) is watches
+            if watches:
+                await wait_for(lambda: system.health()["deadlines"], 5, "the watcher to run")
+    finally:
+        system.close()
