@@ -22,6 +22,7 @@ from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
+from aytada_es.consumers import deadlines
 from aytada_es.consumers.addons import AddOnOutput, AddOnStage
 from aytada_es.consumers.context import StageContext
 from aytada_es.consumers.deadlines import DeadlineWatcher
@@ -477,3 +478,26 @@ async def test_the_watcher_runs_where_stages_run(
                 await wait_for(lambda: system.health()["deadlines"], 5, "the watcher to run")
     finally:
         system.close()
+
+
+def test_one_round_times_out_every_overdue_step_page_by_page(
+    studio: Studio, models: ReadModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deadlines, "PAGE", 5)
+    owner = studio.open_account("eve", credits=1000)[0].id
+    made = []
+    for i in range(12):
+        project = studio.create_project(owner, title=f"P{i}", format="1:1", brief="", actor="u")
+        studio.request_ideas(owner, project.id, count=2, actor="u")
+        made.append(project.id)
+    caught_up(models)
+    clock = Clock()
+    clock.now += 60
+    w = watcher(studio, models, clock)
+    assert len(w.overdue()) == 5
+
+    assert w.check() == 12  # three pages in one round
+    assert all(studio.project(p).status is Status.FAILED for p in made)
+    assert w.check() == 0  # still listed (the read model lags): passed over, no project loaded
+    caught_up(models)
+    assert w.overdue() == []

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from uuid import UUID
 
 from .._waiting import wait_or_timeout
 from ..application import Studio
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 # deadline (plus the lag of the `open_steps` read model).
 CHECK_S = 1.0
 ACTOR = "deadline"
+# Overdue requests read per query.
+PAGE = 100
 
 
 class DeadlineWatcher:
@@ -47,41 +50,60 @@ class DeadlineWatcher:
         self.check_s = check_s
         self.clock = clock
         self.timed_out = timed_out  # called once per step this watcher timed out
+        self._settled: set[tuple[UUID, str, int]] = set()
 
-    def overdue(self) -> list[OpenStep]:
-        """The requests past their deadline now, oldest first."""
+    def overdue(self, after: OpenStep | None = None) -> list[OpenStep]:
+        """A page of the requests past their deadline now, oldest first."""
         now = self.clock()
         cutoffs = {step: self._cutoff(self.deadlines.of(step), now) for step in self.steps}
-        return self.open_steps.overdue(cutoffs, self._cutoff(self.deadlines.default_s, now))
+        default = self._cutoff(self.deadlines.default_s, now)
+        return self.open_steps.overdue(cutoffs, default, after=after, limit=PAGE)
 
     def check(self) -> int:
-        """Time out every overdue request; how many this call failed (blocking)."""
+        """Time out every overdue request; how many this call failed (blocking).
+
+        A request found settled is passed over without loading its project again while the
+        read model still lists it (it lags, or it is stopped).
+        """
         failed = 0
-        for open_step in self.overdue():
-            after_s = self.deadlines.of(open_step.step) or 0.0
-            try:
-                settled = self.studio.time_out(
-                    open_step.project_id,
-                    step=open_step.step,
-                    version=open_step.version,
-                    after_s=after_s,
-                    actor=ACTOR,
-                )
-            except AytadaError:
-                # One project refusing (a row about a project gone from the store) must not
-                # keep the watcher from the others.
-                log.exception("could not time out %s of %s", open_step.step, open_step.project_id)
-                continue
-            if settled:
-                failed += 1
-                self.timed_out(open_step.step)
-                log.info(
-                    "%s of project %s timed out after %g s",
-                    open_step.step,
-                    open_step.project_id,
-                    after_s,
-                )
+        listed: set[tuple[UUID, str, int]] = set()
+        page = self.overdue()
+        while page:
+            for open_step in page:
+                key = (open_step.project_id, open_step.step, open_step.version)
+                listed.add(key)
+                if key not in self._settled and self._time_out(open_step):
+                    failed += 1
+            page = self.overdue(after=page[-1]) if len(page) == PAGE else []
+        self._settled &= listed
         return failed
+
+    def _time_out(self, open_step: OpenStep) -> bool:
+        after_s = self.deadlines.of(open_step.step) or 0.0
+        try:
+            timed_out = self.studio.time_out(
+                open_step.project_id,
+                step=open_step.step,
+                version=open_step.version,
+                after_s=after_s,
+                actor=ACTOR,
+            )
+        except AytadaError:
+            # One project refusing (a row about a project gone from the store) must not
+            # keep the watcher from the others.
+            log.exception("could not time out %s of %s", open_step.step, open_step.project_id)
+            return False
+        # Timed out now or settled before: either way that request never waits again.
+        self._settled.add((open_step.project_id, open_step.step, open_step.version))
+        if timed_out:
+            self.timed_out(open_step.step)
+            log.info(
+                "%s of project %s timed out after %g s",
+                open_step.step,
+                open_step.project_id,
+                after_s,
+            )
+        return timed_out
 
     async def run(self, stop: asyncio.Event) -> None:
         """Check every `check_s` until `stop` is set."""

@@ -54,6 +54,8 @@ class OpenSteps(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS aytada_open_steps_by_step_and_age"
         " ON {aytada_open_steps} (step, requested_at)",
+        # For the steps without a deadline of their own (another process's add-ons).
+        "CREATE INDEX IF NOT EXISTS aytada_open_steps_by_age ON {aytada_open_steps} (requested_at)",
     )
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
@@ -100,30 +102,40 @@ class OpenSteps(Projection):
     # ---- queries -----------------------------------------------------------------------
 
     def overdue(
-        self, cutoffs: Mapping[str, float | None], default_cutoff: float | None, limit: int = 100
+        self,
+        cutoffs: Mapping[str, float | None],
+        default_cutoff: float | None,
+        *,
+        after: OpenStep | None = None,
+        limit: int = 100,
     ) -> list[OpenStep]:
         """Requests made before their step's cutoff (seconds since the epoch), oldest first.
 
         `cutoffs` gives the steps with a cutoff of their own (None: no deadline); every other
-        step has `default_cutoff`. One indexed range per step: the rows young enough are never
-        read.
+        step has `default_cutoff`. `after`: the last one of the previous page. One indexed range
+        per step (and one over the request times for the others): young rows are never read.
         """
-        clauses: list[str] = []
+        branches: list[str] = []
         params: list[object] = []
+        cursor, cursor_params = "", []
+        if after is not None:
+            cursor = " AND (requested_at, project_id, step) > (?, ?, ?)"
+            cursor_params = [after.requested_at, str(after.project_id), after.step]
+        columns = "SELECT project_id, step, version, requested_at FROM {aytada_open_steps}"
         for step, cutoff in cutoffs.items():
             if cutoff is not None:
-                clauses.append("(step = ? AND requested_at < ?)")
-                params += [step, cutoff]
+                branches.append(f"{columns} WHERE step = ? AND requested_at < ?{cursor}")
+                params += [step, cutoff, *cursor_params]
         if default_cutoff is not None:
             marks = ",".join("?" * len(cutoffs))
-            others = f"step NOT IN ({marks}) AND " if cutoffs else ""
-            clauses.append(f"({others}requested_at < ?)")
-            params += [*cutoffs, default_cutoff]
-        if not clauses:
+            others = f" AND step NOT IN ({marks})" if cutoffs else ""
+            branches.append(f"{columns} WHERE requested_at < ?{others}{cursor}")
+            params += [default_cutoff, *cutoffs, *cursor_params]
+        if not branches:
             return []
         rows = self.store.query(
-            "SELECT project_id, step, version, requested_at FROM {aytada_open_steps}"  # noqa: S608
-            f" WHERE {' OR '.join(clauses)} ORDER BY requested_at LIMIT ?",
+            f"SELECT * FROM ({' UNION ALL '.join(branches)}) AS due"  # noqa: S608 (our names)
+            " ORDER BY requested_at, project_id, step LIMIT ?",
             (*params, limit),
         )
         return [
