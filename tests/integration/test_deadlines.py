@@ -162,7 +162,7 @@ def test_a_timed_out_step_fails_releases_its_credits_and_can_be_retried(
     w = watcher(studio, models, clock)
 
     assert w.check() == 3
-    assert w.check() == 0  # the read model has not caught up: the project says no
+    assert w.check() == 0  # still listed (the read model has not caught up): passed over
 
     failed = studio.project(made["ideas"])
     assert failed.status is Status.FAILED and failed.failure is not None
@@ -501,3 +501,19 @@ def test_one_round_times_out_every_overdue_step_page_by_page(
     assert w.check() == 0  # still listed (the read model lags): passed over, no project loaded
     caught_up(models)
     assert w.overdue() == []
+
+
+def test_a_fresh_watcher_finds_a_listed_but_settled_request_settled_and_changes_nothing(
+    studio: Studio, models: ReadModels
+) -> None:
+    owner = studio.open_account("fay", credits=1000)[0].id
+    made = projects_in_flight(studio, owner)
+    caught_up(models)
+    clock = Clock()
+    clock.now += 10_000
+    assert watcher(studio, models, clock).check() == 3
+    stored = studio.recorder.max_notification_id()
+
+    assert watcher(studio, models, clock).check() == 0  # the rows are still there: it looks
+    assert studio.recorder.max_notification_id() == stored  # and saves nothing
+    assert studio.project(made["ideas"]).status is Status.FAILED
