@@ -23,11 +23,14 @@ from .adapters.links import AssetLinks
 from .adapters.permissions import private_dir
 from .application import Studio
 from .config import Settings
+from .consumers.addons import AddOnStage
 from .consumers.context import StageContext
+from .consumers.deadlines import DeadlineWatcher
 from .consumers.registry import Registered, asset_kinds, installed, registered
 from .consumers.runner import RetryPolicy, StageRunner, Topics
 from .consumers.stage import Stage
 from .domain.errors import ConfigError
+from .domain.steps import SPECS
 from .group_commit import GroupCommit
 from .kafka import clients
 from .kafka.broker import BundledBroker
@@ -187,6 +190,7 @@ class System:
             )
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)
+            self._parts["deadlines"] = self._deadlines
         for name in self._parts:
             self.revive(name)
 
@@ -215,6 +219,20 @@ class System:
         await relay.run(
             self._stop, self.settings.poll_interval_s, self._relay_bell, self._idle_poll_s
         )
+
+    async def _deadlines(self) -> None:
+        add_ons = frozenset(s.name for s in self.stages if isinstance(s, AddOnStage))
+        counter = self.metrics.timed_out
+        watcher = DeadlineWatcher(
+            self.studio,
+            self.read_models.open_steps,
+            self.settings.deadlines(),
+            add_ons=add_ons,
+            timed_out=lambda step: counter.labels(step).inc(),
+        )
+        for step in watcher.steps:
+            counter.labels(step)  # shown as 0 until one times out
+        await watcher.run(self._stop)
 
     def _published(self, types: frozenset[str]) -> None:
         for runner in self.runners.values():
@@ -356,6 +374,16 @@ def tune_collector() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+def _check_deadlines(settings: Settings, stages: list[Stage]) -> None:
+    """A deadline set for a step nothing runs is a mistake (a typo): say so at start-up."""
+    steps = {s.value for s in SPECS} | {s.name for s in stages if isinstance(s, AddOnStage)}
+    unknown = sorted(set(settings.deadlines_s) - steps)
+    if unknown:
+        names = ", ".join(settings.deadline_variable(step) for step in unknown)
+        known = ", ".join(sorted(steps))
+        raise ConfigError(f"bad configuration: {names} names no billed step (steps: {known})")
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -377,6 +405,7 @@ def bootstrap(
     stages = registered(
         tuple(extra_stages), plugins=installed(settings.runs_plugin) if plugins else ()
     )
+    _check_deadlines(settings, [r.stage for r in stages])
     private_dir(settings.data_dir)
     studio = Studio(settings.database().eventsourcing_env(), sole_writer=set(roles) == set(ROLES))
     http = httpx.AsyncClient(timeout=60.0) if settings.providers == "cloud" else None

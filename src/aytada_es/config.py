@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .domain.deadlines import DEFAULT_DEADLINE_S, DEFAULT_DEADLINES_S, Deadlines, deadline_problem
 from .domain.errors import ConfigError
 
 # Allowed besides the host of AYTADA_PUBLIC_URL when AYTADA_ALLOWED_HOSTS is not set.
@@ -17,6 +18,8 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 _HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
 _IPV6 = re.compile(r"^[0-9a-f:.]+$")
 _DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+# AYTADA_DEADLINE_<STEP>_S: a step of the pipeline or a plug-in's add-on (`-` written `_`).
+_DEADLINE = re.compile(r"^AYTADA_DEADLINE_([A-Z0-9_]+)_S$")
 
 
 class Settings(BaseModel):
@@ -50,6 +53,10 @@ class Settings(BaseModel):
     allowed_hosts: tuple[str, ...] = ()  # empty: LOCAL_HOSTS and the public URL's host
     # The installed plug-in distributions whose stages run: every one, none, or those named.
     plugins: tuple[str, ...] | Literal["all", "none"] = "all"
+    # Seconds a step may stay active after its request (0: no deadline); steps not named here
+    # have their default (`domain/deadlines.py`), add-ons `deadline_default_s`.
+    deadlines_s: dict[str, float] = Field(default_factory=dict)
+    deadline_default_s: float = DEFAULT_DEADLINE_S
 
     @field_validator("data_dir")
     @classmethod
@@ -78,6 +85,23 @@ class Settings(BaseModel):
         if not names:
             raise ValueError("say all, none, or name distributions")
         return names
+
+    @field_validator("deadlines_s")
+    @classmethod
+    def _deadlines_s(cls, deadlines: dict[str, float]) -> dict[str, float]:
+        for step, seconds in deadlines.items():
+            problem = deadline_problem(seconds)
+            if problem is not None:
+                raise ValueError(f"the deadline of {step}: {problem}")
+        return deadlines
+
+    @field_validator("deadline_default_s")
+    @classmethod
+    def _deadline_default_s(cls, seconds: float) -> float:
+        problem = deadline_problem(seconds)
+        if problem is not None:
+            raise ValueError(problem)
+        return seconds
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -108,7 +132,13 @@ class Settings(BaseModel):
             "allowed_hosts": "AYTADA_ALLOWED_HOSTS",
             "plugins": "AYTADA_PLUGINS",
         }
-        values = {field: environ[var] for field, var in names.items() if environ.get(var)}
+        values: dict[str, object] = {
+            field: environ[var] for field, var in names.items() if environ.get(var)
+        }
+        deadlines = _deadlines(environ)
+        if "default" in deadlines:
+            values["deadline_default_s"] = deadlines.pop("default")
+        values["deadlines_s"] = deadlines
         try:
             settings = cls(**values)
         except ValidationError as e:
@@ -116,6 +146,14 @@ class Settings(BaseModel):
             raise ConfigError(f"bad configuration: {problems}") from None
         settings.database()  # fail now, not at the first write
         return settings
+
+    def deadlines(self) -> Deadlines:
+        """Each step's deadline: the defaults, then AYTADA_DEADLINE_<STEP>_S."""
+        return Deadlines({**DEFAULT_DEADLINES_S, **self.deadlines_s}, self.deadline_default_s)
+
+    def deadline_variable(self, step: str) -> str:
+        """The variable that sets a step's deadline (`my-stage`: AYTADA_DEADLINE_MY_STAGE_S)."""
+        return f"AYTADA_DEADLINE_{step.replace('-', '_').upper()}_S"
 
     def database(self) -> Database:
         return Database.parse(self.database_url or f"sqlite:///{self.data_dir / 'aytada.sqlite'}")
@@ -144,6 +182,26 @@ class Settings(BaseModel):
             return frozenset(self.allowed_hosts)
         public = urlsplit(self.public_url).hostname
         return frozenset((*LOCAL_HOSTS, *([public] if public else [])))
+
+
+def _deadlines(environ: Mapping[str, str]) -> dict[str, float]:
+    """AYTADA_DEADLINE_<STEP>_S as seconds by step name (`default` for the others)."""
+    found: dict[str, float] = {}
+    for variable, text in environ.items():
+        match = _DEADLINE.match(variable)
+        if match is None or not text:
+            continue
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise ConfigError(
+                f"bad configuration: {variable}: {text!r} is not a number of seconds"
+            ) from None
+        problem = deadline_problem(seconds)
+        if problem is not None:
+            raise ConfigError(f"bad configuration: {variable}: {problem}")
+        found[match.group(1).lower().replace("_", "-")] = seconds
+    return found
 
 
 def _host_name(entry: str) -> str:

@@ -95,6 +95,12 @@ class Metrics:
             ["stage"],
             registry=self.registry,
         )
+        self.timed_out = Counter(
+            "aytada_steps_timed_out",
+            "Steps (and add-ons) this process failed for passing their deadline.",
+            ["step"],
+            registry=self.registry,
+        )
         self.relay = PartCounts("published")
         self.stages: dict[str, PartCounts] = {}
         self.pushes: set[LivePush] = set()

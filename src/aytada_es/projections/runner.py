@@ -23,6 +23,7 @@ from .base import POSITIONS, TRACKING_DDL, VERSIONS, Batch, CardChange, DomainEv
 from .credits import CreditStatements
 from .deleted import DeletedProjects
 from .images import MyImages
+from .open_steps import OpenSteps
 from .scripts import MyScripts
 from .status import ReadModelStatus, read_model_statuses
 from .stopped import Backoff, Stopped, error_text, utc
@@ -474,9 +475,18 @@ class ReadModels(ReadModelRunner):
         self.scripts = MyScripts(store)
         self.images = MyImages(store)
         self.credits = CreditStatements(store)
+        self.open_steps = OpenSteps(store)
         super().__init__(
             application,
-            [self.videos, self.deleted, self.accounts, self.scripts, self.images, self.credits],
+            [
+                self.videos,
+                self.deleted,
+                self.accounts,
+                self.scripts,
+                self.images,
+                self.credits,
+                self.open_steps,
+            ],
             store,
             prepare=prepare,
         )
