@@ -16,18 +16,23 @@ from aiokafka import AIOKafkaProducer
 
 from ._waiting import Doorbell
 from .adapters.acts import StageActs
+from .adapters.addresses import AddressGuard
 from .adapters.assets import AssetStore
 from .adapters.calls import CallLedger
 from .adapters.keys import session_key
 from .adapters.links import AssetLinks
 from .adapters.permissions import private_dir
+from .adapters.sql import SQLStore
+from .adapters.webhooks import Webhooks
 from .application import Studio
 from .config import Settings
 from .consumers.context import StageContext
 from .consumers.registry import Registered, asset_kinds, installed, registered
 from .consumers.runner import RetryPolicy, StageRunner, Topics
 from .consumers.stage import Stage
+from .deliverer import Deliverer
 from .domain.errors import ConfigError
+from .domain.webhooks import RetrySchedule
 from .group_commit import GroupCommit
 from .kafka import clients
 from .kafka.broker import BundledBroker
@@ -144,6 +149,9 @@ class System:
     _commits: GroupCommit | None = None
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # Tests give the deliverer their own HTTP transport or resolver.
+    webhook_transport: httpx.AsyncBaseTransport | None = None
+    webhook_guard: AddressGuard | None = None
 
     def __post_init__(self) -> None:
         self.metrics.watch(self)
@@ -187,6 +195,7 @@ class System:
             )
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)
+            self._parts["webhook-deliverer"] = self._deliverer
         for name in self._parts:
             self.revive(name)
 
@@ -215,6 +224,26 @@ class System:
         await relay.run(
             self._stop, self.settings.poll_interval_s, self._relay_bell, self._idle_poll_s
         )
+
+    async def _deliverer(self) -> None:
+        settings = self.settings
+        webhooks = await asyncio.to_thread(Webhooks, SQLStore.of(self.studio))
+        async with httpx.AsyncClient(
+            transport=self.webhook_transport,
+            trust_env=False,  # a proxy would connect to the name, not the checked address
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency),
+        ) as http:
+            deliverer = Deliverer(
+                webhooks,
+                self.webhook_guard or AddressGuard(settings.webhook_allowed_networks),
+                http,
+                RetrySchedule(settings.webhook_retry_s, settings.webhook_give_up_s),
+                timeout_s=settings.webhook_timeout_s,
+                concurrency=settings.webhook_concurrency,
+            )
+            self.metrics.webhooks.follow(deliverer)
+            self.metrics.webhook_backlog = deliverer.backlog
+            await deliverer.run(self._stop)
 
     def _published(self, types: frozenset[str]) -> None:
         for runner in self.runners.values():
