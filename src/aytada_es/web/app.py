@@ -14,7 +14,7 @@ from ..adapters.keys import session_key
 from ..adapters.links import AssetLinks
 from ..adapters.sessions import Sessions
 from ..service import Service
-from . import health, library, login, metrics, pages, projects, public, staff
+from . import health, library, login, metrics, pages, projects, public, staff, webhooks
 from .auth import QueryToken
 from .body import BodyLimit
 from .context import Web, WebOptions
@@ -33,6 +33,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *projects.ENDPOINTS,
     *library.ENDPOINTS,
     *staff.ENDPOINTS,
+    *webhooks.ENDPOINTS,
     *login.ENDPOINTS,
     *health.ENDPOINTS,
     *metrics.ENDPOINTS,
