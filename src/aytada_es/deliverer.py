@@ -47,7 +47,7 @@ class Deliverer:
     failed: int = 0
     cancelled: int = 0
     _flying: dict[str, int] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: dict[asyncio.Task[None], str] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -74,12 +74,16 @@ class Deliverer:
             await self.close()
 
     async def close(self) -> None:
-        """Abandon the attempts in flight: their leases run out and they are tried again."""
-        for task in list(self._tasks):
+        """Abandon the attempts in flight and release them: they are tried again (a process
+        that dies instead holds them until their leases run out)."""
+        abandoned = dict(self._tasks)
+        for task in abandoned:
             task.cancel()
-        for task in list(self._tasks):
+        for task in abandoned:
             with contextlib.suppress(BaseException):
                 await task
+        if abandoned:
+            await asyncio.to_thread(self.webhooks.release, list(abandoned.values()))
 
     async def send_due(self) -> int:
         """Claim and start the due deliveries there is room for; how many were started."""
@@ -105,13 +109,13 @@ class Deliverer:
             task = asyncio.create_task(
                 self._attempt(delivery), name=f"webhook {delivery['webhook_id']}"
             )
-            self._tasks.add(task)
+            self._tasks[task] = str(delivery["webhook_id"])
             task.add_done_callback(functools.partial(self._landed, endpoint=endpoint))
             started += 1
         return started
 
     def _landed(self, task: asyncio.Task[None], endpoint: str) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         left = self._flying.get(endpoint, 1) - 1
         if left > 0:
             self._flying[endpoint] = left

@@ -166,6 +166,16 @@ class Webhooks:
             == 1
         )
 
+    def release(self, webhook_ids: Iterable[str]) -> None:
+        """Let go of claimed deliveries whose attempts were abandoned (the process stops)."""
+        with self.store.transaction() as tx:
+            for webhook_id in webhook_ids:
+                tx.execute(
+                    "UPDATE {aytada_webhook_deliveries} SET lease_until = NULL"
+                    " WHERE webhook_id = ? AND status = ?",
+                    (webhook_id, PENDING),
+                )
+
     def settle(self, webhook_id: str, **changes: Any) -> bool:
         """Record an attempt's outcome on a pending delivery and release it."""
         columns = ", ".join(f"{c} = ?" for c in changes)
