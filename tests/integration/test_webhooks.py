@@ -3,7 +3,9 @@ retried after a 500 and after a restart of the service with one webhook-id; the 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +107,7 @@ async def test_signed_deliveries_are_retried_after_a_500_and_after_a_restart_wit
             await wait_for(lambda: _delivered(again, endpoint["id"]), 30, "delivered")
             history = (await http.get(f"/api/webhooks/{endpoint['id']}/deliveries")).json()
             listed = (await http.get("/api/webhooks")).json()
+            exposed, _ = await asyncio.to_thread(again.metrics.exposition, None)
     finally:
         again.close()
 
@@ -123,6 +126,11 @@ async def test_signed_deliveries_are_retried_after_a_500_and_after_a_restart_wit
     assert len(done) == 1 and done[0]["webhook_id"] in tried
     assert done[0]["status"] == "delivered" and done[0]["last_status_code"] == 204
     assert done[0]["attempts"] == len(completed) and done[0]["delivered_at"]
+    metrics = exposed.decode()
+    delivered = re.search(r'aytada_webhook_deliveries_total\{outcome="delivered"\} (\S+)', metrics)
+    assert delivered is not None and float(delivered.group(1)) >= 1
+    assert "aytada_webhook_pending 0.0" in metrics
+    assert "aytada_webhook_oldest_pending_seconds 0.0" in metrics
     assert listed == {
         "webhooks": [
             {
