@@ -263,7 +263,7 @@ async def test_a_slow_endpoint_does_not_delay_another_endpoints_delivery(
     webhooks.add_endpoint(endpoint("alice", "https://slow.example/in", n=1), limit=10)
     webhooks.add_endpoint(endpoint("alice", "https://hooks.example/in", n=2), limit=10)
     # The slow endpoint has more due than it may take at once, and they are the oldest.
-    webhooks.record([delivery("alice-endpoint-1", n) for n in range(5)])
+    webhooks.record([delivery("alice-endpoint-1", n) for n in range(200)])
     webhooks.record([delivery("alice-endpoint-2", 9)])
     released = asyncio.Event()
 
