@@ -74,13 +74,10 @@ class DeliveryList(Answer):
 
 
 def _webhooks(call: Call) -> Webhooks:
-    """The webhook tables, made once per app (blocking the first time)."""
-    state = call.request.app.state
-    found = getattr(state, "webhooks", None)
-    if found is None:
-        found = state.webhooks = Webhooks(call.web.read_models.store)
-    assert isinstance(found, Webhooks)
-    return found
+    """The webhook tables (made by `create_app`)."""
+    webhooks = call.request.app.state.webhooks
+    assert isinstance(webhooks, Webhooks)
+    return webhooks
 
 
 def _time(seconds: float | None) -> str | None:
@@ -98,9 +95,7 @@ async def create_webhook(call: Call) -> NewWebhookAnswer:
     if len(set(new.events)) != len(new.events):
         raise BadInput("the webhook is not valid", {"events": "name each event type once"})
     settings = call.web.service.settings
-    guard = getattr(call.request.app.state, "webhook_guard", None) or AddressGuard(
-        settings.webhook_allowed_networks
-    )
+    guard = AddressGuard(settings.webhook_allowed_networks)
     await run_in_threadpool(guard.target, new.url)  # refused: 422 naming `url`, nothing stored
     endpoint = {
         "id": str(uuid.uuid4()),
@@ -110,7 +105,7 @@ async def create_webhook(call: Call) -> NewWebhookAnswer:
         "secret": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "created_at": time.time(),
     }
-    webhooks = await run_in_threadpool(_webhooks, call)
+    webhooks = _webhooks(call)
     await run_in_threadpool(webhooks.add_endpoint, endpoint, limit=settings.webhook_max_endpoints)
     return NewWebhookAnswer(
         id=endpoint["id"], url=new.url, events=list(new.events), secret=endpoint["secret"]
@@ -118,7 +113,7 @@ async def create_webhook(call: Call) -> NewWebhookAnswer:
 
 
 async def list_webhooks(call: Call) -> WebhookList:
-    webhooks = await run_in_threadpool(_webhooks, call)
+    webhooks = _webhooks(call)
     rows = await run_in_threadpool(webhooks.endpoints_of, call.principal.account_id)
     return WebhookList(webhooks=[_listed(r) for r in rows])
 
@@ -137,7 +132,7 @@ def _own(call: Call, webhooks: Webhooks) -> Row:
 
 
 async def delete_webhook(call: Call) -> Response:
-    webhooks = await run_in_threadpool(_webhooks, call)
+    webhooks = _webhooks(call)
 
     def delete() -> None:
         endpoint = _own(call, webhooks)
@@ -149,7 +144,7 @@ async def delete_webhook(call: Call) -> Response:
 
 
 async def list_deliveries(call: Call) -> DeliveryList:
-    webhooks = await run_in_threadpool(_webhooks, call)
+    webhooks = _webhooks(call)
 
     def deliveries() -> list[Row]:
         return webhooks.deliveries_of(_own(call, webhooks)["id"])
