@@ -20,8 +20,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from web_server import serving
 
+from aytada_es.adapters.sql import SQLStore
+from aytada_es.adapters.webhooks import Webhooks
 from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
+from aytada_es.testing import Start
 from aytada_es.web.serving import WebServer
 
 pytestmark = pytest.mark.kafka
@@ -203,3 +206,33 @@ async def test_the_api_refuses_bad_endpoints_changing_nothing_and_hides_other_us
                 assert (await anonymous.get("/api/webhooks")).status_code == 401
     finally:
         system.close()
+
+
+async def test_an_event_handled_again_records_no_second_delivery_and_late_endpoints_hear_nothing(
+    aytada_start: Start,
+) -> None:
+    run = await aytada_start()
+    owner = run.user()
+    webhooks = Webhooks(SQLStore.of(run.studio))
+    every = ["project.completed", "project.failed", "project.status_changed"]
+    early = {"id": "early", "owner_id": str(owner), "url": "https://hooks.example/in"}
+    webhooks.add_endpoint({**early, "events": every, "secret": "whsec_x", "created_at": 0}, limit=9)
+    project_id = run.autopilot_project(owner)
+    await run.until_event(project_id, "VideoStitched")
+    await run.until_consumed("webhooks")
+    recorded = {d["webhook_id"]: d["event_type"] for d in webhooks.deliveries_of("early")}
+    statuses = [json.loads(d["body"])["data"]["status"] for d in webhooks.deliveries_of("early")]
+    assert sorted(recorded.values()).count("project.completed") == 1
+    assert "project.failed" not in recorded.values()
+    assert statuses.count("completed") == 2  # status_changed and completed
+    late = {"id": "late", "owner_id": str(owner), "url": "https://hooks.example/in"}
+    webhooks.add_endpoint(
+        {**late, "events": every, "secret": "whsec_x", "created_at": 2e9}, limit=9
+    )
+
+    # After a restart the relay publishes the log again: the stage handles it again.
+    assert await run.republish(project_id, "VideoStitched") == 1
+    await run.until_consumed("webhooks")
+    again = {d["webhook_id"]: d["event_type"] for d in webhooks.deliveries_of("early")}
+    assert again == recorded
+    assert webhooks.deliveries_of("late") == []
