@@ -16,11 +16,14 @@ from aiokafka import AIOKafkaProducer
 
 from ._waiting import Doorbell
 from .adapters.acts import StageActs
+from .adapters.addresses import AddressGuard
 from .adapters.assets import AssetStore
 from .adapters.calls import CallLedger
 from .adapters.keys import session_key
 from .adapters.links import AssetLinks
 from .adapters.permissions import private_dir
+from .adapters.sql import SQLStore
+from .adapters.webhooks import Webhooks
 from .application import Studio
 from .config import Settings
 from .consumers.addons import AddOnStage
@@ -29,8 +32,10 @@ from .consumers.deadlines import DeadlineWatcher
 from .consumers.registry import Registered, asset_kinds, installed, registered
 from .consumers.runner import RetryPolicy, StageRunner, Topics
 from .consumers.stage import Stage
+from .deliverer import Deliverer
 from .domain.errors import ConfigError
 from .domain.steps import SPECS
+from .domain.webhooks import RetrySchedule
 from .group_commit import GroupCommit
 from .kafka import clients
 from .kafka.broker import BundledBroker
@@ -147,6 +152,9 @@ class System:
     _commits: GroupCommit | None = None
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # Tests give the deliverer their own HTTP transport or resolver.
+    webhook_transport: httpx.AsyncBaseTransport | None = None
+    webhook_guard: AddressGuard | None = None
 
     def __post_init__(self) -> None:
         self.metrics.watch(self)
@@ -191,6 +199,7 @@ class System:
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)
             self._parts["deadlines"] = self._deadlines
+            self._parts["webhook-deliverer"] = self._deliverer
         for name in self._parts:
             self.revive(name)
 
@@ -233,6 +242,26 @@ class System:
         for step in watcher.steps:
             counter.labels(step)  # shown as 0 until one times out
         await watcher.run(self._stop)
+
+    async def _deliverer(self) -> None:
+        settings = self.settings
+        webhooks = await asyncio.to_thread(Webhooks, SQLStore.of(self.studio))
+        async with httpx.AsyncClient(
+            transport=self.webhook_transport,
+            trust_env=False,  # a proxy would connect to the name, not the checked address
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency),
+        ) as http:
+            deliverer = Deliverer(
+                webhooks,
+                self.webhook_guard or AddressGuard(settings.webhook_allowed_networks),
+                http,
+                RetrySchedule(settings.webhook_retry_s, settings.webhook_give_up_s),
+                timeout_s=settings.webhook_timeout_s,
+                concurrency=settings.webhook_concurrency,
+            )
+            self.metrics.webhooks.follow(deliverer)
+            self.metrics.webhook_backlog = deliverer.backlog
+            await deliverer.run(self._stop)
 
     def _published(self, types: frozenset[str]) -> None:
         for runner in self.runners.values():

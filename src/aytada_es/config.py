@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,47 @@ class Settings(BaseModel):
     # have their default (`domain/deadlines.py`), add-ons `deadline_default_s`.
     deadlines_s: dict[str, float] = Field(default_factory=dict)
     deadline_default_s: float = DEFAULT_DEADLINE_S
+    # Webhooks (docs/webhooks.md): networks a webhook URL may reach besides public addresses,
+    # the wait after each failed attempt (the last one repeats) until `webhook_give_up_s`
+    # since the first attempt, each attempt's timeout, and endpoints per user.
+    webhook_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    webhook_retry_s: tuple[float, ...] = Field(
+        (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0), min_length=1
+    )
+    webhook_give_up_s: float = Field(72 * 3600, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    webhook_max_endpoints: int = Field(10, ge=1, le=1000)
+    webhook_concurrency: int = Field(16, ge=1, le=1000)
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _network_list(cls, value: object) -> object:
+        """`127.0.0.0/8, 10.1.0.0/16` (CIDRs, comma-separated)."""
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for entry in (e.strip() for e in value.split(",")):
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
+        return tuple(networks)
+
+    @field_validator("webhook_retry_s", mode="before")
+    @classmethod
+    def _delays(cls, value: object) -> object:
+        """`5, 300, 1800` (seconds, comma-separated, each > 0)."""
+        if not isinstance(value, str):
+            return value
+        try:
+            delays = tuple(float(e) for e in value.split(",") if e.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a list of seconds") from None
+        if not delays or any(not 0 < d <= 7 * 24 * 3600 for d in delays):
+            raise ValueError("give one or more delays in seconds, each above 0 and at most 7 days")
+        return delays
 
     @field_validator("data_dir")
     @classmethod
@@ -131,6 +173,12 @@ class Settings(BaseModel):
             "rate_limit_writes": "AYTADA_RATE_LIMIT_WRITES",
             "allowed_hosts": "AYTADA_ALLOWED_HOSTS",
             "plugins": "AYTADA_PLUGINS",
+            "webhook_allowed_networks": "AYTADA_WEBHOOK_ALLOWED_NETWORKS",
+            "webhook_retry_s": "AYTADA_WEBHOOK_RETRY_S",
+            "webhook_give_up_s": "AYTADA_WEBHOOK_GIVE_UP_S",
+            "webhook_timeout_s": "AYTADA_WEBHOOK_TIMEOUT_S",
+            "webhook_max_endpoints": "AYTADA_WEBHOOK_MAX_ENDPOINTS",
+            "webhook_concurrency": "AYTADA_WEBHOOK_CONCURRENCY",
         }
         values: dict[str, object] = {
             field: environ[var] for field, var in names.items() if environ.get(var)

@@ -20,6 +20,9 @@ from .projections import ReadModels
 HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
+WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "cancelled")
+
+
 class LivePush(Protocol):
     """A web app's live push, as the metrics read it."""
 
@@ -104,6 +107,9 @@ class Metrics:
         self.relay = PartCounts("published")
         self.stages: dict[str, PartCounts] = {}
         self.pushes: set[LivePush] = set()
+        # The webhook deliverer's counts, and what its outbox holds (pending, oldest age in s).
+        self.webhooks = PartCounts(*WEBHOOK_OUTCOMES, "attempts")
+        self.webhook_backlog: Callable[[], tuple[int, float]] | None = None
         ProcessCollector(registry=self.registry)
 
     def watch(self, system: Watched) -> None:
@@ -217,6 +223,8 @@ class SystemCollector:
             for part, running in sorted(system.health().items()):
                 up.add_metric([part], float(running))
             yield up
+        if metrics.webhook_backlog is not None:
+            yield from _webhooks(metrics)
         pushes = list(metrics.pushes)
         if pushes:
             yield _gauge(
@@ -229,6 +237,28 @@ class SystemCollector:
                 "WebSocket clients closed for falling too far behind (4008).",
                 sum(p.too_slow for p in pushes),
             )
+
+
+def _webhooks(metrics: Metrics) -> Iterator[Metric]:
+    assert metrics.webhook_backlog is not None
+    outcomes = CounterMetricFamily(
+        "aytada_webhook_deliveries",
+        "Webhook delivery attempts by outcome (retried: failed, tried again later).",
+        labels=["outcome"],
+    )
+    for outcome in WEBHOOK_OUTCOMES:
+        outcomes.add_metric([outcome], metrics.webhooks.total(outcome))
+    yield outcomes
+    yield _counter(
+        "aytada_webhook_attempts", "Webhook POSTs made.", metrics.webhooks.total("attempts")
+    )
+    pending, oldest_s = metrics.webhook_backlog()
+    yield _gauge("aytada_webhook_pending", "Webhook deliveries not yet settled.", pending)
+    yield _gauge(
+        "aytada_webhook_oldest_pending_seconds",
+        "Age of the oldest webhook delivery not yet settled (0 when none).",
+        oldest_s,
+    )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
