@@ -111,6 +111,7 @@ class ProviderLimits:
         weights: Mapping[str, float] | None = None,
         poll_s: float = POLL_S,
         lease_s: float = LEASE_S,
+        window_s: float = WINDOW_S,
         observe_wait: Callable[[str, float], None] | None = None,
     ) -> None:
         self.store = store
@@ -118,6 +119,7 @@ class ProviderLimits:
         self.weights = dict(weights or {})
         self.poll_s = poll_s
         self.lease_s = lease_s
+        self.window_s = window_s  # of `per_minute`: a minute, but for tests
         self.counts = LimitCounts()
         self._observe_wait = observe_wait
         self._calls: dict[str, _Call] = {}
@@ -364,7 +366,7 @@ class ProviderLimits:
         if limit.per_minute:
             tx.execute(
                 "DELETE FROM {aytada_limit_grants} WHERE provider = ? AND granted_at <= ?",
-                (provider, now - WINDOW_S),
+                (provider, now - self.window_s),
             )
             recent = tx.query(
                 "SELECT COUNT(*) AS n FROM {aytada_limit_grants} WHERE provider = ?", (provider,)
