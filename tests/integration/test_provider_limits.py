@@ -160,9 +160,11 @@ async def test_calls_per_minute_are_counted_across_processes(gates: MakeGate) ->
 
     await asyncio.gather(*(call(gate) for gate in (first, second, first, second, first)))
     started.sort()
-    assert started[2] - started[0] < 0.5  # three at once...
-    assert started[3] - started[0] >= 1.0  # ...the next once the first is out of the window
-    assert started[4] - started[1] >= 1.0
+    # Three at once; each next one once a grant is out of the window (less the few ms between
+    # a grant and its call noticing it).
+    assert started[2] - started[0] < 0.5
+    assert started[3] - started[0] >= 0.95
+    assert started[4] - started[1] >= 0.95
 
 
 async def test_a_slow_down_pauses_every_caller_of_the_provider_in_every_process(

@@ -85,6 +85,7 @@ class _Call:
     id: str
     provider: str
     owner: str
+    queued: bool = False  # its row was written
     granted: bool = False
 
 
@@ -124,6 +125,7 @@ class ProviderLimits:
         self._observe_wait = observe_wait
         self._calls: dict[str, _Call] = {}
         self._passing: asyncio.Lock | None = None
+        self._serial: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
         self._last_pass = 0.0
         self._renewer: asyncio.Task[None] | None = None
@@ -148,7 +150,7 @@ class ProviderLimits:
 
     async def paused_until(self, provider: str) -> float:
         """When the provider's pause ends (wall-clock seconds; in the past when not paused)."""
-        rows = await self._db(
+        rows = await asyncio.to_thread(
             self.store.query,
             "SELECT paused_until FROM {aytada_limit_providers} WHERE provider = ?",
             (provider,),
@@ -216,8 +218,7 @@ class ProviderLimits:
                 if call.granted:
                     return
                 if loop.time() - self._last_pass >= self.poll_s * 0.9:
-                    waiting = [c for c in self._calls.values() if not c.granted]
-                    self._resolve(await self._db(self._pass, waiting))
+                    self._resolve(await self._db(self._pass, waiting=True))
                     self._last_pass = loop.time()
             if not call.granted:
                 with contextlib.suppress(TimeoutError):
@@ -227,8 +228,7 @@ class ProviderLimits:
     async def _forget(self, call: _Call) -> None:
         """The call ended (or gave up waiting): free its slot and hand it on."""
         self._calls.pop(call.id, None)
-        waiting = [c for c in self._calls.values() if not c.granted]
-        task = asyncio.ensure_future(self._db(self._release, call, waiting))
+        task = asyncio.ensure_future(self._db(self._release, call, waiting=True))
         try:
             granted = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -262,15 +262,24 @@ class ProviderLimits:
             if ids:
                 await self._db(self._extend, ids)
 
-    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Blocking database work, off the event loop; a cancel waits for it to finish."""
-        task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await task
-            raise
+    async def _db(self, fn: Callable[..., T], *args: Any, waiting: bool = False) -> T:
+        """Blocking database work, off the event loop and one at a time in this process (so a
+        pass never sees a call half-queued or half-released); a cancel waits for it to finish.
+
+        `waiting`: also pass the calls of this process that wait, as they are when it starts.
+        """
+        if self._serial is None:
+            self._serial = asyncio.Lock()
+        async with self._serial:
+            if waiting:
+                args = (*args, [c for c in self._calls.values() if c.queued and not c.granted])
+            task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await task
+                raise
 
     # ---- in the database (blocking) ----------------------------------------------------
 
@@ -279,7 +288,9 @@ class ProviderLimits:
         with self.store.transaction() as tx:
             vtime, _ = self._lock(tx, call.provider)
             self._queue(tx, call, vtime, now)
-            return self._grant(tx, call.provider, now)
+            granted = self._grant(tx, call.provider, now)
+        call.queued = True
+        return granted
 
     def _queue(self, tx: Transaction, call: _Call, vtime: float, now: float) -> None:
         """Add a waiter, tagged with its owner's virtual time (never behind the provider's)."""
