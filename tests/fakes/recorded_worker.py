@@ -20,12 +20,14 @@ from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
 from aytada_es.providers.base import Brief, Call
 from aytada_es.providers.instant import instant_providers
+from aytada_es.providers.limited import current_owner
 
 JSON = dict[str, object]
 
 
 class RecordedClips:
-    """Instant clips that take `delay_s`, limited as `renders`, each written down as it runs."""
+    """Instant clips that take `delay_s`, limited as `renders`, each written down as it runs
+    (when, start or end, the process, the owner it ran for)."""
 
     limit_key = "renders"
 
@@ -45,7 +47,7 @@ class RecordedClips:
     def _write(self, what: str) -> None:
         # One short write in append mode: lines of several processes never mix.
         with self.record.open("a") as out:
-            out.write(f"{time.time():.6f} {what} {os.getpid()}\n")
+            out.write(f"{time.time():.6f} {what} {os.getpid()} {current_owner.get()}\n")
 
 
 async def main(record: Path, delay_s: float) -> None:

@@ -21,13 +21,14 @@ LIMIT = 2
 TESTS = Path(__file__).resolve().parents[1]
 
 
-def most_at_once(record: str) -> tuple[int, set[str]]:
-    """The most calls in flight at one moment, and the processes that made calls."""
+def most_at_once(record: str) -> tuple[int, set[str], set[str]]:
+    """The most calls in flight at one moment, the processes that made calls, their owners."""
     changes = []
-    pids = set()
+    pids, owners = set(), set()
     for line in record.splitlines():
-        at, what, pid = line.split()
+        at, what, pid, owner = line.split()
         pids.add(pid)
+        owners.add(owner)
         changes.append((float(at), 1 if what == "start" else -1))
     # At the same instant an end counts before a start.
     changes.sort()
@@ -35,7 +36,7 @@ def most_at_once(record: str) -> tuple[int, set[str]]:
     for _, change in changes:
         running += change
         most = max(most, running)
-    return most, pids
+    return most, pids, owners
 
 
 async def test_two_stage_workers_together_never_exceed_a_providers_concurrency(
@@ -82,8 +83,9 @@ async def test_two_stage_workers_together_never_exceed_a_providers_concurrency(
                 return all(studio.project(i).status == Status.COMPLETED for i in ids)
 
             await wait_for(completed, timeout_s=120, what="every project to complete")
-        most, pids = most_at_once(record.read_text())
+        most, pids, owned_by = most_at_once(record.read_text())
         assert len(pids) == 2  # both workers rendered
+        assert owned_by == {str(owner) for owner in owners}  # for the projects' owners
         assert most == LIMIT  # the limit was reached, and never passed
         clips = sum(len(studio.project(i).clips) for i in ids)
         assert record.read_text().count(" start ") == clips
