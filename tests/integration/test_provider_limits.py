@@ -270,3 +270,25 @@ async def test_the_slot_of_a_crashed_process_comes_back_when_its_lease_runs_out(
         if holder.returncode is None:
             holder.kill()
         await holder.wait()
+
+
+async def test_a_call_cancelled_waiting_or_running_frees_its_place_at_once(gates: MakeGate) -> None:
+    gate = gates()
+
+    async def call() -> None:
+        async with gate.slot("renders", "alice"):
+            await asyncio.Event().wait()  # a render that is abandoned, never finished
+
+    running = asyncio.create_task(call())
+    await wait_for(lambda: gate.counts.in_flight.get("renders") == 1)
+    waiting = asyncio.create_task(call())
+    await wait_for(lambda: calls_in_table(gate) == 2)
+    for task in (waiting, running):
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await asyncio.to_thread(calls_in_table, gate) == 0
+    assert gate.counts.in_flight["renders"] == 0 and gate.counts.waiting["renders"] == 0
+    began = time.monotonic()
+    async with gate.slot("renders", "bob"):
+        assert time.monotonic() - began < 0.5

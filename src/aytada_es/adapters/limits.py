@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -25,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from .sql import SQLStore, Transaction
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 WINDOW_S = 60.0
 LEASE_S = 30.0
@@ -171,7 +173,10 @@ class ProviderLimits:
     async def _slot(self, provider: str, owner: str) -> AsyncIterator[None]:
         limit = self.limit(provider)
         if not (limit.concurrency or limit.per_minute):
+            began = time.monotonic()
             await self._unpaused(provider)
+            if self._observe_wait is not None:
+                self._observe_wait(provider, time.monotonic() - began)
             self.counts.add(self.counts.in_flight, provider, 1)
             try:
                 yield
@@ -226,8 +231,13 @@ class ProviderLimits:
                         await wake.wait()
 
     async def _forget(self, call: _Call) -> None:
-        """The call ended (or gave up waiting): free its slot and hand it on."""
+        """The call ended (or gave up waiting): free its slot and hand it on.
+
+        A failure here must not fail a call that was made (it would be paid for again): the
+        slot then comes back when its lease runs out.
+        """
         self._calls.pop(call.id, None)
+        # Shielded: a second cancel must not leave the slot taken until its lease runs out.
         task = asyncio.ensure_future(self._db(self._release, call, waiting=True))
         try:
             granted = await asyncio.shield(task)
@@ -235,6 +245,14 @@ class ProviderLimits:
             with contextlib.suppress(Exception):
                 await task
             raise
+        except Exception:
+            log.warning(
+                "could not free a slot of %s; it comes back within %.0f s",
+                call.provider,
+                self.lease_s,
+                exc_info=True,
+            )
+            return
         self._resolve(granted)
 
     def _resolve(self, granted: Iterable[str]) -> None:
@@ -259,8 +277,10 @@ class ProviderLimits:
         while self._calls:
             await asyncio.sleep(self.lease_s / 3)
             ids = list(self._calls)
-            if ids:
+            try:
                 await self._db(self._extend, ids)
+            except Exception:  # the database is away: try again, the leases have time left
+                log.warning("could not renew the provider slots of this process", exc_info=True)
 
     async def _db(self, fn: Callable[..., T], *args: Any, waiting: bool = False) -> T:
         """Blocking database work, off the event loop and one at a time in this process (so a
