@@ -306,9 +306,9 @@ class ProviderLimits:
     def _enqueue(self, call: _Call) -> list[str]:
         now = time.time()
         with self.store.transaction() as tx:
-            vtime, _ = self._lock(tx, call.provider)
+            vtime, paused_until = self._lock(tx, call.provider)
             self._queue(tx, call, vtime, now)
-            granted = self._grant(tx, call.provider, now)
+            granted = self._grant(tx, call.provider, now, paused_until)
         call.queued = True
         return granted
 
@@ -336,16 +336,21 @@ class ProviderLimits:
         granted: list[str] = []
         with self.store.transaction() as tx:
             for provider in sorted({c.provider for c in waiting}):
-                self._lock(tx, provider)
-                granted += self._grant(tx, provider, now)
+                _, paused_until = self._lock(tx, provider)
+                # Only here are expired calls cleared: a full limit is what makes calls wait.
+                tx.execute(
+                    "DELETE FROM {aytada_limit_calls} WHERE provider = ? AND expires_at < ?",
+                    (provider, now),
+                )
+                granted += self._grant(tx, provider, now, paused_until)
             return granted + self._granted(tx, waiting)
 
     def _release(self, call: _Call, waiting: list[_Call]) -> list[str]:
         now = time.time()
         with self.store.transaction() as tx:
-            self._lock(tx, call.provider)
+            _, paused_until = self._lock(tx, call.provider)
             tx.execute("DELETE FROM {aytada_limit_calls} WHERE id = ?", (call.id,))
-            granted = self._grant(tx, call.provider, now)
+            granted = self._grant(tx, call.provider, now, paused_until)
             return granted + self._granted(tx, [c for c in waiting if c.provider != call.provider])
 
     def _granted(self, tx: Transaction, waiting: list[_Call]) -> list[str]:
@@ -366,24 +371,20 @@ class ProviderLimits:
 
     def _lock(self, tx: Transaction, provider: str) -> tuple[float, float]:
         """The provider's row, locked until the transaction ends: (vtime, paused_until)."""
-        tx.execute(
-            "INSERT INTO {aytada_limit_providers} (provider, vtime, paused_until)"
-            " VALUES (?, 0, 0) ON CONFLICT (provider) DO NOTHING",
-            (provider,),
-        )
-        row = tx.query(_LOCKED if self.store.dialect == "postgres" else _UNLOCKED, (provider,))[0]
-        return float(row["vtime"]), float(row["paused_until"])
+        select = _LOCKED if self.store.dialect == "postgres" else _UNLOCKED
+        rows = tx.query(select, (provider,))
+        if not rows:
+            tx.execute(
+                "INSERT INTO {aytada_limit_providers} (provider, vtime, paused_until)"
+                " VALUES (?, 0, 0) ON CONFLICT (provider) DO NOTHING",
+                (provider,),
+            )
+            rows = tx.query(select, (provider,))
+        return float(rows[0]["vtime"]), float(rows[0]["paused_until"])
 
-    def _grant(self, tx: Transaction, provider: str, now: float) -> list[str]:
+    def _grant(self, tx: Transaction, provider: str, now: float, paused_until: float) -> list[str]:
         """Turn the first waiters into leases while the limits allow; the ids granted."""
-        tx.execute(
-            "DELETE FROM {aytada_limit_calls} WHERE provider = ? AND expires_at < ?",
-            (provider, now),
-        )
-        row = tx.query(
-            "SELECT paused_until FROM {aytada_limit_providers} WHERE provider = ?", (provider,)
-        )[0]
-        if float(row["paused_until"]) > now:
+        if paused_until > now:
             return []
         limit = self.limit(provider)
         free = 1 << 30
