@@ -238,7 +238,7 @@ class ProviderLimits:
         """
         self._calls.pop(call.id, None)
         # Shielded: a second cancel must not leave the slot taken until its lease runs out.
-        task = asyncio.ensure_future(self._db(self._release, call, waiting=True))
+        task = asyncio.ensure_future(self._db(self._release, call))
         try:
             granted = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -276,9 +276,8 @@ class ProviderLimits:
         """Push the expiry of this process's calls forward while it has any."""
         while self._calls:
             await asyncio.sleep(self.lease_s / 3)
-            ids = list(self._calls)
             try:
-                await self._db(self._extend, ids)
+                await self._db(self._extend, list(self._calls.values()))
             except Exception:  # the database is away: try again, the leases have time left
                 log.warning("could not renew the provider slots of this process", exc_info=True)
 
@@ -345,13 +344,12 @@ class ProviderLimits:
                 granted += self._grant(tx, provider, now, paused_until)
             return granted + self._granted(tx, waiting)
 
-    def _release(self, call: _Call, waiting: list[_Call]) -> list[str]:
+    def _release(self, call: _Call) -> list[str]:
         now = time.time()
         with self.store.transaction() as tx:
             _, paused_until = self._lock(tx, call.provider)
             tx.execute("DELETE FROM {aytada_limit_calls} WHERE id = ?", (call.id,))
-            granted = self._grant(tx, call.provider, now, paused_until)
-            return granted + self._granted(tx, [c for c in waiting if c.provider != call.provider])
+            return self._grant(tx, call.provider, now, paused_until)
 
     def _granted(self, tx: Transaction, waiting: list[_Call]) -> list[str]:
         """Which of these waiting calls another process granted meanwhile.
@@ -435,12 +433,15 @@ class ProviderLimits:
         )
         return ids
 
-    def _extend(self, ids: list[str]) -> None:
+    def _extend(self, calls: list[_Call]) -> None:
         expires = time.time() + self.lease_s
         with self.store.transaction() as tx:
+            # Every writer of calls takes their providers' rows first, in order: no deadlocks.
+            for provider in sorted({c.provider for c in calls}):
+                self._lock(tx, provider)
             tx.executemany(
                 "UPDATE {aytada_limit_calls} SET expires_at = ? WHERE id = ?",
-                [(expires, call_id) for call_id in ids],
+                [(expires, c.id) for c in calls],
             )
 
     def _pause(self, provider: str, until: float) -> None:
