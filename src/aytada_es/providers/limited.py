@@ -47,7 +47,7 @@ def limit_key(provider: object) -> str | None:
 
 
 class Limited:
-    """A provider whose every coroutine method waits for a slot of its limit first.
+    """A provider whose every public coroutine method waits for a slot of its limit first.
 
     A `RateLimited` with a Retry-After pauses every caller of the limit before it propagates.
     """
@@ -59,7 +59,7 @@ class Limited:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.inner, name)
-        if not inspect.iscoroutinefunction(attribute):
+        if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
             return attribute
 
         @functools.wraps(attribute)
