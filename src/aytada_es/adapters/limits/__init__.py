@@ -76,7 +76,8 @@ class ProviderLimits:
         self.tables = SlotTables(store, self.limit, self.weight, lease_s=lease_s, window_s=window_s)
 
     def limit(self, provider: str) -> Limit:
-        return self.limits.get(provider) or NoLimit()
+        """The limits of a key; `ffmpeg@host` (one machine's) has those of `ffmpeg`."""
+        return self.limits.get(provider.partition("@")[0]) or NoLimit()
 
     def weight(self, owner: str) -> float:
         return self.weights.get(owner, 1.0)
