@@ -263,7 +263,7 @@ async def test_the_slot_of_a_crashed_process_comes_back_when_its_lease_runs_out(
         holder.kill()
         began = time.monotonic()
         await asyncio.wait_for(waiting, timeout=10)
-        assert time.monotonic() - began <= lease_s + 1.0
+        assert time.monotonic() - began <= lease_s + 2.0  # its last renewal, then a poll
         await slot.__aexit__(None, None, None)
         assert await asyncio.to_thread(calls_in_table, gate) == 0
     finally:
