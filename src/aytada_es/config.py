@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .domain.account import name_problem
 from .domain.deadlines import DEFAULT_DEADLINE_S, DEFAULT_DEADLINES_S, Deadlines, deadline_problem
 from .domain.errors import ConfigError
 
@@ -21,6 +23,9 @@ _IPV6 = re.compile(r"^[0-9a-f:.]+$")
 _DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 # AYTADA_DEADLINE_<STEP>_S: a step of the pipeline or a plug-in's add-on (`-` written `_`).
 _DEADLINE = re.compile(r"^AYTADA_DEADLINE_([A-Z0-9_]+)_S$")
+_LIMIT_VAR = re.compile(r"^AYTADA_LIMIT_([A-Z0-9]+(?:_[A-Z0-9]+)*?)_(CONCURRENCY|PER_MINUTE)$")
+# Providers whose work is CPU-bound here: at most one call per CPU unless told otherwise.
+CPU_BOUND = ("ffmpeg",)
 
 
 class Settings(BaseModel):
@@ -100,6 +105,12 @@ class Settings(BaseModel):
             raise ValueError("give one or more delays in seconds, each above 0 and at most 7 days")
         return delays
 
+    # AYTADA_LIMIT_<PROVIDER>_CONCURRENCY and _PER_MINUTE by provider key (`ffmpeg`,
+    # `elevenlabs`): what was set, over the defaults of `limits()`; 0 means no limit.
+    provider_limits: dict[str, dict[str, int]] = {}
+    # Weights of owners in the fair order, by account name (`alice=3,bob=1`); others weigh 1.
+    fair_weights: dict[str, float] = {}
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, data_dir: Path) -> Path:
@@ -145,6 +156,25 @@ class Settings(BaseModel):
             raise ValueError(problem)
         return seconds
 
+    @field_validator("fair_weights", mode="before")
+    @classmethod
+    def _weights(cls, value: object) -> object:
+        """`alice=3,bob=1`: account names and positive weights, separated by commas."""
+        if not isinstance(value, str):
+            return value
+        weights: dict[str, float] = {}
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            name, equals, weight = entry.rpartition("=")
+            try:
+                number = float(weight)
+            except ValueError:
+                number = 0.0
+            name = name.strip()
+            if not equals or name_problem(name) or not 0 < number <= 1_000_000:
+                raise ValueError(f"{entry!r} is not name=weight with a weight above 0")
+            weights[name] = number
+        return weights
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read AYTADA_* (and the providers' keys) from an environment mapping."""
@@ -179,6 +209,7 @@ class Settings(BaseModel):
             "webhook_timeout_s": "AYTADA_WEBHOOK_TIMEOUT_S",
             "webhook_max_endpoints": "AYTADA_WEBHOOK_MAX_ENDPOINTS",
             "webhook_concurrency": "AYTADA_WEBHOOK_CONCURRENCY",
+            "fair_weights": "AYTADA_FAIR_WEIGHTS",
         }
         values: dict[str, object] = {
             field: environ[var] for field, var in names.items() if environ.get(var)
@@ -187,6 +218,7 @@ class Settings(BaseModel):
         if "default" in deadlines:
             values["deadline_default_s"] = deadlines.pop("default")
         values["deadlines_s"] = deadlines
+        values["provider_limits"] = _provider_limits(environ)
         try:
             settings = cls(**values)
         except ValidationError as e:
@@ -205,6 +237,15 @@ class Settings(BaseModel):
 
     def database(self) -> Database:
         return Database.parse(self.database_url or f"sqlite:///{self.data_dir / 'aytada.sqlite'}")
+
+    def limits(self) -> dict[str, ProviderLimit]:
+        """Every provider key's limits: the defaults (one ffmpeg per CPU), then what was set."""
+        merged: dict[str, dict[str, int]] = {
+            p: {"concurrency": os.cpu_count() or 1} for p in CPU_BOUND
+        }
+        for provider, given in self.provider_limits.items():
+            merged.setdefault(provider, {}).update(given)
+        return {provider: ProviderLimit(**given) for provider, given in merged.items()}
 
     def topic(self, name: str) -> str:
         """A topic's name in this environment (its names: `kafka/topics.py`)."""
@@ -250,6 +291,40 @@ def _deadlines(environ: Mapping[str, str]) -> dict[str, float]:
             raise ConfigError(f"bad configuration: {variable}: {problem}")
         found[match.group(1).lower().replace("_", "-")] = seconds
     return found
+
+
+class ProviderLimit(BaseModel):
+    """How many calls of a provider may run at once, and start per minute (0: no limit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    concurrency: int = Field(0, ge=0)
+    per_minute: int = Field(0, ge=0)
+
+
+def _provider_limits(environ: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """AYTADA_LIMIT_<PROVIDER>_CONCURRENCY and _PER_MINUTE, by lower-case provider key."""
+    limits: dict[str, dict[str, int]] = {}
+    for var, value in environ.items():
+        if not var.startswith("AYTADA_LIMIT_") or not value:
+            continue
+        match = _LIMIT_VAR.match(var)
+        if match is None:
+            raise ConfigError(
+                f"bad configuration: {var}: name AYTADA_LIMIT_<PROVIDER>_CONCURRENCY"
+                " or AYTADA_LIMIT_<PROVIDER>_PER_MINUTE"
+            )
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if not 0 <= number <= 1_000_000_000:
+            raise ConfigError(
+                f"bad configuration: {var}: {value!r} is not a whole number of 0 (no limit) or more"
+            )
+        provider, kind = match[1].lower(), match[2].lower()
+        limits.setdefault(provider, {})[kind] = number
+    return limits
 
 
 def _host_name(entry: str) -> str:
