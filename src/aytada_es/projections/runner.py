@@ -33,6 +33,7 @@ from .credits import CreditStatements
 from .deleted import DeletedProjects
 from .generations import POINTER_DDL, REFRESH_S, Follower, ddl_of, epoch_of, lock_serving
 from .images import MyImages
+from .open_steps import OpenSteps
 from .scripts import MyScripts
 from .status import ReadModelStatus, read_model_statuses
 from .stopped import Backoff, Stopped, error_text, utc
@@ -585,9 +586,18 @@ class ReadModels(ReadModelRunner):
         self.scripts = MyScripts(store)
         self.images = MyImages(store)
         self.credits = CreditStatements(store)
+        self.open_steps = OpenSteps(store)
         super().__init__(
             application,
-            [self.videos, self.deleted, self.accounts, self.scripts, self.images, self.credits],
+            [
+                self.videos,
+                self.deleted,
+                self.accounts,
+                self.scripts,
+                self.images,
+                self.credits,
+                self.open_steps,
+            ],
             store,
             prepare=prepare,
             generation=generation,
