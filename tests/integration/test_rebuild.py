@@ -64,7 +64,8 @@ def test_a_rebuild_gives_every_row_the_live_runner_built(studio: Studio) -> None
     kinds = {n.topic.rsplit(".", 1)[-1] for n in stored}
     assert kinds >= VARIED, VARIED - kinds
     before = every_row(models), latest_cards(models), models.positions()
-    assert all(before[0].values())  # every table has rows
+    # Every table has rows, but the open steps: every step of these lives has finished.
+    assert all(rows for table, rows in before[0].items() if table != "aytada_open_steps")
 
     replayed = models.rebuild()
 
