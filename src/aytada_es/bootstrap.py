@@ -19,14 +19,17 @@ from .adapters.acts import StageActs
 from .adapters.assets import AssetStore
 from .adapters.calls import CallLedger
 from .adapters.keys import session_key
+from .adapters.limits import ProviderLimits
 from .adapters.links import AssetLinks
 from .adapters.permissions import private_dir
+from .adapters.sql import SQLStore
 from .application import Studio
 from .config import Settings
 from .consumers.context import StageContext
 from .consumers.registry import Registered, asset_kinds, installed, registered
 from .consumers.runner import RetryPolicy, StageRunner, Topics
 from .consumers.stage import Stage
+from .domain.account import account_id
 from .domain.errors import ConfigError
 from .group_commit import GroupCommit
 from .kafka import clients
@@ -38,6 +41,7 @@ from .projections.runner import ReadModels, read_models
 from .providers.base import Providers
 from .providers.cloud import cloud_providers
 from .providers.instant import instant_providers
+from .providers.limited import limited_providers
 from .providers.local import local_providers
 from .service import Service
 
@@ -74,6 +78,18 @@ def stage_runner(
             wait_jitter_s=settings.stage_backoff_s,
         ),
         bell=bell,
+    )
+
+
+def provider_limits(
+    studio: Studio, settings: Settings, metrics: Metrics | None = None
+) -> ProviderLimits:
+    """The gate of the limited providers, in the studio's database (creates its tables)."""
+    return ProviderLimits(
+        SQLStore.of(studio),
+        settings.limits(),
+        weights={str(account_id(name)): w for name, w in settings.fair_weights.items()},
+        observe_wait=metrics.observe_wait if metrics is not None else None,
     )
 
 
@@ -144,6 +160,7 @@ class System:
     _commits: GroupCommit | None = None
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    limits: ProviderLimits | None = None
 
     def __post_init__(self) -> None:
         self.metrics.watch(self)
@@ -177,10 +194,12 @@ class System:
             )
         if "stages" in self.roles:
             self._commits = GroupCommit(self.studio)
+            self.limits = provider_limits(self.studio, settings, self.metrics)
+            self.metrics.follow_limits(self.limits.counts)
             ctx = StageContext(
                 self.studio,
                 self.assets,
-                self.providers,
+                limited_providers(self.providers, self.limits),
                 commits=self._commits,
                 calls=CallLedger.of(self.studio),
                 acts=StageActs.of(self.studio),
@@ -279,6 +298,8 @@ class System:
         self.runners.clear()
         if self._commits is not None:
             await self._commits.close()
+        if self.limits is not None:
+            await self.limits.aclose()
         with contextlib.suppress(Exception):
             await clients.to_the_end(self._producer.stop())
         if self.broker is not None:

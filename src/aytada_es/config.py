@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .domain.account import name_problem
 from .domain.errors import ConfigError
 
 # Allowed besides the host of AYTADA_PUBLIC_URL when AYTADA_ALLOWED_HOSTS is not set.
@@ -17,6 +19,9 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 _HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
 _IPV6 = re.compile(r"^[0-9a-f:.]+$")
 _DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_LIMIT_VAR = re.compile(r"^AYTADA_LIMIT_([A-Z0-9]+(?:_[A-Z0-9]+)*?)_(CONCURRENCY|PER_MINUTE)$")
+# Providers whose work is CPU-bound here: at most one call per CPU unless told otherwise.
+CPU_BOUND = ("ffmpeg",)
 
 
 class Settings(BaseModel):
@@ -50,6 +55,11 @@ class Settings(BaseModel):
     allowed_hosts: tuple[str, ...] = ()  # empty: LOCAL_HOSTS and the public URL's host
     # The installed plug-in distributions whose stages run: every one, none, or those named.
     plugins: tuple[str, ...] | Literal["all", "none"] = "all"
+    # AYTADA_LIMIT_<PROVIDER>_CONCURRENCY and _PER_MINUTE by provider key (`ffmpeg`,
+    # `elevenlabs`): what was set, over the defaults of `limits()`; 0 means no limit.
+    provider_limits: dict[str, dict[str, int]] = {}
+    # Weights of owners in the fair order, by account name (`alice=3,bob=1`); others weigh 1.
+    fair_weights: dict[str, float] = {}
 
     @field_validator("data_dir")
     @classmethod
@@ -79,6 +89,25 @@ class Settings(BaseModel):
             raise ValueError("say all, none, or name distributions")
         return names
 
+    @field_validator("fair_weights", mode="before")
+    @classmethod
+    def _weights(cls, value: object) -> object:
+        """`alice=3,bob=1`: account names and positive weights, separated by commas."""
+        if not isinstance(value, str):
+            return value
+        weights: dict[str, float] = {}
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            name, equals, weight = entry.rpartition("=")
+            try:
+                number = float(weight)
+            except ValueError:
+                number = 0.0
+            name = name.strip()
+            if not equals or name_problem(name) or not 0 < number <= 1_000_000:
+                raise ValueError(f"{entry!r} is not name=weight with a weight above 0")
+            weights[name] = number
+        return weights
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read AYTADA_* (and the providers' keys) from an environment mapping."""
@@ -107,8 +136,12 @@ class Settings(BaseModel):
             "rate_limit_writes": "AYTADA_RATE_LIMIT_WRITES",
             "allowed_hosts": "AYTADA_ALLOWED_HOSTS",
             "plugins": "AYTADA_PLUGINS",
+            "fair_weights": "AYTADA_FAIR_WEIGHTS",
         }
-        values = {field: environ[var] for field, var in names.items() if environ.get(var)}
+        values: dict[str, object] = {
+            field: environ[var] for field, var in names.items() if environ.get(var)
+        }
+        values["provider_limits"] = _provider_limits(environ)
         try:
             settings = cls(**values)
         except ValidationError as e:
@@ -119,6 +152,15 @@ class Settings(BaseModel):
 
     def database(self) -> Database:
         return Database.parse(self.database_url or f"sqlite:///{self.data_dir / 'aytada.sqlite'}")
+
+    def limits(self) -> dict[str, ProviderLimit]:
+        """Every provider key's limits: the defaults (one ffmpeg per CPU), then what was set."""
+        merged: dict[str, dict[str, int]] = {
+            p: {"concurrency": os.cpu_count() or 1} for p in CPU_BOUND
+        }
+        for provider, given in self.provider_limits.items():
+            merged.setdefault(provider, {}).update(given)
+        return {provider: ProviderLimit(**given) for provider, given in merged.items()}
 
     def topic(self, name: str) -> str:
         """A topic's name in this environment (its names: `kafka/topics.py`)."""
@@ -144,6 +186,40 @@ class Settings(BaseModel):
             return frozenset(self.allowed_hosts)
         public = urlsplit(self.public_url).hostname
         return frozenset((*LOCAL_HOSTS, *([public] if public else [])))
+
+
+class ProviderLimit(BaseModel):
+    """How many calls of a provider may run at once, and start per minute (0: no limit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    concurrency: int = Field(0, ge=0)
+    per_minute: int = Field(0, ge=0)
+
+
+def _provider_limits(environ: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """AYTADA_LIMIT_<PROVIDER>_CONCURRENCY and _PER_MINUTE, by lower-case provider key."""
+    limits: dict[str, dict[str, int]] = {}
+    for var, value in environ.items():
+        if not var.startswith("AYTADA_LIMIT_") or not value:
+            continue
+        match = _LIMIT_VAR.match(var)
+        if match is None:
+            raise ConfigError(
+                f"bad configuration: {var}: name AYTADA_LIMIT_<PROVIDER>_CONCURRENCY"
+                " or AYTADA_LIMIT_<PROVIDER>_PER_MINUTE"
+            )
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if not 0 <= number <= 1_000_000_000:
+            raise ConfigError(
+                f"bad configuration: {var}: {value!r} is not a whole number of 0 (no limit) or more"
+            )
+        provider, kind = match[1].lower(), match[2].lower()
+        limits.setdefault(provider, {})[kind] = number
+    return limits
 
 
 def _host_name(entry: str) -> str:

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
+from .adapters.limits import LimitCounts
 from .application import Studio
 from .projections import ReadModels
 
@@ -95,6 +96,14 @@ class Metrics:
             ["stage"],
             registry=self.registry,
         )
+        self.provider_wait = Histogram(
+            "aytada_provider_wait_seconds",
+            "Time a call of a limited provider waited for its slot.",
+            ["provider"],
+            buckets=HANDLING_BUCKETS,
+            registry=self.registry,
+        )
+        self.limits: LimitCounts | None = None
         self.relay = PartCounts("published")
         self.stages: dict[str, PartCounts] = {}
         self.pushes: set[LivePush] = set()
@@ -103,6 +112,13 @@ class Metrics:
     def watch(self, system: Watched) -> None:
         """Read the system's parts at every scrape."""
         self.registry.register(SystemCollector(system, self))
+
+    def follow_limits(self, counts: LimitCounts) -> None:
+        """Report the provider limits' calls in flight, waiting, and slowed down by 429s."""
+        self.limits = counts
+
+    def observe_wait(self, provider: str, seconds: float) -> None:
+        self.provider_wait.labels(provider).observe(seconds)
 
     def stage(self, name: str) -> PartCounts:
         """The counts of a stage's runners."""
@@ -211,6 +227,8 @@ class SystemCollector:
             for part, running in sorted(system.health().items()):
                 up.add_metric([part], float(running))
             yield up
+        if metrics.limits is not None:
+            yield from _limit_metrics(metrics.limits)
         pushes = list(metrics.pushes)
         if pushes:
             yield _gauge(
@@ -223,6 +241,33 @@ class SystemCollector:
                 "WebSocket clients closed for falling too far behind (4008).",
                 sum(p.too_slow for p in pushes),
             )
+
+
+def _limit_metrics(counts: LimitCounts) -> Iterator[Metric]:
+    in_flight = GaugeMetricFamily(
+        "aytada_provider_calls_in_flight",
+        "Calls of a provider this process is making (holding a slot of its limits).",
+        labels=["provider"],
+    )
+    waiting = GaugeMetricFamily(
+        "aytada_provider_calls_waiting",
+        "Calls of a provider this process holds back until its limits allow them.",
+        labels=["provider"],
+    )
+    slowed = CounterMetricFamily(
+        "aytada_provider_slow_downs",
+        "429 answers with a Retry-After that paused every caller of a provider.",
+        labels=["provider"],
+    )
+    for provider, n in sorted(dict(counts.in_flight).items()):
+        in_flight.add_metric([provider], n)
+    for provider, n in sorted(dict(counts.waiting).items()):
+        waiting.add_metric([provider], n)
+    for provider, n in sorted(dict(counts.slow_downs).items()):
+        slowed.add_metric([provider], n)
+    yield in_flight
+    yield waiting
+    yield slowed
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

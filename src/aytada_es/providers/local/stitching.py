@@ -16,6 +16,8 @@ THUMBNAIL_WIDTH = 540
 class LocalStitching:
     """Concatenates the clips, muxes the voiceover, and grabs a JPEG thumbnail."""
 
+    limit_key = "ffmpeg"  # AYTADA_LIMIT_FFMPEG_*
+
     def __init__(self, assets: AssetStore) -> None:
         self.assets = assets
 
