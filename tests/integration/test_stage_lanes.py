@@ -17,6 +17,7 @@ from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
 from aytada_es.bootstrap import stage_runner
 from aytada_es.config import Settings
+from aytada_es.consumers import runner as stage_runners
 from aytada_es.consumers.context import StageContext
 from aytada_es.consumers.runner import StageRunner
 from aytada_es.consumers.stage import Stage
@@ -119,3 +120,23 @@ async def test_a_project_arriving_after_a_batch_of_slow_ones_is_handled_before_t
     async with running(studio, settings, broker, second) as runner:
         await wait_for(lambda: set(a_projects) <= set(second.done), 30, "A's messages again")
     assert sorted(map(str, second.done)) == sorted(map(str, second.started))
+
+
+async def test_the_consumer_stops_fetching_while_its_cap_of_messages_waits_in_lanes(
+    studio: Studio, settings: Settings, broker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage_runners, "MAX_BUFFERED", 5)
+    topics = [settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)]
+    await ensure_topics(broker, topics, 6)
+    projects = [uuid.uuid4() for _ in range(20)]
+    stage = SlowForSome(set(projects))
+    async with running(studio, settings, broker, stage) as runner:
+        await publish(settings, broker, [request(p) for p in projects])
+        runner.notice(frozenset({"IdeasRequested"}))
+        await wait_for(
+            lambda: runner.full and len(stage.started) >= 5, 30, "the consumer to stop fetching"
+        )
+        assert len(stage.started) == 5  # one lane per project: each took its message at once
+        stage.go.set()
+        await wait_for(lambda: len(stage.done) == 20, 30, "the other fifteen, fetched again")
+        assert sorted(map(str, stage.done)) == sorted(map(str, projects))

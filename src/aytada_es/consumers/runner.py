@@ -106,6 +106,7 @@ class StageRunner:
         self.dead_lettered = 0
         self.running = False
         self.paused = False
+        self.full = False  # MAX_BUFFERED messages wait in lanes: fetching nothing
         # Rung by this process's relay (`notice`): the consumer may pause while idle.
         self.bell = bell
         self._reacts_to = frozenset(t.encode() for t in stage.reacts_to)
@@ -191,10 +192,12 @@ class StageRunner:
         The (empty) fetch keeps this member in its group however long the lanes take.
         """
         consumer.pause(*consumer.assignment())
+        self.full = True
         try:
             await _first(stop.wait(), lanes.progressed.wait(), timeout_s=IDLE_CHECK_S)
             await consumer.getmany(timeout_ms=0)
         finally:
+            self.full = False
             consumer.resume(*consumer.paused())
 
     async def _pause_until_rung(
