@@ -103,7 +103,6 @@ class Metrics:
             buckets=HANDLING_BUCKETS,
             registry=self.registry,
         )
-        self.limits: LimitCounts | None = None
         self.relay = PartCounts("published")
         self.stages: dict[str, PartCounts] = {}
         self.pushes: set[LivePush] = set()
@@ -115,7 +114,7 @@ class Metrics:
 
     def follow_limits(self, counts: LimitCounts) -> None:
         """Report the provider limits' calls in flight, waiting, and slowed down by 429s."""
-        self.limits = counts
+        self.registry.register(LimitCollector(counts))
 
     def observe_wait(self, provider: str, seconds: float) -> None:
         self.provider_wait.labels(provider).observe(seconds)
@@ -227,8 +226,6 @@ class SystemCollector:
             for part, running in sorted(system.health().items()):
                 up.add_metric([part], float(running))
             yield up
-        if metrics.limits is not None:
-            yield from _limit_metrics(metrics.limits)
         pushes = list(metrics.pushes)
         if pushes:
             yield _gauge(
@@ -241,6 +238,16 @@ class SystemCollector:
                 "WebSocket clients closed for falling too far behind (4008).",
                 sum(p.too_slow for p in pushes),
             )
+
+
+class LimitCollector:
+    """Reads this process's calls of limited providers at scrape time."""
+
+    def __init__(self, counts: LimitCounts) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        return _limit_metrics(self.counts)
 
 
 def _limit_metrics(counts: LimitCounts) -> Iterator[Metric]:

@@ -160,9 +160,11 @@ async def test_calls_per_minute_are_counted_across_processes(gates: MakeGate) ->
 
     await asyncio.gather(*(call(gate) for gate in (first, second, first, second, first)))
     started.sort()
-    assert started[2] - started[0] < 0.5  # three at once...
-    assert started[3] - started[0] >= 1.0  # ...the next once the first is out of the window
-    assert started[4] - started[1] >= 1.0
+    # Three at once; each next one once a grant is out of the window (less the few ms between
+    # a grant and its call noticing it).
+    assert started[2] - started[0] < 0.5
+    assert started[3] - started[0] >= 0.95
+    assert started[4] - started[1] >= 0.95
 
 
 async def test_a_slow_down_pauses_every_caller_of_the_provider_in_every_process(
@@ -268,3 +270,25 @@ async def test_the_slot_of_a_crashed_process_comes_back_when_its_lease_runs_out(
         if holder.returncode is None:
             holder.kill()
         await holder.wait()
+
+
+async def test_a_call_cancelled_waiting_or_running_frees_its_place_at_once(gates: MakeGate) -> None:
+    gate = gates()
+
+    async def call() -> None:
+        async with gate.slot("renders", "alice"):
+            await asyncio.Event().wait()  # a render that is abandoned, never finished
+
+    running = asyncio.create_task(call())
+    await wait_for(lambda: gate.counts.in_flight.get("renders") == 1)
+    waiting = asyncio.create_task(call())
+    await wait_for(lambda: calls_in_table(gate) == 2)
+    for task in (waiting, running):
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await asyncio.to_thread(calls_in_table, gate) == 0
+    assert gate.counts.in_flight["renders"] == 0 and gate.counts.waiting["renders"] == 0
+    began = time.monotonic()
+    async with gate.slot("renders", "bob"):
+        assert time.monotonic() - began < 0.5

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -25,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from .sql import SQLStore, Transaction
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 WINDOW_S = 60.0
 LEASE_S = 30.0
@@ -85,6 +87,7 @@ class _Call:
     id: str
     provider: str
     owner: str
+    queued: bool = False  # its row was written
     granted: bool = False
 
 
@@ -124,6 +127,7 @@ class ProviderLimits:
         self._observe_wait = observe_wait
         self._calls: dict[str, _Call] = {}
         self._passing: asyncio.Lock | None = None
+        self._serial: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
         self._last_pass = 0.0
         self._renewer: asyncio.Task[None] | None = None
@@ -148,7 +152,7 @@ class ProviderLimits:
 
     async def paused_until(self, provider: str) -> float:
         """When the provider's pause ends (wall-clock seconds; in the past when not paused)."""
-        rows = await self._db(
+        rows = await asyncio.to_thread(
             self.store.query,
             "SELECT paused_until FROM {aytada_limit_providers} WHERE provider = ?",
             (provider,),
@@ -169,7 +173,10 @@ class ProviderLimits:
     async def _slot(self, provider: str, owner: str) -> AsyncIterator[None]:
         limit = self.limit(provider)
         if not (limit.concurrency or limit.per_minute):
+            began = time.monotonic()
             await self._unpaused(provider)
+            if self._observe_wait is not None:
+                self._observe_wait(provider, time.monotonic() - began)
             self.counts.add(self.counts.in_flight, provider, 1)
             try:
                 yield
@@ -216,8 +223,7 @@ class ProviderLimits:
                 if call.granted:
                     return
                 if loop.time() - self._last_pass >= self.poll_s * 0.9:
-                    waiting = [c for c in self._calls.values() if not c.granted]
-                    self._resolve(await self._db(self._pass, waiting))
+                    self._resolve(await self._db(self._pass, waiting=True))
                     self._last_pass = loop.time()
             if not call.granted:
                 with contextlib.suppress(TimeoutError):
@@ -225,16 +231,28 @@ class ProviderLimits:
                         await wake.wait()
 
     async def _forget(self, call: _Call) -> None:
-        """The call ended (or gave up waiting): free its slot and hand it on."""
+        """The call ended (or gave up waiting): free its slot and hand it on.
+
+        A failure here must not fail a call that was made (it would be paid for again): the
+        slot then comes back when its lease runs out.
+        """
         self._calls.pop(call.id, None)
-        waiting = [c for c in self._calls.values() if not c.granted]
-        task = asyncio.ensure_future(self._db(self._release, call, waiting))
+        # Shielded: a second cancel must not leave the slot taken until its lease runs out.
+        task = asyncio.ensure_future(self._db(self._release, call, waiting=True))
         try:
             granted = await asyncio.shield(task)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await task
             raise
+        except Exception:
+            log.warning(
+                "could not free a slot of %s; it comes back within %.0f s",
+                call.provider,
+                self.lease_s,
+                exc_info=True,
+            )
+            return
         self._resolve(granted)
 
     def _resolve(self, granted: Iterable[str]) -> None:
@@ -259,27 +277,40 @@ class ProviderLimits:
         while self._calls:
             await asyncio.sleep(self.lease_s / 3)
             ids = list(self._calls)
-            if ids:
+            try:
                 await self._db(self._extend, ids)
+            except Exception:  # the database is away: try again, the leases have time left
+                log.warning("could not renew the provider slots of this process", exc_info=True)
 
-    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Blocking database work, off the event loop; a cancel waits for it to finish."""
-        task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await task
-            raise
+    async def _db(self, fn: Callable[..., T], *args: Any, waiting: bool = False) -> T:
+        """Blocking database work, off the event loop and one at a time in this process (so a
+        pass never sees a call half-queued or half-released); a cancel waits for it to finish.
+
+        `waiting`: also pass the calls of this process that wait, as they are when it starts.
+        """
+        if self._serial is None:
+            self._serial = asyncio.Lock()
+        async with self._serial:
+            if waiting:
+                args = (*args, [c for c in self._calls.values() if c.queued and not c.granted])
+            task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await task
+                raise
 
     # ---- in the database (blocking) ----------------------------------------------------
 
     def _enqueue(self, call: _Call) -> list[str]:
         now = time.time()
         with self.store.transaction() as tx:
-            vtime, _ = self._lock(tx, call.provider)
+            vtime, paused_until = self._lock(tx, call.provider)
             self._queue(tx, call, vtime, now)
-            return self._grant(tx, call.provider, now)
+            granted = self._grant(tx, call.provider, now, paused_until)
+        call.queued = True
+        return granted
 
     def _queue(self, tx: Transaction, call: _Call, vtime: float, now: float) -> None:
         """Add a waiter, tagged with its owner's virtual time (never behind the provider's)."""
@@ -305,16 +336,21 @@ class ProviderLimits:
         granted: list[str] = []
         with self.store.transaction() as tx:
             for provider in sorted({c.provider for c in waiting}):
-                self._lock(tx, provider)
-                granted += self._grant(tx, provider, now)
+                _, paused_until = self._lock(tx, provider)
+                # Only here are expired calls cleared: a full limit is what makes calls wait.
+                tx.execute(
+                    "DELETE FROM {aytada_limit_calls} WHERE provider = ? AND expires_at < ?",
+                    (provider, now),
+                )
+                granted += self._grant(tx, provider, now, paused_until)
             return granted + self._granted(tx, waiting)
 
     def _release(self, call: _Call, waiting: list[_Call]) -> list[str]:
         now = time.time()
         with self.store.transaction() as tx:
-            self._lock(tx, call.provider)
+            _, paused_until = self._lock(tx, call.provider)
             tx.execute("DELETE FROM {aytada_limit_calls} WHERE id = ?", (call.id,))
-            granted = self._grant(tx, call.provider, now)
+            granted = self._grant(tx, call.provider, now, paused_until)
             return granted + self._granted(tx, [c for c in waiting if c.provider != call.provider])
 
     def _granted(self, tx: Transaction, waiting: list[_Call]) -> list[str]:
@@ -335,24 +371,20 @@ class ProviderLimits:
 
     def _lock(self, tx: Transaction, provider: str) -> tuple[float, float]:
         """The provider's row, locked until the transaction ends: (vtime, paused_until)."""
-        tx.execute(
-            "INSERT INTO {aytada_limit_providers} (provider, vtime, paused_until)"
-            " VALUES (?, 0, 0) ON CONFLICT (provider) DO NOTHING",
-            (provider,),
-        )
-        row = tx.query(_LOCKED if self.store.dialect == "postgres" else _UNLOCKED, (provider,))[0]
-        return float(row["vtime"]), float(row["paused_until"])
+        select = _LOCKED if self.store.dialect == "postgres" else _UNLOCKED
+        rows = tx.query(select, (provider,))
+        if not rows:
+            tx.execute(
+                "INSERT INTO {aytada_limit_providers} (provider, vtime, paused_until)"
+                " VALUES (?, 0, 0) ON CONFLICT (provider) DO NOTHING",
+                (provider,),
+            )
+            rows = tx.query(select, (provider,))
+        return float(rows[0]["vtime"]), float(rows[0]["paused_until"])
 
-    def _grant(self, tx: Transaction, provider: str, now: float) -> list[str]:
+    def _grant(self, tx: Transaction, provider: str, now: float, paused_until: float) -> list[str]:
         """Turn the first waiters into leases while the limits allow; the ids granted."""
-        tx.execute(
-            "DELETE FROM {aytada_limit_calls} WHERE provider = ? AND expires_at < ?",
-            (provider, now),
-        )
-        row = tx.query(
-            "SELECT paused_until FROM {aytada_limit_providers} WHERE provider = ?", (provider,)
-        )[0]
-        if float(row["paused_until"]) > now:
+        if paused_until > now:
             return []
         limit = self.limit(provider)
         free = 1 << 30
