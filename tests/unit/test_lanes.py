@@ -196,3 +196,44 @@ async def test_cancelling_stops_every_lane(lanes_count: int) -> None:
     await lanes.cancel()
     assert lanes.busy == 0 and gates.finished == []
     assert ledger.to_commit() == {TP: 0}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    keys=st.lists(st.sampled_from([b"A", b"B", b"C", b"D"]), min_size=1, max_size=30),
+    data=st.data(),
+)
+def test_whatever_order_handlings_end_in_each_project_keeps_its_order_and_commits_lag(
+    keys: list[bytes], data: st.DataObject
+) -> None:
+    """Handlings released in a random order: each project's run in offset order, and the
+    commit never passes a message not yet handled."""
+    release = data.draw(st.permutations(range(len(keys))), label="the order handlings may end")
+
+    async def scenario() -> None:
+        ledger = Ledger()
+        allowed = {offset: asyncio.Event() for offset in range(len(keys))}
+        handled: list[int] = []
+
+        async def handle(r: ConsumerRecord[bytes, bytes]) -> bool:
+            await allowed[r.offset].wait()
+            handled.append(r.offset)
+            return True
+
+        lanes = Lanes(handle, ledger)
+        for offset, key in enumerate(keys):
+            lanes.take(record(offset, key))
+        for offset in release:
+            allowed[offset].set()
+            for _ in range(3):  # let the lanes run what they now may
+                await asyncio.sleep(0)
+            unfinished = [o for o in range(len(keys)) if o not in handled]
+            committable = ledger.to_commit().get(TP)
+            assert committable == (unfinished[0] if unfinished else len(keys))
+        await wait_for(lambda: lanes.busy == 0, timeout_s=5, what="the lanes")
+        for key in set(keys):
+            mine = [o for o in handled if keys[o] == key]
+            assert mine == sorted(mine)
+        assert sorted(handled) == list(range(len(keys)))
+
+    asyncio.run(scenario())
