@@ -137,6 +137,8 @@ async def test_the_consumer_stops_fetching_while_its_cap_of_messages_waits_in_la
             lambda: runner.full and len(stage.started) >= 5, 30, "the consumer to stop fetching"
         )
         assert len(stage.started) == 5  # one lane per project: each took its message at once
+        assert runner.waiting == 5 and runner.in_progress == 5
         stage.go.set()
         await wait_for(lambda: len(stage.done) == 20, 30, "the other fifteen, fetched again")
         assert sorted(map(str, stage.done)) == sorted(map(str, projects))
+        await wait_for(lambda: runner.waiting == 0 and runner.in_progress == 0, 5, "the lanes")

@@ -107,10 +107,22 @@ class StageRunner:
         self.running = False
         self.paused = False
         self.full = False  # MAX_BUFFERED messages wait in lanes: fetching nothing
+        self._lanes: Lanes | None = None
+        self._ledger: Ledger | None = None
         # Rung by this process's relay (`notice`): the consumer may pause while idle.
         self.bell = bell
         self._reacts_to = frozenset(t.encode() for t in stage.reacts_to)
         self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
+
+    @property
+    def in_progress(self) -> int:
+        """Projects being worked on now (a lane each)."""
+        return self._lanes.busy if self._lanes is not None else 0
+
+    @property
+    def waiting(self) -> int:
+        """Messages fetched and not yet handled, in the lanes."""
+        return self._ledger.buffered if self._ledger is not None else 0
 
     def notice(self, types: frozenset[str]) -> None:
         """This process's relay published events of `types`: wake up if the stage wants one."""
@@ -123,8 +135,8 @@ class StageRunner:
         # looks after about each one whether it may pause again.
         poll_ms = 2 * clients.SHORT_FETCH_WAIT_MS if self.bell else 200
         consumer = clients.consumer(self.bootstrap, group_id=self.group_id)
-        ledger = Ledger()
-        lanes = Lanes(self._record, ledger)
+        ledger = self._ledger = Ledger()
+        lanes = self._lanes = Lanes(self._record, ledger)
         rebalances = _Rebalances(ledger, lanes)
         consumer.subscribe([self.topics.events], listener=rebalances)
         # Offsets are committed as soon as the stage acted; offsets of messages it only
@@ -161,6 +173,7 @@ class StageRunner:
         finally:
             self.running = False
             await lanes.cancel()
+            self._lanes = self._ledger = None
             await clients.to_the_end(consumer.stop())
 
     def _dispatch(
