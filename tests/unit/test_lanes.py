@@ -148,7 +148,7 @@ async def test_finishing_lets_each_lane_end_its_message_and_leaves_the_rest_unco
     for offset, key in enumerate([b"A", b"A", b"B", b"A"]):
         lanes.take(record(offset, key))
     await until(lambda: len(gates.started) == 2)
-    finishing = asyncio.create_task(lanes.finish())
+    finishing = asyncio.create_task(lanes.finish(grace_s=30))
     gates.gate(b"A").set()
     gates.gate(b"B").set()
     await finishing
@@ -184,6 +184,18 @@ async def test_dropping_a_revoked_partition_keeps_only_what_is_being_handled() -
     await until(lambda: lanes.busy == 0)
     assert sorted(gates.finished) == [(b"A", 0), (b"C", 0), (b"C", 1)]
     assert ledger.to_commit() == {TopicPartition("events", 1): 2}
+
+
+async def test_finishing_cancels_what_runs_past_the_grace_and_commits_none_of_it() -> None:
+    ledger, gates = Ledger(), Gates()
+    lanes = Lanes(gates, ledger)
+    lanes.take(record(0, b"A"))
+    lanes.take(record(1, b"B"))
+    gates.gate(b"B").set()
+    await until(lambda: (b"B", 1) in gates.finished)
+    await lanes.finish(grace_s=0.05)  # A's never ends by itself
+    assert lanes.busy == 0 and gates.finished == [(b"B", 1)]
+    assert ledger.to_commit() == {TP: 0}
 
 
 @pytest.mark.parametrize("lanes_count", [1, 50])

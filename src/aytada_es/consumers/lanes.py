@@ -131,12 +131,17 @@ class Lanes:
         """How many lanes have work."""
         return len(self._lanes)
 
-    async def finish(self) -> None:
-        """Let each lane finish the message it is on; the rest are not handled (nor committed)."""
+    async def finish(self, grace_s: float) -> None:
+        """Let each lane finish the message it is on within `grace_s`, then cancel it.
+
+        The messages queued behind, and those cancelled, are not committed: they come again.
+        """
         for lane in self._lanes.values():
             while len(lane) > 1:
                 lane.pop()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=grace_s)
+        await self.cancel()
 
     async def cancel(self) -> None:
         """Stop every lane now, mid-message."""

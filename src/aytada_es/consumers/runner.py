@@ -41,6 +41,9 @@ LOADED_BATCH = 20
 LOADED_FOR_S = 0.2
 # Messages fetched and waiting in lanes above which the consumer stops fetching.
 MAX_BUFFERED = 1000
+# On stop, how long lanes may take to finish the message each is on before they are cancelled
+# (as a kill would; their messages come again). Many may be waiting for a provider's slot.
+STOP_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ class StageRunner:
                     committed_at = now
                 if pause:
                     await self._pause_until_rung(consumer, stop, pace, lanes)
-            await lanes.finish()
+            await lanes.finish(STOP_GRACE_S)
             await self._commit(consumer, ledger, lanes)
         finally:
             self.running = False
