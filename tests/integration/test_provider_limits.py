@@ -19,7 +19,7 @@ from aytada_es.adapters.sql import SQLStore
 from aytada_es.application import Studio
 from aytada_es.config import ProviderLimit, Settings
 from aytada_es.providers.base import Brief, Call, RateLimited
-from aytada_es.providers.limited import Limited, calls_for, current_owner
+from aytada_es.providers.limited import Limited, calls_for, current_owner, limit_key
 
 ONE_AT_A_TIME = {"renders": ProviderLimit(concurrency=1)}
 MakeGate = Callable[..., ProviderLimits]
@@ -263,7 +263,7 @@ async def test_the_slot_of_a_crashed_process_comes_back_when_its_lease_runs_out(
         holder.kill()
         began = time.monotonic()
         await asyncio.wait_for(waiting, timeout=10)
-        assert time.monotonic() - began <= lease_s + 1.0
+        assert time.monotonic() - began <= lease_s + 2.0  # its last renewal, then a poll
         await slot.__aexit__(None, None, None)
         assert await asyncio.to_thread(calls_in_table, gate) == 0
     finally:
@@ -292,3 +292,25 @@ async def test_a_call_cancelled_waiting_or_running_frees_its_place_at_once(gates
     began = time.monotonic()
     async with gate.slot("renders", "bob"):
         assert time.monotonic() - began < 0.5
+
+
+class LocalRenderer:
+    limit_key = "renders"
+    limit_per_machine = True
+
+
+async def test_a_limit_per_machine_holds_on_each_host_with_the_keys_settings(
+    gates: MakeGate,
+) -> None:
+    assert limit_key(LocalRenderer(), "host-a") == "renders@host-a"
+    assert limit_key(Refusing, "host-a") == "renders"  # a remote API's limit is everyone's
+    first, second = gates(), gates()  # "renders": one at a time
+    async with first.slot("renders@host-a", "alice"):
+        async with asyncio.timeout(2), second.slot("renders@host-b", "bob"):
+            pass  # another machine's CPUs
+        same_host = second.slot("renders@host-a", "bob")
+        waiting = asyncio.create_task(same_host.__aenter__())
+        done, _ = await asyncio.wait({waiting}, timeout=0.3)
+        assert not done  # this machine's one render is running
+    await asyncio.wait_for(waiting, 5)
+    await same_host.__aexit__(None, None, None)

@@ -2,8 +2,10 @@
 
 A provider class declares `limit_key = "elevenlabs"` (say) to share the limits
 `AYTADA_LIMIT_ELEVENLABS_*` with every other provider of that key, in every process; one
-without a key is never held back. The owner a call is made for is set by the stage kit
-around a step's generation (`calls_for`); waiters are served fairly by owner.
+without a key is never held back. A provider of a resource of the machine (its CPUs) also
+declares `limit_per_machine = True`: the limit then holds per host, as the key `ffmpeg@host`.
+The owner a call is made for is set by the stage kit around a step's generation
+(`calls_for`); waiters are served fairly by owner.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import socket
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from contextvars import ContextVar
@@ -40,14 +43,18 @@ def calls_for(owner: str) -> Iterator[None]:
         current_owner.reset(token)
 
 
-def limit_key(provider: object) -> str | None:
-    """The limit a provider's calls take, if it declares one."""
+def limit_key(provider: object, host: str = "") -> str | None:
+    """The limit a provider's calls take, if it declares one (`key@host` for one per machine)."""
     key = getattr(provider, "limit_key", None)
-    return key if isinstance(key, str) and key else None
+    if not isinstance(key, str) or not key:
+        return None
+    if getattr(provider, "limit_per_machine", False) is True:
+        return f"{key}@{host or socket.gethostname()}"
+    return key
 
 
 class Limited:
-    """A provider whose every coroutine method waits for a slot of its limit first.
+    """A provider whose every public coroutine method waits for a slot of its limit first.
 
     A `RateLimited` with a Retry-After pauses every caller of the limit before it propagates.
     """
@@ -59,7 +66,7 @@ class Limited:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.inner, name)
-        if not inspect.iscoroutinefunction(attribute):
+        if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
             return attribute
 
         @functools.wraps(attribute)
@@ -75,13 +82,16 @@ class Limited:
         return limited
 
 
-def limited_providers(providers: Providers, gate: Gate) -> Providers:
-    """The same providers, each one that declares a `limit_key` behind the gate."""
+def limited_providers(providers: Providers, gate: Gate, *, host: str = "") -> Providers:
+    """The same providers, each one that declares a `limit_key` behind the gate.
+
+    `host`: the name of this machine, for limits per machine (default: its host name).
+    """
     wrapped: dict[int, Limited] = {}
     changes: dict[str, Any] = {}
     for step in STEPS:
         provider = getattr(providers, step)
-        key = limit_key(provider)
+        key = limit_key(provider, host)
         if provider is None or key is None:
             continue
         if id(provider) not in wrapped:
