@@ -33,7 +33,7 @@ from .domain.errors import (
 )
 from .domain.failures import FailureCode
 from .domain.project import JSON, Project
-from .domain.steps import Price, Step
+from .domain.steps import SPECS, Price, Step
 from .tables import creating_tables
 
 T = TypeVar("T")
@@ -204,6 +204,15 @@ class Studio(Application[UUID]):
         """Where this thread's last committed command left its last event (None: no event)."""
         unit: UnitOfWork | None = getattr(self._local, "committed", None)
         return None if unit is None else unit.position
+
+    def positioned(self, command: Callable[[], T]) -> tuple[T, int]:
+        """Run a command in this thread: its result and its last event's position in the log."""
+        self._local.committed = None
+        result = command()
+        position = self.last_position()
+        if position is None:  # it saved nothing: the log's end still covers all it did before
+            position = self.recorder.max_notification_id() or 0
+        return result, position
 
     def _get(self, aggregate_id: UUID, at_least: int | None = None) -> object:
         """An aggregate, loaded once per unit of work (a query outside one loads it afresh)."""
@@ -517,6 +526,35 @@ class Studio(Application[UUID]):
                 account = self.account(project.owner_id)
                 account.apply_movements(project.id, outcome(project), actor=actor)
                 self._continue_autopilot(project, account, actor="autopilot")
+                unit.keep(project, account)
+            return True
+
+        return self._run(run)
+
+    def time_out(
+        self, project_id: UUID, *, step: str, version: int, after_s: float, actor: str = "deadline"
+    ) -> bool:
+        """Fail a step (or an add-on) past its deadline; False when it is no longer waiting.
+
+        Several watchers may find the same step: the first save wins, the others find the
+        request settled once they reload (optimistic concurrency on the project's version).
+        """
+
+        def run(unit: UnitOfWork) -> bool:
+            project = self.project(project_id)
+            waiting = (
+                project.is_current(step, version)
+                if step in SPECS
+                else project.is_current_addon(step, version)
+            )
+            if not waiting:
+                return False
+            with self._account_lock(project.owner_id):
+                account = self.account(project.owner_id)
+                movements = project.time_out(
+                    step=step, version=version, after_s=after_s, actor=actor
+                )
+                account.apply_movements(project.id, movements, actor=actor)
                 unit.keep(project, account)
             return True
 

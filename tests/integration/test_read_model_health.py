@@ -31,7 +31,7 @@ __all__ = ["site", "site_settings"]
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.kafka]
 
 BRIEF = {"title": "Sparkling water", "format": "9:16", "brief": "Real fruit, no sugar."}
-READ_MODELS = ("videos", "deleted", "accounts", "scripts", "images", "credits")
+READ_MODELS = ("videos", "deleted", "accounts", "scripts", "images", "credits", "open_steps")
 PARTS = {f"read_model:{name}" for name in READ_MODELS}
 
 

@@ -356,6 +356,7 @@ def test_rebuild_finishes_every_other_read_model_and_exits_1_naming_the_one_that
         "deleted": last,
         "scripts": last,
         "images": last,
+        "open_steps": last,
     }
     assert positions["accounts"] == positions["credits"] < bad
     assert {

@@ -386,7 +386,15 @@ async def test_serve_and_a_separate_web_worker_push_every_change(tmp_path: Path)
             assert (await http.get("/healthz")).status_code == 200
             async with httpx.AsyncClient(base_url=web_url) as other:
                 health = json_of(await other.get("/healthz"))
-                names = ("videos", "deleted", "accounts", "scripts", "images", "credits")
+                names = (
+                    "videos",
+                    "deleted",
+                    "accounts",
+                    "scripts",
+                    "images",
+                    "credits",
+                    "open_steps",
+                )
                 assert health["status"] == "ok"
                 assert set(health["parts"]) == {
                     "store",

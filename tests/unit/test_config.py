@@ -66,6 +66,11 @@ def test_allowed_hosts_default_to_the_public_urls_host_and_loopback() -> None:
         ("AYTADA_ALLOWED_HOSTS", " , "),
         ("AYTADA_PLUGINS", "aytada captions"),
         ("AYTADA_PLUGINS", " , "),
+        ("AYTADA_DEADLINE_VIDEO_S", "soon"),
+        ("AYTADA_DEADLINE_VIDEO_S", "-1"),
+        ("AYTADA_DEADLINE_IDEAS_S", "nan"),
+        ("AYTADA_DEADLINE_CAPTIONS_S", "inf"),
+        ("AYTADA_DEADLINE_DEFAULT_S", "1e9"),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(variable: str, value: str) -> None:
@@ -93,3 +98,25 @@ def test_a_postgresql_url_gives_host_database_and_schema() -> None:
         "ads",
     )
     assert (database.user, database.password, database.db_schema) == ("app", "secret", "tenant_1")
+
+
+def test_each_step_has_a_deadline_by_default_and_the_environment_sets_any_steps() -> None:
+    defaults = Settings.from_env({}).deadlines()
+    assert defaults.of("ideas") == defaults.of("script") == defaults.of("scenes") == 120
+    assert defaults.of("video") == defaults.of("stitching") == 900
+    assert defaults.of("voiceover") == 300
+    assert defaults.of("captions") == 600  # a plug-in's add-on
+    deadlines = Settings.from_env(
+        {
+            "AYTADA_DEADLINE_VIDEO_S": "1.5",
+            "AYTADA_DEADLINE_SCENES_S": "0",
+            "AYTADA_DEADLINE_SOCIAL_CUTS_S": "30",
+            "AYTADA_DEADLINE_DEFAULT_S": "45",
+        }
+    ).deadlines()
+    assert deadlines.of("video") == 1.5
+    assert deadlines.of("scenes") is None  # 0: no deadline
+    assert deadlines.of("social-cuts") == 30
+    assert deadlines.of("captions") == 45
+    assert deadlines.of("ideas") == 120
+    assert Settings.from_env({}).deadline_variable("social-cuts") == "AYTADA_DEADLINE_SOCIAL_CUTS_S"

@@ -444,6 +444,48 @@ class ProjectMachine(RuleBasedStateMachine):
         assert project.open_reservations == {}
         assert project.released == released
 
+    @rule(i=PROJECT, data=st.data())
+    def a_deadline_passes(self, i: int, data: st.DataObject) -> None:
+        """The deadline watcher times out the step in flight, an add-on, or a stale request."""
+        i = self.which(i)
+        project = self.projects[i]
+        addon = project.addon(ADD_ON)
+        choices = []
+        if project.request is not None:
+            choices.append((project.request["step"], project.request["version"]))
+        if addon is not None and addon["state"] == "requested":
+            choices.append((ADD_ON, addon["version"]))
+        stale = (
+            data.draw(st.sampled_from([*[s.value for s in Step], ADD_ON]), label="stale step"),
+            data.draw(st.integers(0, project.version), label="stale version"),
+        )
+        step, version = data.draw(st.sampled_from([*choices, stale]), label="timed out")
+        current = (step, version) in choices
+        in_flight = project.request
+        ledger = project.reconciliation()
+        held = project.open_reservations.get(step, 0)
+
+        def time_out(project: Project) -> list[CreditMovement]:
+            movements = project.time_out(step=step, version=version, after_s=1.5, actor="deadline")
+            assert all(m.kind is Movement.RELEASE for m in movements)
+            return movements
+
+        expected = None if current else IllegalTransition
+        if self.run(i, time_out, actor="deadline", expected=expected):
+            project = self.projects[i]
+            assert project.charged == ledger.charged
+            if step == ADD_ON:
+                state = project.addon(ADD_ON)
+                assert state is not None and state["state"] == "failed"
+                assert state["failure"]["code"] == "timed_out"
+                assert project.request == in_flight
+                assert project.released == ledger.released + held
+            else:
+                assert project.status is Status.FAILED and project.still_reserved == 0
+                assert project.failure is not None
+                assert (project.failure["code"], project.failure["step"]) == ("timed_out", step)
+                assert project.released == ledger.released + ledger.still_reserved
+
     # ---- add-ons of a plug-in stage --------------------------------------------------------
 
     @rule(i=PROJECT, data=st.data())

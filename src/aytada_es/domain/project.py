@@ -762,6 +762,29 @@ class Project(Aggregate):
         )
         return self._release_all(actor)
 
+    def time_out(
+        self, *, step: str, version: int, after_s: float, actor: str
+    ) -> list[CreditMovement]:
+        """Fail a step still active past its deadline (`timed_out`); release what it reserved.
+
+        A pipeline step fails the project, as any failure does; an add-on fails alone.
+        """
+        error = f"no result {after_s:g} s after the request"
+        if step in SPECS:
+            self._require_current(Step(step), version)
+            self.trigger_event(
+                self.StepFailed,
+                step=step,
+                code=FailureCode.TIMED_OUT.value,
+                error=error,
+                attempts=0,
+                actor=actor,
+            )
+            return self._release_all(actor)
+        if not self.is_current_addon(step, version):
+            raise IllegalTransition(f"time out {step} add-on v{version} of", self.status)
+        return self._stop_addon(step, FailureCode.TIMED_OUT, error, 0, actor)
+
     def _release_all(self, actor: str) -> list[CreditMovement]:
         movements: list[CreditMovement] = []
         for s, amount in list(self.open_reservations.items()):

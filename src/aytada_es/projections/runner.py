@@ -18,6 +18,7 @@ from .._waiting import Doorbell
 from ..adapters.sql import SQLStore, Transaction
 from . import stopped as stops
 from .accounts import Accounts
+from .applied import AppliedPositions
 from .base import (
     POSITIONS,
     TRACKING_DDL,
@@ -31,6 +32,7 @@ from .base import (
 from .credits import CreditStatements
 from .deleted import DeletedProjects
 from .images import MyImages
+from .open_steps import OpenSteps
 from .scripts import MyScripts
 from .status import ReadModelStatus, read_model_statuses
 from .stopped import Backoff, Stopped, error_text, utc
@@ -129,6 +131,8 @@ class ReadModelRunner:
         self._superseded: set[str] = set()
         # Per projection: whether it acts on events of each class met so far.
         self._wants: dict[str, _Wants] = {}
+        # Requests waiting for `?min_position=` are woken by each batch this runner commits.
+        self.applied = AppliedPositions(self.positions)
         if prepare:
             self._prepare()
 
@@ -200,7 +204,9 @@ class ReadModelRunner:
                     done.events += self._catch_up(limit, only=done.ahead).events
             finally:
                 forget_aggregate_ids()
-            return done.events
+        if done.events:
+            self.applied.advanced()
+        return done.events
 
     def _tracked(self) -> dict[str, _Tracked]:
         rows = self.store.query(
@@ -496,6 +502,7 @@ class ReadModelRunner:
                 total = max(total, reached)
                 if progress:
                     progress(reached, total)
+        self.applied.advanced()
         if stopped:
             raise ProjectionFailed(list(stopped.values()))
         return replayed
@@ -518,9 +525,18 @@ class ReadModels(ReadModelRunner):
         self.scripts = MyScripts(store)
         self.images = MyImages(store)
         self.credits = CreditStatements(store)
+        self.open_steps = OpenSteps(store)
         super().__init__(
             application,
-            [self.videos, self.deleted, self.accounts, self.scripts, self.images, self.credits],
+            [
+                self.videos,
+                self.deleted,
+                self.accounts,
+                self.scripts,
+                self.images,
+                self.credits,
+                self.open_steps,
+            ],
             store,
             prepare=prepare,
         )

@@ -49,6 +49,12 @@ class WebOptions:
     # WebSockets this process holds at once; None: what its file-descriptor limit allows
     # (quota.descriptor_budget).
     max_sockets: int | None = None
+    # How long a read with `?min_position=` waits for the read models before answering 503.
+    position_wait_s: float = 5.0
+    # How often such a read looks at the read models' positions besides being woken by this
+    # process's projection runner; None: 1 s where this process runs the projections (a
+    # safety net), 0.05 s where another process applies them (the only way to learn of it).
+    position_poll_s: float | None = None
 
 
 @dataclass

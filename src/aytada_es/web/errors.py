@@ -88,7 +88,7 @@ def error_response(error: AytadaError) -> JSONResponse:
     status = status_of(error)
     fields = error.fields if isinstance(error, BadInput) else None
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    if isinstance(error, TooManyRequests) and error.retry_after_s is not None:
+    if isinstance(error, TooManyRequests | ServiceUnavailable) and error.retry_after_s is not None:
         headers["Retry-After"] = str(error.retry_after_s)
     return JSONResponse(error_body(error.code, error.message, fields), status, headers)
 

@@ -80,6 +80,7 @@ ENDPOINTS = (
         "My Scripts: every script of the user's projects, newest first",
         answer=ScriptList,
         tag="library",
+        reads=("scripts",),
     ),
     Endpoint(
         "GET",
@@ -88,6 +89,7 @@ ENDPOINTS = (
         "My Images: every generated image of the user's projects, newest first",
         answer=ImageList,
         tag="library",
+        reads=("images",),
     ),
     Endpoint(
         "GET",
@@ -107,5 +109,6 @@ ENDPOINTS = (
         "The user's credits: free balance, reserved, every movement oldest first",
         answer=CreditStatement,
         tag="credits",
+        reads=("credits",),
     ),
 )

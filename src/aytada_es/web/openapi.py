@@ -12,7 +12,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .endpoints import Endpoint
+from .endpoints import MAX_POSITION, MIN_POSITION, POSITION_HEADER, Endpoint
 from .models import ErrorBody, Message
 from .session import SESSION_COOKIE
 
@@ -80,6 +80,18 @@ def _operation(e: Endpoint, refs: Mapping[tuple[Any, Mode], Any]) -> dict[str, A
         }
         for name, parameter in e.query.items()
     ]
+    if e.reads:
+        parameters.append(
+            {
+                "name": MIN_POSITION,
+                "in": "query",
+                "required": False,
+                "description": "answer once the read models have applied this position (an"
+                " `X-Aytada-Position` of a command's answer); 503 with `Retry-After` when they"
+                " have not within 5 s",
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_POSITION},
+            }
+        )
     if parameters:
         operation["parameters"] = parameters
     if e.body is not None:
@@ -95,6 +107,14 @@ def _operation(e: Endpoint, refs: Mapping[tuple[Any, Mode], Any]) -> dict[str, A
         binary = {"schema": {"type": "string", "format": "binary"}}
         media = (e.media,) if isinstance(e.media, str) else e.media
         answer["content"] = dict.fromkeys(media, binary)
+    if e.stores:
+        answer["headers"] = {
+            POSITION_HEADER: {
+                "description": "the store position of the command's last event: pass it as"
+                " `?min_position=` to a read to see this change",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        }
     responses = {str(e.status): answer}
     error = {"application/json": {"schema": refs[(ErrorBody, "serialization")]}}
     for status in e.error_statuses:

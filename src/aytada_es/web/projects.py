@@ -17,7 +17,7 @@ from ..domain.project import Project
 from ..notation import utc_iso
 from ..projections import project_card
 from .auth import WRITERS
-from .endpoints import Call, Endpoint
+from .endpoints import Call, Endpoint, min_position
 from .models import (
     Card,
     IdeasRequest,
@@ -103,9 +103,9 @@ def _addon_message(addon: dict[str, Any]) -> str | None:
 
 
 async def _command(call: Call, command: Command) -> Card:
-    principal = call.principal
-    project = await run_in_threadpool(
-        command, call.web.studio, principal.account_id, call.project_id(), principal.actor
+    principal, id = call.principal, call.project_id()
+    project = await call.command(
+        lambda studio: command(studio, principal.account_id, id, principal.actor)
     )
     return Card.model_validate(project_card(project))
 
@@ -113,8 +113,8 @@ async def _command(call: Call, command: Command) -> Card:
 async def create_project(call: Call) -> Card:
     draft = call.parsed(NewProject)
     principal = call.principal
-    project = await run_in_threadpool(
-        lambda: call.web.studio.create_project(
+    project = await call.command(
+        lambda studio: studio.create_project(
             principal.account_id,
             title=draft.title,
             format=draft.format,
@@ -174,7 +174,9 @@ async def delete_project(call: Call) -> Response:
 
 
 async def list_videos(call: Call) -> Response:
-    body = await run_in_threadpool(call.web.video_lists.answer, call.principal.account_id)
+    # Waited for already (`Endpoint.reads`); a cached answer older than it is not reused.
+    at_least = min_position(call.request) or 0
+    body = await run_in_threadpool(call.web.video_lists.answer, call.principal.account_id, at_least)
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
@@ -198,6 +200,7 @@ ENDPOINTS = (
         body=NewProject,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=(402,),
     ),
     Endpoint(
@@ -209,6 +212,7 @@ ENDPOINTS = (
         body=IdeasRequest,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -220,6 +224,7 @@ ENDPOINTS = (
         body=ScriptRequest,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -231,6 +236,7 @@ ENDPOINTS = (
         body=NoFields,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -242,6 +248,7 @@ ENDPOINTS = (
         body=NoFields,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -253,6 +260,7 @@ ENDPOINTS = (
         body=NoFields,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=_STEP_ERRORS,
     ),
     Endpoint(
@@ -266,6 +274,7 @@ ENDPOINTS = (
         body=NoFields,
         answer=Card,
         roles=WRITERS,
+        stores=True,
         errors=(404, 409),
     ),
     Endpoint(
@@ -276,6 +285,7 @@ ENDPOINTS = (
         " flight is cancelled first",
         status=204,
         roles=WRITERS,
+        stores=True,
         errors=(404,),
     ),
     Endpoint(
@@ -285,6 +295,7 @@ ENDPOINTS = (
         "My Videos: every card, newest first, with the change-feed position",
         answer=VideoList,
         tag="videos",
+        reads=("videos",),
     ),
     Endpoint(
         "GET",
@@ -293,5 +304,6 @@ ENDPOINTS = (
         "The Studio view of a project (auditors: any project, deleted too)",
         answer=StudioView,
         errors=(404,),
+        reads=("videos",),
     ),
 )

@@ -39,7 +39,7 @@ async def deleted_projects(call: Call) -> DeletedList:
 
 async def restore_project(call: Call) -> Card:
     id, actor = call.project_id(), call.principal.actor
-    project = await run_in_threadpool(lambda: call.web.studio.restore_project(id, actor=actor))
+    project = await call.command(lambda studio: studio.restore_project(id, actor=actor))
     return Card.model_validate(project_card(project))
 
 
@@ -78,6 +78,7 @@ ENDPOINTS = (
         answer=Card,
         roles=SUPPORT,
         errors=(404, 409),
+        stores=True,
         tag="support",
     ),
 )

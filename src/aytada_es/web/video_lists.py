@@ -27,18 +27,19 @@ class VideoLists:
         self.feed = feed
         self.videos = videos
         self.size = size
-        self._answers: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        # owner -> (their newest change, the view's position then, the answer)
+        self._answers: OrderedDict[str, tuple[int, int, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def answer(self, owner_id: UUID) -> bytes:
-        """The JSON of `GET /api/videos` for the owner (blocking: run it in a thread)."""
+    def answer(self, owner_id: UUID, min_position: int = 0) -> bytes:
+        """The owner's `GET /api/videos` JSON, `position` at least `min_position` (blocking)."""
         owner = str(owner_id)
         version = self.feed.latest_of_owner(owner)
         with self._lock:
             cached = self._answers.get(owner)
-            if cached is not None and cached[0] == version:
+            if cached is not None and cached[0] == version and cached[1] >= min_position:
                 self._answers.move_to_end(owner)
-                return cached[1]
+                return cached[2]
         position, cards = self.videos.videos_of(owner)
         active = any(card["status"] in ACTIVE_NAMES for card in cards)
         # The read model's cards are already the contract's (VideoList documents them and the
@@ -51,7 +52,7 @@ class VideoLists:
             }
         )
         with self._lock:
-            self._answers[owner] = (version, body)
+            self._answers[owner] = (version, position, body)
             self._answers.move_to_end(owner)
             while len(self._answers) > self.size:
                 self._answers.popitem(last=False)

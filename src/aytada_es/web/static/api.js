@@ -10,7 +10,56 @@ export class ApiError extends Error {
   }
 }
 
+// Read your own writes: every command's answer names where its last event landed
+// (X-Aytada-Position); every later read of the read models waits until they have applied it
+// (?min_position=), so a page never shows an older state after the person's own action. Kept
+// for the tab's session, so the next page read after a click and a navigation waits for it too.
+const POSITION_HEADER = "X-Aytada-Position";
+const POSITION_KEY = "aytada.written";
+const WAITING_READS = [
+  /^\/api\/videos$/,
+  /^\/api\/projects\/[^/]+$/,
+  /^\/api\/scripts$/,
+  /^\/api\/images$/,
+  /^\/api\/credits$/,
+];
+let written = storedPosition();
+
+function storedPosition() {
+  try {
+    const value = Number(sessionStorage.getItem(POSITION_KEY));
+    return Number.isSafeInteger(value) && value > 0 ? value : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The position of this tab's last command: reads wait for it. */
+export function writtenPosition() {
+  return written;
+}
+
+function remember(response) {
+  const value = Number(response.headers.get(POSITION_HEADER));
+  if (!Number.isSafeInteger(value) || value <= written) return;
+  written = value;
+  try {
+    sessionStorage.setItem(POSITION_KEY, String(value));
+  } catch {
+    // storage refused (private mode, quota): this page still waits for it
+  }
+}
+
+function withPosition(path, method) {
+  if (method !== "GET" || written <= 0) return path;
+  const url = new URL(path, location.origin);
+  if (!WAITING_READS.some((pattern) => pattern.test(url.pathname))) return path;
+  url.searchParams.set("min_position", String(written));
+  return url.pathname + url.search;
+}
+
 export async function api(path, { method = "GET", body } = {}) {
+  path = withPosition(path, method);
   const init = {
     method,
     mode: "same-origin",
@@ -33,6 +82,7 @@ export async function api(path, { method = "GET", body } = {}) {
     location.assign(`/login?next=${encodeURIComponent(next)}`);
     throw new ApiError(401, "unauthenticated", "Your session has ended. Please sign in again.");
   }
+  if (response.ok) remember(response);
   if (response.status === 204) return null;
   let data = null;
   try {

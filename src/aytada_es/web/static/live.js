@@ -1,6 +1,8 @@
 // Live My Videos feed: the WebSocket first; while it is down, polling every 8 s, and only while
 // something is active. Never both at once.
 
+import { writtenPosition } from "./api.js";
+
 const POLL_MS = 8000;
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -142,7 +144,12 @@ export class LiveFeed {
     if (message.type === "snapshot") {
       this.position = message.position;
       this.loaded = true;
-      this.handlers.onSnapshot(message.videos || []);
+      if (message.position < writtenPosition()) {
+        // older than this tab's own last change: read it over HTTP, which waits for that change
+        this.pollAfterOwnWrite();
+      } else {
+        this.handlers.onSnapshot(message.videos || []);
+      }
     } else if (message.type === "update" || message.type === "removed") {
       if (this.position !== null && message.position <= this.position) return; // seen already
       this.position = message.position;
@@ -152,6 +159,14 @@ export class LiveFeed {
       return;
     }
     this.refresh();
+  }
+
+  async pollAfterOwnWrite() {
+    try {
+      await this.poll();
+    } catch (error) {
+      console.warn("refresh failed", error);
+    }
   }
 
   scheduleReconnect() {

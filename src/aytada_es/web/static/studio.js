@@ -1,6 +1,6 @@
 // Project Studio: one project, its next step, its failure, its final ad; kept live.
 
-import { ApiError, api, explain } from "./api.js";
+import { ApiError, api, explain, writtenPosition } from "./api.js";
 import { LiveFeed } from "./live.js";
 import {
   STATUSES,
@@ -161,8 +161,15 @@ async function refetch() {
   fetching = (async () => {
     do {
       again = false;
+      const asked = writtenPosition();
       try {
-        project = await api(`/api/projects/${encodeURIComponent(projectId)}`);
+        const fetched = await api(`/api/projects/${encodeURIComponent(projectId)}`);
+        // a command answered while this was read: its newer state is read next, never this one
+        if (writtenPosition() > asked) {
+          again = true;
+          continue;
+        }
+        project = fetched;
         render();
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) markGone();

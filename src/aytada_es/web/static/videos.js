@@ -1,6 +1,6 @@
 // My Videos: every project as a card, kept live over the WebSocket (or polling while it is down).
 
-import { api, explain } from "./api.js";
+import { api, explain, writtenPosition } from "./api.js";
 import { LiveFeed } from "./live.js";
 import {
   ACTIONS,
@@ -239,6 +239,8 @@ const feed = new LiveFeed({
   },
   async poll() {
     const data = await api("/api/videos");
+    // a command answered while this was read: what the page shows is newer than this list
+    if (data.position < writtenPosition()) return;
     if (feed.acceptPosition(data.position)) {
       replaceAll(data.videos || []);
       render();
