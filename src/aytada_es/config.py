@@ -24,7 +24,8 @@ _DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 # AYTADA_DEADLINE_<STEP>_S: a step of the pipeline or a plug-in's add-on (`-` written `_`).
 _DEADLINE = re.compile(r"^AYTADA_DEADLINE_([A-Z0-9_]+)_S$")
 _LIMIT_VAR = re.compile(r"^AYTADA_LIMIT_([A-Z0-9]+(?:_[A-Z0-9]+)*?)_(CONCURRENCY|PER_MINUTE)$")
-# Providers whose work is CPU-bound here: at most one call per CPU unless told otherwise.
+# Providers whose work is CPU-bound here: one call per two CPUs unless told otherwise (a clip
+# render keeps two cores busy: two frame threads feed x264; docs/fairness.md).
 CPU_BOUND = ("ffmpeg",)
 
 
@@ -239,9 +240,9 @@ class Settings(BaseModel):
         return Database.parse(self.database_url or f"sqlite:///{self.data_dir / 'aytada.sqlite'}")
 
     def limits(self) -> dict[str, ProviderLimit]:
-        """Every provider key's limits: the defaults (one ffmpeg per CPU), then what was set."""
+        """Every provider key's limits: the defaults (see CPU_BOUND), then what was set."""
         merged: dict[str, dict[str, int]] = {
-            p: {"concurrency": os.cpu_count() or 1} for p in CPU_BOUND
+            p: {"concurrency": max(1, (os.cpu_count() or 1) // 2)} for p in CPU_BOUND
         }
         for provider, given in self.provider_limits.items():
             merged.setdefault(provider, {}).update(given)

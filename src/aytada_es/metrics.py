@@ -75,6 +75,11 @@ class PartCounts:
                     self._before[name] += int(getattr(self._current, name))
             self._current = part
 
+    def now(self, name: str) -> int:
+        """A gauge: the live object's value alone."""
+        with self._lock:
+            return int(getattr(self._current, name)) if self._current is not None else 0
+
     def total(self, name: str) -> int:
         with self._lock:
             now = int(getattr(self._current, name)) if self._current is not None else 0
@@ -202,11 +207,22 @@ class SystemCollector:
                 "Messages a stage sent to the dead-letter topic.",
                 labels=["stage"],
             )
+            lanes = GaugeMetricFamily(
+                "aytada_stage_projects_in_progress",
+                "Projects a stage's runner is working on, side by side (a lane each).",
+                labels=["stage"],
+            )
+            waiting = GaugeMetricFamily(
+                "aytada_stage_messages_waiting",
+                "Messages a stage's runner fetched and has not handled yet (at most 1,000).",
+                labels=["stage"],
+            )
             for name, counts in sorted(metrics.stages.items()):
                 consumed.add_metric([name], counts.total("consumed"))
                 dead.add_metric([name], counts.total("dead_lettered"))
-            yield consumed
-            yield dead
+                lanes.add_metric([name], counts.now("in_progress"))
+                waiting.add_metric([name], counts.now("waiting"))
+            yield from (consumed, dead, lanes, waiting)
         if read_models:
             lag = GaugeMetricFamily(
                 "aytada_projection_lag_events",

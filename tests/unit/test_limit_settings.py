@@ -12,9 +12,9 @@ from aytada_es.domain.errors import ConfigError
 from aytada_es.metrics import Metrics
 
 
-def test_only_ffmpeg_is_limited_by_default_to_one_render_per_cpu() -> None:
+def test_only_ffmpeg_is_limited_by_default_to_one_render_per_two_cpus() -> None:
     limits = Settings.from_env({}).limits()
-    assert limits == {"ffmpeg": ProviderLimit(concurrency=os.cpu_count() or 1)}
+    assert limits == {"ffmpeg": ProviderLimit(concurrency=max(1, (os.cpu_count() or 1) // 2))}
 
 
 def test_limits_are_set_per_provider_and_zero_means_no_limit() -> None:
@@ -27,7 +27,7 @@ def test_limits_are_set_per_provider_and_zero_means_no_limit() -> None:
         }
     )
     assert settings.limits() == {
-        "ffmpeg": ProviderLimit(concurrency=os.cpu_count() or 1, per_minute=100),
+        "ffmpeg": ProviderLimit(concurrency=max(1, (os.cpu_count() or 1) // 2), per_minute=100),
         "elevenlabs": ProviderLimit(concurrency=3),
         "shotstack": ProviderLimit(),
     }

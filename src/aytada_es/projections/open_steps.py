@@ -6,13 +6,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from ..adapters.sql import Transaction
+from ..adapters.sql import Row, SQLStore, Transaction
 from ..domain.project import Project
 from ..domain.steps import SPECS
-from .base import CardChange, DomainEvent, Projection
+from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id
 
 OPEN_STEPS = "aytada_open_steps"
 _PIPELINE = tuple(step.value for step in SPECS)
+# What a batch removed of a project's rows from before it.
+_PIPELINE_ROWS, _ALL = "pipeline", "all"
 _SETTLED = (
     Project.IdeasGenerated,
     Project.ScriptGenerated,
@@ -58,46 +60,83 @@ class OpenSteps(Projection):
         "CREATE INDEX IF NOT EXISTS aytada_open_steps_by_age ON {aytada_open_steps} (requested_at)",
     )
 
+    events = (
+        Project.StepRequested,
+        *_SETTLED,
+        Project.AddOnRequested,
+        Project.AddOnCompleted,
+        Project.AddOnFailed,
+        Project.ProjectDeleted,
+    )
+
+    def __init__(self, store: SQLStore) -> None:
+        super().__init__(store)
+        # What the batch did, written once in `flush`: each project's rows from before the
+        # batch that it removed (its pipeline step's, or all of them when it was deleted), and
+        # the last state of each request it touched (a row to write, or None: removed).
+        self._wiped: dict[str, str] = {}
+        self._rows: dict[tuple[str, str], Row | None] = {}
+        self._steps: dict[str, set[str]] = {}
+
+    def begin(self, tx: Transaction, batch: Batch) -> None:
+        self._wiped, self._rows, self._steps = {}, {}, {}
+
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
-        project_id = str(event.originator_id)
+        project_id = aggregate_id(event)
         if isinstance(event, Project.StepRequested):
-            self._close_pipeline(tx, project_id)
-            self._open(tx, project_id, event.STEP.value, event)
+            self._close_pipeline(project_id)
+            self._open(project_id, event.STEP.value, event)
         elif isinstance(event, _SETTLED):
-            self._close_pipeline(tx, project_id)
+            self._close_pipeline(project_id)
         elif isinstance(event, Project.AddOnRequested):
-            self._open(tx, project_id, event.step, event)
-        elif isinstance(event, Project.AddOnCompleted | Project.AddOnFailed):
-            tx.execute(
-                "DELETE FROM {aytada_open_steps} WHERE project_id = ? AND step = ?",
-                (project_id, event.step),
-            )
+            self._open(project_id, event.step, event)
+        elif isinstance(event, (Project.AddOnCompleted, Project.AddOnFailed)):
+            self._set(project_id, event.step, None)
         elif isinstance(event, Project.ProjectDeleted):
-            tx.execute("DELETE FROM {aytada_open_steps} WHERE project_id = ?", (project_id,))
+            for step in self._steps.get(project_id, ()):
+                self._rows[(project_id, step)] = None
+            self._wiped[project_id] = _ALL
         return ()
 
-    @staticmethod
-    def _open(tx: Transaction, project_id: str, step: str, event: DomainEvent) -> None:
-        tx.upsert(
-            OPEN_STEPS,
-            "project_id, step",
-            [
-                {
-                    "project_id": project_id,
-                    "step": step,
-                    "version": event.originator_version,
-                    "requested_at": event.timestamp.timestamp(),  # type: ignore[attr-defined]
-                }
-            ],
-        )
-
-    @staticmethod
-    def _close_pipeline(tx: Transaction, project_id: str) -> None:
+    def flush(self, tx: Transaction) -> Sequence[CardChange]:
         marks = ",".join("?" * len(_PIPELINE))
-        tx.execute(
+        tx.executemany(
             f"DELETE FROM {{{OPEN_STEPS}}} WHERE project_id = ? AND step IN ({marks})",  # noqa: S608
-            (project_id, *_PIPELINE),
+            [(id, *_PIPELINE) for id, wiped in self._wiped.items() if wiped == _PIPELINE_ROWS],
         )
+        tx.executemany(
+            "DELETE FROM {aytada_open_steps} WHERE project_id = ?",
+            [(id,) for id, wiped in self._wiped.items() if wiped == _ALL],
+        )
+        tx.executemany(
+            "DELETE FROM {aytada_open_steps} WHERE project_id = ? AND step = ?",
+            [key for key, row in self._rows.items() if row is None],
+        )
+        tx.upsert(
+            OPEN_STEPS, "project_id, step", [row for row in self._rows.values() if row is not None]
+        )
+        self._wiped, self._rows, self._steps = {}, {}, {}
+        return ()
+
+    def _open(self, project_id: str, step: str, event: DomainEvent) -> None:
+        row = {
+            "project_id": project_id,
+            "step": step,
+            "version": event.originator_version,
+            "requested_at": event.timestamp.timestamp(),  # type: ignore[attr-defined]
+        }
+        self._set(project_id, step, row)
+
+    def _set(self, project_id: str, step: str, row: Row | None) -> None:
+        self._rows[(project_id, step)] = row
+        self._steps.setdefault(project_id, set()).add(step)
+
+    def _close_pipeline(self, project_id: str) -> None:
+        for step in _PIPELINE:
+            if (project_id, step) in self._rows:
+                self._rows[(project_id, step)] = None
+        if self._wiped.get(project_id) != _ALL:
+            self._wiped[project_id] = _PIPELINE_ROWS
 
     # ---- queries -----------------------------------------------------------------------
 

@@ -94,6 +94,8 @@ def project_history(studio: Studio, owner: UUID, i: int) -> UUID:
         if step is Step.SCENES and i % 11 == 5:  # stopped half way
             studio.cancel(owner, pid, actor="user")
             break
+        if step is Step.VIDEO and i % 17 == 8:  # still rendering
+            break
         if step is Step.VIDEO:
             v = version()
             for scene in range(_SCENES):
@@ -110,7 +112,7 @@ def project_history(studio: Studio, owner: UUID, i: int) -> UUID:
             pid, step="captions", trigger_version=studio.project(pid).version, estimate=6,
             stage_version="1", actor="stage:captions",
         )  # fmt: skip
-        if addon is not None:
+        if addon is not None and i % 15 != 7:  # else still in flight
             studio.complete_addon(
                 pid, step="captions", version=addon, price=Price("video", 3),
                 assets=[_asset(f"cap-{tag}", "captioned_video")], generation=_generation(1),
