@@ -21,6 +21,7 @@ from aytada_es.bootstrap import bootstrap, make_relay, stage_runner
 from aytada_es.config import Settings
 from aytada_es.consumers import runner as stage_runners
 from aytada_es.consumers.context import StageContext
+from aytada_es.consumers.registry import BUILT_IN
 from aytada_es.consumers.runner import IDLE_CHECK_S, StageRunner
 from aytada_es.consumers.stage import Stage
 from aytada_es.kafka import clients
@@ -133,7 +134,7 @@ async def test_an_idle_system_pauses_every_stage_and_a_project_still_completes(
 
             def all_paused() -> bool:
                 running = list(runners.values())
-                return len(running) == 6 and all(r.paused for r in running)
+                return len(running) == len(BUILT_IN) and all(r.paused for r in running)
 
             await wait_for(all_paused, what="every stage consumer to pause")
             studio = system.studio

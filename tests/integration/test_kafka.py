@@ -197,12 +197,13 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_g
     finally:
         await producer.stop()
     before = studio.recorder.max_notification_id()
-    async with pipeline(studio, settings, broker):
+    async with pipeline(studio, settings, broker) as (_, runners):
         project = new_project(studio, owner)
         await wait_for(lambda: studio.project(project.id).status == "completed", what="completion")
-    # Each of the six stage groups dead-letters each bad message once, with its reason.
-    dead = await read_topic(broker, settings.topic(DEAD_LETTERS), 6 * len(bad))
-    assert len(dead) == 6 * len(bad)
+    # Each stage group (the six steps' and the webhooks') dead-letters each bad message once.
+    assert len(runners) == 7
+    dead = await read_topic(broker, settings.topic(DEAD_LETTERS), len(runners) * len(bad))
+    assert len(dead) == len(runners) * len(bad)
     assert {r.value for r in dead} == set(bad)
     for record in dead:
         headers = dict(record.headers)
