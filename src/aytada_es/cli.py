@@ -16,7 +16,10 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from .application import Studio
-from .audit import account_audit, project_audit, statement, timeline
+from .audit.account import account_audit
+from .audit.project import project_audit
+from .audit.reports import AccountAudit, AuditTrail
+from .audit.text import statement, timeline
 from .bootstrap import ROLES, System, bootstrap, tune_collector
 from .config import Settings
 from .consumers.registry import installed, registered
@@ -288,6 +291,7 @@ def _status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     """Print the report; 0 when it passed, 1 when it did not (2, by `main`, on bad input)."""
     studio = Studio(settings.database().eventsourcing_env())
+    report: AuditTrail | AccountAudit
     try:
         if args.account is not None:
             report = account_audit(studio, args.account)
@@ -301,8 +305,8 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
             lines = timeline(report)
     finally:
         studio.close()
-    print(json.dumps(report, indent=2) if args.json else "\n".join(lines))
-    return 0 if report["passed"] else 1
+    print(report.model_dump_json(indent=2) if args.json else "\n".join(lines))
+    return 0 if report.passed else 1
 
 
 def _stages(settings: Settings, *, as_json: bool) -> int:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 
-from ..audit import project_audit
+from ..audit.project import project_audit
+from ..audit.reports import AuditTrail
 from ..domain.errors import BadInput
 from ..parsing import whole_number
 from ..projections import project_card
 from .endpoints import Call, Endpoint, Parameter
-from .models import AuditTrail, Card, DeletedList
+from .models import Card, DeletedList
 
 AUDITORS = ("auditor",)
 SUPPORT = ("support",)
@@ -28,8 +29,7 @@ def _at_version(call: Call) -> int | None:
 
 async def audit_project(call: Call) -> AuditTrail:
     id, at_version = call.project_id(), _at_version(call)
-    report = await run_in_threadpool(project_audit, call.web.studio, id, at_version)
-    return AuditTrail.model_validate(report)
+    return await run_in_threadpool(project_audit, call.web.studio, id, at_version)
 
 
 async def deleted_projects(call: Call) -> DeletedList:
