@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..audit.reports import Reconciliation
+from ..domain.account import MAX_ADJUSTMENT_TEXT
 from ..domain.project import MAX_BRIEF, MAX_TITLE
 from ..domain.steps import MAX_IDEAS
 
@@ -70,6 +71,14 @@ class ScriptRequest(Request):
 
 class NoFields(Request):
     """A command that takes nothing: no body, or `{}`."""
+
+
+class Adjustment(Request):
+    """`POST /api/support/accounts/{user}/adjustments`: credits back (> 0) or taken (< 0)."""
+
+    amount: int = Field(ge=-(2**63), le=2**63 - 1)
+    reason: str = Field(min_length=1, max_length=MAX_ADJUSTMENT_TEXT["reason"])
+    ticket: str = Field(min_length=1, max_length=MAX_ADJUSTMENT_TEXT["ticket"])
 
 
 class Login(Request):
@@ -223,6 +232,18 @@ class CreditStatement(Answer):
     balance: int
     reserved: int
     history: list[CreditMovement]
+
+
+class Adjusted(Answer):
+    """The adjustment recorded, and the account's credits after it."""
+
+    name: str
+    amount: int
+    reason: str
+    ticket: str
+    actor: str
+    balance: int
+    reserved: int
 
 
 class DeletedProject(Answer):
