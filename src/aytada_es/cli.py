@@ -29,6 +29,7 @@ from .kafka.broker import BundledBroker
 from .kafka.lag import group_lags
 from .kafka.topics import PROJECT_EVENTS
 from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
+from .projections.audited import read_side_of
 from .projections.stopped import utc
 from .repeats import quiet_loop_errors
 from .web import create_app
@@ -151,8 +152,10 @@ def _check_audit(args: argparse.Namespace) -> None:
     usage: argparse.ArgumentParser = args.usage
     if (args.project_id is None) == (args.account is None):
         usage.error("give either a PROJECT_ID or --account USER")
-    if args.account is not None and (args.at_version is not None or args.diff is not None):
-        usage.error("--at-version and --diff apply to a project, not to --account")
+    if args.account is not None and args.at_version is not None:
+        usage.error("--at-version applies to a project, not to --account")
+    if args.account is not None and args.diff is not None:
+        usage.error("--diff applies to a project, not to --account")
     if args.account is None and args.at is not None:
         usage.error("--at applies to --account; a project takes --at-version")
     if args.diff is not None and args.at_version is not None:
@@ -345,7 +348,7 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     report: AuditTrail | AccountAudit | VersionDiff
     try:
         if args.account is not None:
-            report = account_audit(studio, args.account, args.at)
+            report = account_audit(studio, args.account, args.at, read_side_of(studio))
             lines = statement(report)
         else:
             try:
@@ -356,7 +359,7 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
                 report = version_diff(studio, project_id, *args.diff)
                 lines = diff_lines(report)
             else:
-                report = project_audit(studio, project_id, args.at_version)
+                report = project_audit(studio, project_id, args.at_version, read_side_of(studio))
                 lines = timeline(report)
     finally:
         studio.close()

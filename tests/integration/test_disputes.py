@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 from histories import complete, current
 
+from aytada_es.adapters.sql import SQLStore
 from aytada_es.application import Studio
 from aytada_es.audit.account import account_audit
 from aytada_es.audit.project import project_audit, version_diff
@@ -20,6 +21,7 @@ from aytada_es.domain.account import Account
 from aytada_es.domain.errors import BadInput
 from aytada_es.domain.project import Project
 from aytada_es.projections import read_models
+from aytada_es.projections.audited import ReadSideOf
 
 
 def deleted_mid_step_as_release_one_did(studio: Studio) -> tuple[UUID, int]:
@@ -280,3 +282,54 @@ def test_diff_shows_the_fields_that_changed_and_the_events_between(
     assert cli("audit", str(id), "--diff", str(after), str(before))[0] == 2
     assert cli("audit", str(id), "--diff", "1", str(after + 5))[0] == 2
     assert cli("audit", "--account", "ann", "--diff", "1", "2")[0] == 2
+
+
+# ---- read models against the store -------------------------------------------------------------
+
+
+def test_a_read_model_that_disagrees_with_the_store_is_a_finding(
+    studio: Studio, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    ann = studio.open_account("ann", credits=100)[0].id
+    id = studio.create_project(ann, title="Read", format="1:1", brief="", actor="user:ann").id
+    studio.request_ideas(ann, id, actor="user:ann")
+    complete(studio, id, units=2)
+    models = read_models(studio)
+    while models.catch_up():
+        pass
+    side = ReadSideOf(models)
+    agreed = project_audit(studio, id, read_side=side)
+    assert agreed.read_models_compared and agreed.passed and agreed.findings == []
+    assert account_audit(studio, "ann", read_side=side).passed
+    code, out, _ = cli("audit", str(id))
+    assert code == 0 and "read models: agree with the events" in out
+
+    store = SQLStore.of(studio)
+    store.execute(
+        "UPDATE {aytada_credit_ledgers} SET charged = charged + 5 WHERE project_id = ?", (str(id),)
+    )
+    store.execute(
+        "UPDATE {aytada_accounts} SET balance = balance - 5 WHERE id = ?",
+        (str(ann),),
+    )
+    report = project_audit(studio, id, read_side=side)
+    [finding] = report.findings
+    assert finding.kind == "read_model_disagrees" and not report.passed
+    assert report.reconciliation.consistent  # the events themselves are fine
+    account = account_audit(studio, "ann", read_side=side)
+    assert [f.kind for f in account.findings] == ["read_model_disagrees"] * 2
+    assert "accounts read model" in account.findings[-1].message
+    code, out, _ = cli("audit", str(id))
+    assert code == 1 and "read models: DISAGREE with the events" in out
+    assert project_audit(studio, id).passed  # without the read models: nothing to compare
+
+
+def test_read_models_behind_the_events_are_not_compared(studio: Studio) -> None:
+    ann = studio.open_account("ann", credits=100)[0].id
+    models = read_models(studio)
+    while models.catch_up():
+        pass
+    id = studio.create_project(ann, title="Late", format="1:1", brief="", actor="user:ann").id
+    studio.request_ideas(ann, id, actor="user:ann")  # not applied yet
+    report = project_audit(studio, id, read_side=ReadSideOf(models))
+    assert not report.read_models_compared and report.passed

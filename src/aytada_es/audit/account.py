@@ -12,6 +12,7 @@ from ..application import Studio
 from ..domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from ..domain.errors import AccountNotFound, ProjectNotFound
 from ..notation import utc_iso
+from .findings import ReadSide, balance_disagreement
 from .history import chain_check, decoded
 from .project import project_audit
 from .reports import AccountAudit, ChainCheck, ProjectCheck, StatementLine
@@ -19,12 +20,15 @@ from .reports import AccountAudit, ChainCheck, ProjectCheck, StatementLine
 _ACCOUNT_OPENED = get_topic(Account.AccountOpened)
 
 
-def account_audit(studio: Studio, name: str, at: datetime | None = None) -> AccountAudit:
+def account_audit(
+    studio: Studio, name: str, at: datetime | None = None, read_side: ReadSide | None = None
+) -> AccountAudit:
     """Every credit movement of an account (up to `at`) with its project and the running balance.
 
     Each project the movements name is checked too: its own chain, its own ledger, its
     findings, and that ledger against the account's movements for it. With `at`, the balance
     is the one the movements up to `at` leave, and the projects are checked as they are now.
+    With `read_side`, the read models' balances and ledgers are compared with the replay too.
     """
     account = studio.account_named(name)
     history = stored_history(studio, account.id)
@@ -67,7 +71,9 @@ def account_audit(studio: Studio, name: str, at: datetime | None = None) -> Acco
             )
             sums[kind] += amount
         lines.append(line)
-    projects = [_project_check(studio, UUID(id), sums, at) for id, sums in per_project.items()]
+    projects = [
+        _project_check(studio, UUID(id), sums, at, read_side) for id, sums in per_project.items()
+    ]
     by_id = {p.project_id: p for p in projects}
     for line in lines:
         if line.project_id is not None:
@@ -81,6 +87,11 @@ def account_audit(studio: Studio, name: str, at: datetime | None = None) -> Acco
         ends_at_balance = True  # the balance then is what the movements up to then leave
     consistent = ends_at_balance and all(p.consistent and p.matches_account for p in projects)
     findings = [f for p in projects for f in p.findings]
+    compared = None
+    if read_side is not None and at is None:
+        replayed = (account.balance, account.reserved)
+        compared = balance_disagreement(read_side, account.id, replayed, history[-1].id)
+        findings += compared or []
     return AccountAudit(
         account_id=str(account.id),
         name=account.name,
@@ -94,6 +105,7 @@ def account_audit(studio: Studio, name: str, at: datetime | None = None) -> Acco
         chain=chain,
         unreadable_versions=unreadable,
         findings=findings,
+        read_models_compared=compared is not None,
         passed=consistent
         and chain.verified
         and not unreadable
@@ -103,11 +115,15 @@ def account_audit(studio: Studio, name: str, at: datetime | None = None) -> Acco
 
 
 def _project_check(
-    studio: Studio, project_id: UUID, sums: dict[str, int], at: datetime | None
+    studio: Studio,
+    project_id: UUID,
+    sums: dict[str, int],
+    at: datetime | None,
+    read_side: ReadSide | None,
 ) -> ProjectCheck:
     """A project an account's movements name: its ledger, and whether the two agree."""
     try:
-        report = project_audit(studio, project_id)
+        report = project_audit(studio, project_id, read_side=read_side)
     except ProjectNotFound:
         return ProjectCheck(
             project_id=str(project_id),

@@ -16,7 +16,7 @@ from ..domain.credits import Reconciliation
 from ..domain.errors import AccountNotFound, BadInput, ProjectNotFound
 from ..domain.project import Project
 from ..notation import jsonable, utc_iso
-from .findings import project_findings
+from .findings import ReadSide, ledger_disagreement, project_findings
 from .history import chain_check, decoded, entry, ledger
 from .reports import AuditTrail, FieldChange, VersionDiff
 
@@ -79,8 +79,16 @@ def _version_problem(at_version: object, latest: int, field: str) -> BadInput | 
     return None
 
 
-def project_audit(studio: Studio, project_id: UUID, at_version: int | None = None) -> AuditTrail:
-    """A project's history (up to `at_version`), its state then, its credits, chain and findings."""
+def project_audit(
+    studio: Studio,
+    project_id: UUID,
+    at_version: int | None = None,
+    read_side: ReadSide | None = None,
+) -> AuditTrail:
+    """A project's history (up to `at_version`), its state then, its credits, chain and findings.
+
+    With `read_side`, the credits read model's ledger is compared with the replay too.
+    """
     history = stored_history(studio, project_id)
     if not history or history[0].topic != _PROJECT_CREATED:
         raise ProjectNotFound(project_id)
@@ -97,7 +105,14 @@ def project_audit(studio: Studio, project_id: UUID, at_version: int | None = Non
     chain = chain_check(history)
     reconciliation = project.reconciliation() if project else Reconciliation(0, 0, 0, 0)
     timeline = [entry(studio, s, e) for s, e in zip(shown, events, strict=True)]
-    findings = project_findings(timeline, events, project, to_the_end=at_version in (None, latest))
+    to_the_end = at_version in (None, latest)
+    findings = project_findings(timeline, events, project, to_the_end=to_the_end)
+    compared = None
+    if read_side is not None and to_the_end and project is not None:
+        compared = ledger_disagreement(
+            read_side, project_id, ledger(reconciliation), history[-1].id
+        )
+        findings += compared or []
     return AuditTrail(
         project_id=str(project_id),
         owner_id=None if project is None else str(project.owner_id),
@@ -113,6 +128,7 @@ def project_audit(studio: Studio, project_id: UUID, at_version: int | None = Non
         chain=chain,
         replay_error=replay_error,
         findings=findings,
+        read_models_compared=compared is not None,
         passed=chain.verified
         and replay_error is None
         and reconciliation.consistent

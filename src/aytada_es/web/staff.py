@@ -13,6 +13,7 @@ from ..audit.reports import AccountAudit, AuditTrail
 from ..domain.errors import BadInput
 from ..parsing import whole_number
 from ..projections import project_card
+from ..projections.audited import ReadSideOf
 from .endpoints import Call, Endpoint, Parameter
 from .models import Adjusted, Adjustment, Card, DeletedList
 
@@ -33,7 +34,8 @@ def _at_version(call: Call) -> int | None:
 
 async def audit_project(call: Call) -> AuditTrail:
     id, at_version = call.project_id(), _at_version(call)
-    return await run_in_threadpool(project_audit, call.web.studio, id, at_version)
+    read_side = ReadSideOf(call.web.read_models)
+    return await run_in_threadpool(project_audit, call.web.studio, id, at_version, read_side)
 
 
 def _at(call: Call) -> datetime | None:
@@ -50,7 +52,8 @@ def _at(call: Call) -> datetime | None:
 
 async def audit_account(call: Call) -> AccountAudit:
     user, at = call.request.path_params["user"], _at(call)
-    return await run_in_threadpool(account_audit, call.web.studio, user, at)
+    read_side = ReadSideOf(call.web.read_models)
+    return await run_in_threadpool(account_audit, call.web.studio, user, at, read_side)
 
 
 async def adjust_credits(call: Call) -> Adjusted:
