@@ -333,3 +333,23 @@ def test_read_models_behind_the_events_are_not_compared(studio: Studio) -> None:
     studio.request_ideas(ann, id, actor="user:ann")  # not applied yet
     report = project_audit(studio, id, read_side=ReadSideOf(models))
     assert not report.read_models_compared and report.passed
+
+
+def test_at_checks_each_project_as_it_stood_then(studio: Studio) -> None:
+    ann = studio.open_account("ann", credits=100)[0].id
+    id = studio.create_project(ann, title="Then", format="1:1", brief="", actor="user:ann").id
+    studio.request_ideas(ann, id, actor="user:ann")
+    held = studio.project(id).reconciliation().still_reserved
+    middle = datetime.now(UTC)
+    complete(studio, id, units=2)
+    studio.delete_project(ann, id, actor="user:ann")
+
+    then = account_audit(studio, "ann", middle)
+    [project] = then.projects
+    assert project.reconciliation is not None
+    assert (project.reconciliation.still_reserved, project.reconciliation.charged) == (held, 0)
+    assert project.matches_account and not project.deleted and then.passed
+    assert (then.balance, then.reserved) == (100 - held, held)
+    now = account_audit(studio, "ann")
+    assert now.projects[0].deleted and now.projects[0].reconciliation.still_reserved == 0
+    assert now.reserved == 0 and now.passed

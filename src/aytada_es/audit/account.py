@@ -14,7 +14,7 @@ from ..domain.errors import AccountNotFound, ProjectNotFound
 from ..notation import utc_iso
 from .findings import ReadSide, balance_disagreement
 from .history import chain_check, decoded
-from .project import project_audit
+from .project import project_audit, version_at
 from .reports import AccountAudit, ChainCheck, ProjectCheck, StatementLine
 
 _ACCOUNT_OPENED = get_topic(Account.AccountOpened)
@@ -27,7 +27,7 @@ def account_audit(
 
     Each project the movements name is checked too: its own chain, its own ledger, its
     findings, and that ledger against the account's movements for it. With `at`, the balance
-    is the one the movements up to `at` leave, and the projects are checked as they are now.
+    is the one the movements up to `at` leave, and each project is checked as it stood then.
     With `read_side`, the read models' balances and ledgers are compared with the replay too.
     """
     account = studio.account_named(name)
@@ -123,7 +123,8 @@ def _project_check(
 ) -> ProjectCheck:
     """A project an account's movements name: its ledger, and whether the two agree."""
     try:
-        report = project_audit(studio, project_id, read_side=read_side)
+        then = None if at is None else version_at(studio, project_id, at)
+        report = project_audit(studio, project_id, then, None if at else read_side)
     except ProjectNotFound:
         return ProjectCheck(
             project_id=str(project_id),
@@ -136,14 +137,11 @@ def _project_check(
         )
     own = report.reconciliation
     state = report.project or {}
-    if at is None:
-        matches = (own.reserved, own.charged, own.released) == (
-            sums["reserve"],
-            sums["charge"],
-            sums["release"],
-        )
-    else:
-        matches = True  # the project is checked as it is now; the account only up to `at`
+    matches = (own.reserved, own.charged, own.released) == (
+        sums["reserve"],
+        sums["charge"],
+        sums["release"],
+    )
     return ProjectCheck(
         project_id=str(project_id),
         title=report.title,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -134,6 +135,16 @@ def project_audit(
         and reconciliation.consistent
         and not findings,
     )
+
+
+def version_at(studio: Studio, project_id: UUID, at: datetime) -> int | None:
+    """The project's latest version stored at or before `at`; None if it did not exist then."""
+    version = None
+    for event in decoded(studio, stored_history(studio, project_id)):
+        if event is None or event.timestamp > at:
+            break
+        version = event.originator_version
+    return version
 
 
 def version_diff(studio: Studio, project_id: UUID, a: int, b: int) -> VersionDiff:
