@@ -49,6 +49,7 @@ def project_findings(
     cancelled: dict[str, AuditEvent] = {}  # step -> its StepCancelled, until it is requested again
     failed: dict[str, AuditEvent] = {}  # step -> its StepFailed, until it is requested again
     reserved: dict[str, list[AuditEvent]] = {}  # step -> the reservations it still holds
+    open_: dict[str, int] = {}  # step -> the credits it still holds
     for shown, event in zip(timeline, events, strict=True):
         if isinstance(event, Project.ProjectDeleted):
             deleted_at = shown
@@ -64,10 +65,12 @@ def project_findings(
             failed.pop(step, None)
         elif isinstance(event, Project.CreditsReserved):
             reserved.setdefault(event.step, []).append(shown)
-        elif isinstance(event, Project.CreditsReleased):
-            reserved.pop(event.step, None)
-        elif isinstance(event, Project.CreditsCharged):
-            reserved.pop(event.step, None)
+            open_[event.step] = open_.get(event.step, 0) + event.amount
+        elif isinstance(event, Project.CreditsReleased | Project.CreditsCharged):
+            open_[event.step] = open_.get(event.step, 0) - event.amount
+            if open_[event.step] <= 0:  # what the step held is settled
+                reserved.pop(event.step, None)
+        if isinstance(event, Project.CreditsCharged):
             finding = _unfair_charge(event, shown, deleted_at, cancelled, failed)
             if finding is not None:
                 findings.append(finding)
