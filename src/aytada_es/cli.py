@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser(
         "audit",
         help="replay a project's history (deleted ones too) or an account's credit movements;"
-        " exit 1 when its credits do not reconcile or its hash chain is broken",
+        " exit 1 when its credits do not reconcile, its hash chain is broken or it has findings",
     )
     audit.add_argument("project_id", nargs="?", metavar="PROJECT_ID")
     audit.add_argument("--account", metavar="USER", help="the user's credit statement instead")
