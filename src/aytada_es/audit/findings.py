@@ -46,7 +46,7 @@ def project_findings(
     """
     findings: list[Finding] = []
     deleted_at: AuditEvent | None = None
-    cancelled: dict[str, AuditEvent] = {}  # step -> its StepCancelled, until it is requested again
+    cancelled: dict[str, AuditEvent] = {}  # step -> its StepCancelled, until a step is requested
     failed: dict[str, AuditEvent] = {}  # step -> its StepFailed, until it is requested again
     reserved: dict[str, list[AuditEvent]] = {}  # step -> the reservations it still holds
     open_: dict[str, int] = {}  # step -> the credits it still holds
@@ -61,7 +61,8 @@ def project_findings(
             failed[event.step] = shown
         elif isinstance(event, Project.StepRequested | Project.AddOnRequested):
             step = event.step if isinstance(event, Project.AddOnRequested) else event.STEP.value
-            cancelled.pop(step, None)
+            if isinstance(event, Project.StepRequested):
+                cancelled.clear()  # the owner set the pipeline going again
             failed.pop(step, None)
         elif isinstance(event, Project.CreditsReserved):
             reserved.setdefault(event.step, []).append(shown)
