@@ -84,7 +84,7 @@ def project_findings(
                 findings.append(
                     Finding(
                         kind=kind,
-                        message=f"{amount} credits still held for {step} on a {why} project",
+                        message=f"{_credits(amount)} still held for {step} on a {why} project",
                         step=step,
                         amount=amount,
                         versions=[e.version for e in shown_by],
@@ -92,6 +92,10 @@ def project_findings(
                     )
                 )
     return findings
+
+
+def _credits(amount: int) -> str:
+    return f"{amount} credit" if amount == 1 else f"{amount} credits"
 
 
 def _unfair_charge(
@@ -114,7 +118,7 @@ def _unfair_charge(
         return None
     return Finding(
         kind=kind,
-        message=f"{charge.amount} credits charged for {charge.step} {what} (v{cause.version})",
+        message=f"{_credits(charge.amount)} charged for {charge.step} {what} (v{cause.version})",
         step=charge.step,
         amount=charge.amount,
         versions=[cause.version, shown.version],
