@@ -33,6 +33,7 @@ from .web.probes import probes_app
 from .web.quota import descriptor_budget
 from .web.serving import WebServer
 
+PACK_COMMANDS = ("export", "verify", "key")  # `audit export|verify|key` (pack/commands.py)
 DEMO_USER = "demo"
 DEMO_CREDITS = 5000
 DEFAULT_PORT = 8000
@@ -105,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser(
         "audit",
         help="replay a project's history (deleted ones too) or an account's credit movements;"
-        " exit 1 when its credits do not reconcile or its hash chain is broken",
+        " exit 1 when its credits do not reconcile or its hash chain is broken or differs from"
+        " its anchors. `audit export|verify|key --help`: dispute packs",
     )
     audit.add_argument("project_id", nargs="?", metavar="PROJECT_ID")
     audit.add_argument("--account", metavar="USER", help="the user's credit statement instead")
@@ -127,6 +129,11 @@ def _check_audit(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["audit"] and given[1:2] and given[1] in PACK_COMMANDS:
+        from .pack.commands import main as pack_main  # dispute packs: no store to load for verify
+
+        return pack_main(given[1:])
     args = _parser().parse_args(argv)
     if args.command == "audit":
         _check_audit(args)
