@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
+from .adapters.anchors import AnchorLog, checked
 from .adapters.chain import first_broken, head_of, stored_history
 from .application import Studio
 from .domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
@@ -31,14 +32,18 @@ _PROJECT_CREATED = get_topic(Project.ProjectCreated)
 _ACCOUNT_OPENED = get_topic(Account.AccountOpened)
 
 
-def chain_check(history: Sequence[Notification]) -> JSON:
-    """Whether the stored events still match their hash chain, and the first that does not."""
+def chain_check(history: Sequence[Notification], anchors: AnchorLog | None = None) -> JSON:
+    """Whether the stored events still match their hash chain and its anchors, if given."""
     broken = first_broken(history)
+    written = [] if anchors is None or not history else anchors.of(str(history[0].originator_id))
+    problems = checked(history, written)
     return {
-        "verified": broken is None,
+        "verified": broken is None and not problems,
         "first_bad_version": broken,
         "events": len(history),
         "head": head_of(history),
+        "anchors": len(written),
+        "anchor_problems": problems,
     }
 
 
@@ -135,8 +140,16 @@ def project_state(project: Project) -> JSON:
     return dict(jsonable(state))
 
 
-def project_audit(studio: Studio, project_id: UUID, at_version: int | None = None) -> JSON:
-    """A project's history (up to `at_version`), its state then, its credits and its chain."""
+def project_audit(
+    studio: Studio,
+    project_id: UUID,
+    at_version: int | None = None,
+    anchors: AnchorLog | None = None,
+) -> JSON:
+    """A project's history (up to `at_version`), its state then, its credits and its chain.
+
+    With `anchors`, the chain is also checked against the heads written down outside the store.
+    """
     history = stored_history(studio, project_id)
     if not history or history[0].topic != _PROJECT_CREATED:
         raise ProjectNotFound(project_id)
@@ -156,7 +169,7 @@ def project_audit(studio: Studio, project_id: UUID, at_version: int | None = Non
     if project is not None:
         with contextlib.suppress(AccountNotFound):
             owner_name = studio.account(project.owner_id).name
-    chain = chain_check(history)
+    chain = chain_check(history, anchors)
     reconciliation = project.reconciliation() if project else Reconciliation(0, 0, 0, 0)
     return {
         "project_id": str(project_id),
@@ -176,7 +189,7 @@ def project_audit(studio: Studio, project_id: UUID, at_version: int | None = Non
     }
 
 
-def account_audit(studio: Studio, name: str) -> JSON:
+def account_audit(studio: Studio, name: str, anchors: AnchorLog | None = None) -> JSON:
     """Every credit movement of an account with its project and the running balance, checked."""
     # Each project the movements name is checked too: its own chain, its own ledger, and that
     # ledger against the account's movements for it.
@@ -216,13 +229,13 @@ def account_audit(studio: Studio, name: str) -> JSON:
                 "reserved": reserved,
             }
         )
-    projects = [_project_check(studio, UUID(id), sums) for id, sums in per_project.items()]
+    projects = [_project_check(studio, UUID(id), sums, anchors) for id, sums in per_project.items()]
     titles = {p["project_id"]: p for p in projects}
     for line in lines:
         if line["project_id"] is not None:
             found = titles[line["project_id"]]
             line["project_title"], line["project_deleted"] = found["title"], found["deleted"]
-    chain = chain_check(history)
+    chain = chain_check(history, anchors)
     ends_at_balance = (balance, reserved) == (account.balance, account.reserved)
     consistent = ends_at_balance and all(p["consistent"] and p["matches_account"] for p in projects)
     return {
@@ -243,10 +256,12 @@ def account_audit(studio: Studio, name: str) -> JSON:
     }
 
 
-def _project_check(studio: Studio, project_id: UUID, sums: dict[str, int]) -> JSON:
+def _project_check(
+    studio: Studio, project_id: UUID, sums: dict[str, int], anchors: AnchorLog | None
+) -> JSON:
     """A project an account's movements name: its ledger, and whether the two agree."""
     try:
-        report = project_audit(studio, project_id)
+        report = project_audit(studio, project_id, anchors=anchors)
     except ProjectNotFound:
         return {
             "project_id": str(project_id),
@@ -255,7 +270,14 @@ def _project_check(studio: Studio, project_id: UUID, sums: dict[str, int]) -> JS
             "reconciliation": None,
             "consistent": False,
             "matches_account": False,
-            "chain": {"verified": False, "first_bad_version": 1, "events": 0, "head": None},
+            "chain": {
+                "verified": False,
+                "first_bad_version": 1,
+                "events": 0,
+                "head": None,
+                "anchors": 0,
+                "anchor_problems": [],
+            },
         }
     own = report["reconciliation"]
     return {
@@ -347,7 +369,12 @@ def statement(report: JSON) -> list[str]:
 
 def _chain_line(chain: JSON) -> str:
     if chain["verified"]:
-        return f"hash chain: {chain['events']} events verified, head {chain['head']}"
+        return (
+            f"hash chain: {chain['events']} events verified, head {chain['head']};"
+            f" {chain['anchors']} anchors match"
+        )
+    if chain["first_bad_version"] is None:
+        return "hash chain: DIFFERS FROM ITS ANCHORS: " + "; ".join(chain["anchor_problems"])
     return (
         f"hash chain: BROKEN at v{chain['first_bad_version']}: that stored event does not"
         " match its hash (edited, removed or out of order)"

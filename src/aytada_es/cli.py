@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from .adapters.anchors import AnchorLog
 from .application import Studio
 from .audit import account_audit, project_audit, statement, timeline
 from .bootstrap import ROLES, System, bootstrap, tune_collector
@@ -295,16 +296,17 @@ def _status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     """Print the report; 0 when it passed, 1 when it did not (2, by `main`, on bad input)."""
     studio = Studio(settings.database().eventsourcing_env())
+    anchors = AnchorLog(settings.anchors_dir)
     try:
         if args.account is not None:
-            report = account_audit(studio, args.account)
+            report = account_audit(studio, args.account, anchors)
             lines = statement(report)
         else:
             try:
                 project_id = UUID(args.project_id)
             except ValueError:
                 raise ProjectNotFound(args.project_id) from None
-            report = project_audit(studio, project_id, args.at_version)
+            report = project_audit(studio, project_id, args.at_version, anchors)
             lines = timeline(report)
     finally:
         studio.close()

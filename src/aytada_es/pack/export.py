@@ -90,9 +90,7 @@ def _pack(
                 "head": None if sealed is None else sealed[0],
             }
         )
-        records += [
-            {"kind": "anchor", **vars(a)} for a in anchors.of(str(last.originator_id))
-        ]
+        records += [{"kind": "anchor", **vars(a)} for a in anchors.of(str(last.originator_id))]
     records += [_reconciliation(studio, history) for history in projects]
     records.append(
         {

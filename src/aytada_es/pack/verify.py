@@ -68,7 +68,8 @@ def verify(data: bytes, pinned_key: str | None = None) -> Verdict:
     if lines is None:
         return verdict
     header, records, signature = lines[0][1], [r for _, r in lines[1:-1]], lines[-1][1]
-    verdict.scope = header.get("scope") if isinstance(header.get("scope"), dict) else {}
+    scope = header.get("scope")
+    verdict.scope = scope if isinstance(scope, dict) else {}
     verdict.public_key = str(header.get("public_key", ""))
     signed = b"".join(raw for raw, _ in lines[:-1])
     _check_signature(signed, header, signature, pinned_key, verdict)
@@ -185,7 +186,9 @@ def _check_chain(
         content = json.loads(body)
         version = content.get("class_version", 1)
         if event["topic"] not in schemas or version > schemas[event["topic"]]:
-            verdict.problems.append(f"{where}: schema version {version} of {event['topic']} unknown")
+            verdict.problems.append(
+                f"{where}: schema version {version} of {event['topic']} unknown"
+            )
         heads[expected], previous = claimed, claimed
         bodies.append((event["topic"], content))
     return heads, bodies
@@ -217,7 +220,9 @@ def _unsealed(state: bytes) -> tuple[str | None, bytes]:
     return None, state
 
 
-def _check_chain_lines(chains: list[JSON], heads: dict[str, dict[int, str]], verdict: Verdict) -> None:
+def _check_chain_lines(
+    chains: list[JSON], heads: dict[str, dict[int, str]], verdict: Verdict
+) -> None:
     stated = {c["aggregate_id"]: c for c in chains}
     for aggregate_id, claimed in heads.items():
         chain = stated.get(aggregate_id)
@@ -268,11 +273,13 @@ def _check_reconciliations(
             verdict.problems.append(f"project {project_id} has no reconciliation line")
             continue
         if still < 0:
-            verdict.problems.append(f"project {project_id}: more charged and released than reserved")
+            verdict.problems.append(
+                f"project {project_id}: more charged and released than reserved"
+            )
         if {k: line[k] for k in (*own, "still_reserved")} != {**own, "still_reserved": still}:
             verdict.problems.append(
                 f"project {project_id}: its events add up to {own} with {still} still reserved,"
-                f" the reconciliation says {({k: line[k] for k in (*own, 'still_reserved')})}"
+                f" the reconciliation says { ({k: line[k] for k in (*own, 'still_reserved')}) }"
             )
     for project_id in set(lines) - set(projects):
         verdict.problems.append(f"a reconciliation names project {project_id}, not in the pack")
@@ -332,7 +339,9 @@ def _check_account(
             )
     if "account" in verdict.scope:
         for project_id in set(per_project) - set(projects):
-            verdict.problems.append(f"the account moved credits of project {project_id}, not in the pack")
+            verdict.problems.append(
+                f"the account moved credits of project {project_id}, not in the pack"
+            )
 
 
 def _uuid(value: object) -> str | None:
@@ -340,4 +349,3 @@ def _uuid(value: object) -> str | None:
     if isinstance(value, dict) and value.get("_type_") == "uuid_hex":
         return str(UUID(str(value["_data_"])))
     return None if value is None else str(UUID(str(value)))
-

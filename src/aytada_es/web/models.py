@@ -258,6 +258,10 @@ class ChainCheck(Answer):
     )
     events: int
     head: str | None = Field(description="the hash the latest event claims")
+    anchors: int = Field(0, description="the heads written down outside the store, checked")
+    anchor_problems: list[str] = Field(
+        default_factory=list, description="where the stored chain differs from its anchors"
+    )
 
 
 class AuditTrail(Answer):

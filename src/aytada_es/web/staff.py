@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 
+from ..adapters.anchors import AnchorLog
 from ..audit import project_audit
 from ..domain.errors import BadInput
 from ..parsing import whole_number
@@ -28,7 +29,8 @@ def _at_version(call: Call) -> int | None:
 
 async def audit_project(call: Call) -> AuditTrail:
     id, at_version = call.project_id(), _at_version(call)
-    report = await run_in_threadpool(project_audit, call.web.studio, id, at_version)
+    anchors = AnchorLog(call.web.service.settings.anchors_dir)
+    report = await run_in_threadpool(project_audit, call.web.studio, id, at_version, anchors)
     return AuditTrail.model_validate(report)
 
 
