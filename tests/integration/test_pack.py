@@ -209,25 +209,25 @@ def test_the_script_in_the_docs_verifies_a_pack_and_refuses_a_flipped_one(
     pack = tmp_path / "alice.pack"
     assert aytada("audit", "export", "--account", "alice", "-o", str(pack), env=env).returncode == 0
 
+    empty = an_empty_place(tmp_path)
+
     def docs_verify(path: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "verify.py", str(path)],
             cwd=tmp_path,
-            env=an_empty_place(tmp_path / str(path.name)),
+            env=empty,
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
 
-    (tmp_path / pack.name).mkdir(exist_ok=True)
     ok = docs_verify(pack)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     data = pack.read_bytes()
     for where in (data.index(b'"state":"') + 30, data.index(b'"balance":') + 10):
         bad = tmp_path / f"bad{where}.pack"
         bad.write_bytes(flipped(data, where))
-        (tmp_path / bad.name).mkdir(exist_ok=True)
         assert docs_verify(bad).returncode == 1, where
     assert str(ids["fizz"]) in data.decode()
 
