@@ -325,6 +325,21 @@ class Studio(Application[UUID]):
 
         return self._run(grant)
 
+    def adjust_credits(
+        self, name: str, amount: int, *, reason: str, ticket: str, actor: str = "cli"
+    ) -> int:
+        """Settle a dispute: give back or take credits; the position of the adjustment."""
+
+        def adjust(unit: UnitOfWork) -> None:
+            account = self.account_named(name)
+            account.adjust(amount, reason=reason, ticket=ticket, actor=actor)
+            unit.keep(account)
+
+        self._retrying(adjust)
+        position = self.last_position()
+        assert position is not None  # the adjustment was just stored
+        return position
+
     def rotate_token(
         self, name: str, *, expires_in_days: int | None = None, actor: str = "cli"
     ) -> NewToken:

@@ -17,7 +17,10 @@ from uuid import UUID
 
 from .adapters.anchors import AnchorLog
 from .application import Studio
-from .audit import account_audit, project_audit, statement, timeline
+from .audit.account import account_audit
+from .audit.project import project_audit, version_diff
+from .audit.reports import AccountAudit, AuditTrail, VersionDiff
+from .audit.text import diff_lines, statement, timeline
 from .bootstrap import ROLES, System, bootstrap, tune_collector
 from .config import Settings
 from .consumers.registry import installed, registered
@@ -90,6 +93,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     disable.add_argument("name")
 
+    credits = commands.add_parser("credits", help="credits").add_subparsers(
+        dest="credits_command", required=True
+    )
+    adjust = credits.add_parser(
+        "adjust",
+        help="settle a dispute: give credits back (AMOUNT > 0) or take them (AMOUNT < 0),"
+        " as an audited movement of the account",
+    )
+    adjust.add_argument("name", metavar="USER")
+    adjust.add_argument("amount", metavar="AMOUNT", type=_whole, help="credits, signed")
+    adjust.add_argument("--reason", required=True, metavar="TEXT")
+    adjust.add_argument("--ticket", required=True, metavar="ID")
+
     projections = commands.add_parser("projections", help="read models").add_subparsers(
         dest="projections_command", required=True
     )
@@ -115,6 +131,19 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--at-version", type=int, metavar="N", help="the project as it was after version N"
     )
+    audit.add_argument(
+        "--at",
+        type=_moment,
+        metavar="TIME",
+        help="the account as it stood at TIME (ISO 8601, e.g. 2026-01-31T12:00:00Z)",
+    )
+    audit.add_argument(
+        "--diff",
+        type=int,
+        nargs=2,
+        metavar=("A", "B"),
+        help="what changed in the project from version A to version B",
+    )
     audit.add_argument("--json", action="store_true", help="a machine-readable report")
     audit.set_defaults(usage=audit)
     return parser
@@ -125,8 +154,31 @@ def _check_audit(args: argparse.Namespace) -> None:
     usage: argparse.ArgumentParser = args.usage
     if (args.project_id is None) == (args.account is None):
         usage.error("give either a PROJECT_ID or --account USER")
-    if args.account is not None and args.at_version is not None:
-        usage.error("--at-version applies to a project, not to --account")
+    if args.account is not None and (args.at_version is not None or args.diff is not None):
+        usage.error("--at-version and --diff apply to a project, not to --account")
+    if args.account is None and args.at is not None:
+        usage.error("--at applies to --account; a project takes --at-version")
+    if args.diff is not None and args.at_version is not None:
+        usage.error("give either --diff or --at-version")
+
+
+def _whole(text: str) -> int:
+    """A signed whole number for argparse (exit 2 otherwise)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _moment(text: str) -> datetime:
+    """An ISO 8601 time for argparse; one without a zone is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (ISO 8601, e.g. 2026-01-31T12:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,6 +215,8 @@ def _run(args: argparse.Namespace) -> int:
         return _rebuild(settings)
     if args.command == "audit":
         return _audit(settings, args)
+    if args.command == "credits":
+        return _adjust(settings, args)
     if args.command == "stages":
         return _stages(settings, as_json=args.json)
     roles = (*ROLES, "web") if args.command == "serve" else (args.role,)
@@ -297,21 +351,43 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     """Print the report; 0 when it passed, 1 when it did not (2, by `main`, on bad input)."""
     studio = Studio(settings.database().eventsourcing_env())
     anchors = AnchorLog(settings.anchors_dir)
+    report: AuditTrail | AccountAudit | VersionDiff
     try:
         if args.account is not None:
-            report = account_audit(studio, args.account, anchors)
+            report = account_audit(studio, args.account, args.at, anchors)
             lines = statement(report)
         else:
             try:
                 project_id = UUID(args.project_id)
             except ValueError:
                 raise ProjectNotFound(args.project_id) from None
-            report = project_audit(studio, project_id, args.at_version, anchors)
-            lines = timeline(report)
+            if args.diff is not None:
+                report = version_diff(studio, project_id, *args.diff)
+                lines = diff_lines(report)
+            else:
+                report = project_audit(studio, project_id, args.at_version, anchors)
+                lines = timeline(report)
     finally:
         studio.close()
-    print(json.dumps(report, indent=2) if args.json else "\n".join(lines))
-    return 0 if report["passed"] else 1
+    print(report.model_dump_json(indent=2) if args.json else "\n".join(lines))
+    return 0 if isinstance(report, VersionDiff) or report.passed else 1
+
+
+def _adjust(settings: Settings, args: argparse.Namespace) -> int:
+    """Record an adjustment of a user's credits; print the balance it leaves."""
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        position = studio.adjust_credits(
+            args.name, args.amount, reason=args.reason, ticket=args.ticket, actor="cli"
+        )
+        account = studio.account_named(args.name)
+    finally:
+        studio.close()
+    print(
+        f"adjusted {args.name!r} by {args.amount:+d} (ticket {args.ticket!r}, position {position}):"
+        f" balance {account.balance}, reserved {account.reserved}"
+    )
+    return 0
 
 
 def _stages(settings: Settings, *, as_json: bool) -> int:

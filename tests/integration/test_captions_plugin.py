@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from audits import project_audit
 from web_server import json_of, serving
 
-from aytada_es.audit import project_audit
 from aytada_es.consumers.registry import BUILT_IN, installed
 from aytada_es.consumers.stage import Stage
 from aytada_es.domain.project import Project

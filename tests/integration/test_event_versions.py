@@ -20,13 +20,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from audits import project_audit
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from polling import read_topic
 
 from aytada_es.application import Studio
-from aytada_es.audit import project_audit
 from aytada_es.bootstrap import make_relay
 from aytada_es.cli import main
 from aytada_es.config import Settings

@@ -21,7 +21,7 @@ from aytada_es.adapters.chain import chain_hash, seal, stored_history, unseal
 from aytada_es.adapters.sql import SQLStore
 from aytada_es.anchoring import Anchorer
 from aytada_es.application import Studio
-from aytada_es.audit import project_audit
+from aytada_es.audit.project import project_audit
 from aytada_es.config import Settings
 from aytada_es.kafka import clients
 from aytada_es.kafka.topics import TopicNames, ensure_topics
@@ -244,9 +244,9 @@ def test_a_consistent_rewrite_passes_the_chain_but_the_audit_exits_1_on_its_anch
 
     assert rewrite_consistently(studio, ids["fizz"], b'"title":"Fizz"', b'"title":"Fuzz"') == 1
 
-    assert project_audit(studio, ids["fizz"])["passed"]  # every hash recomputed: no break
+    assert project_audit(studio, ids["fizz"]).passed  # every hash recomputed: no break
     checked = project_audit(studio, ids["fizz"], anchors=log)
-    assert not checked["passed"] and checked["chain"]["anchor_problems"]
+    assert not checked.passed and checked.chain.anchor_problems
     audited = aytada("audit", str(ids["fizz"]), env=env)
     assert audited.returncode == 1, audited.stdout
     assert "DIFFERS FROM ITS ANCHORS" in audited.stdout

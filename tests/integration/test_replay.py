@@ -13,10 +13,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from audits import account_audit, project_audit
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
-from aytada_es.audit import account_audit, project_audit
 from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
 from aytada_es.domain.assets import IMAGE_KINDS

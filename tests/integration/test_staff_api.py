@@ -10,12 +10,12 @@ from uuid import UUID
 import httpx
 import pytest
 import websockets
+from audits import project_audit
 from histories import edit_stored_event
 from starlette.routing import Route
 from web_server import Site, json_of, site, site_settings, wait_for
 from websockets.asyncio.client import ClientConnection
 
-from aytada_es.audit import project_audit
 from aytada_es.domain.project import Project
 from aytada_es.web.app import ENDPOINTS
 

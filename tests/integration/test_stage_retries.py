@@ -8,10 +8,10 @@ from uuid import UUID
 
 import httpx
 import pytest
+from audits import project_audit
 from polling import wait_for
 
 from aytada_es.adapters.assets import AssetStore
-from aytada_es.audit import project_audit
 from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
 from aytada_es.domain.project import Project

@@ -11,9 +11,10 @@ from eventsourcing.domain import Aggregate
 from .copying import copy_aggregate
 from .credits import CreditMovement, Movement
 from .errors import BadInput, InsufficientCredits
-from .storable import MAX_INTEGER
+from .storable import MAX_INTEGER, integer_problem, text_problem
 
 ROLES = ("user", "auditor", "support")
+MAX_ADJUSTMENT_TEXT = {"reason": 500, "ticket": 64}
 _ACCOUNTS = uuid5(NAMESPACE_URL, "aytada-es:accounts")
 
 
@@ -82,6 +83,17 @@ class Account(Aggregate):
     class CreditsGranted(Event):
         class_version = 1
         amount: int
+
+        def apply(self, account: Account) -> None:
+            account.balance += self.amount
+
+    class CreditsAdjusted(Event):
+        """Support settled a dispute: credits given back (positive) or taken (negative)."""
+
+        class_version = 1
+        amount: int
+        reason: str
+        ticket: str
 
         def apply(self, account: Account) -> None:
             account.balance += self.amount
@@ -183,6 +195,28 @@ class Account(Aggregate):
         if amount:
             self.trigger_event(self.CreditsGranted, amount=amount, actor=actor)
 
+    def adjust(self, amount: int, *, reason: str, ticket: str, actor: str) -> None:
+        """Give back or take credits to settle a dispute; the free balance never goes below 0."""
+        problems: dict[str, str] = {}
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+            problems["amount"] = "a whole number other than 0 (negative takes credits back)"
+        elif integer_problem(amount) or integer_problem(self.balance + self.reserved + amount):
+            problems["amount"] = "the account's total must stay a signed 64-bit integer"
+        elif self.balance + amount < 0:
+            problems["amount"] = f"at most {self.balance} can be taken: the free balance"
+        for field, text in (("reason", reason), ("ticket", ticket)):
+            if not isinstance(text, str) or not text.strip():
+                problems[field] = "some text"
+            elif len(text) > MAX_ADJUSTMENT_TEXT[field]:
+                problems[field] = f"at most {MAX_ADJUSTMENT_TEXT[field]} characters"
+            elif (problem := text_problem(text)) is not None:
+                problems[field] = problem
+        if problems:
+            raise BadInput("bad adjustment", problems)
+        self.trigger_event(
+            self.CreditsAdjusted, amount=amount, reason=reason, ticket=ticket, actor=actor
+        )
+
     def rotate_token(
         self, token_hash: str, *, actor: str, token_expires_at: datetime | None = None
     ) -> None:
@@ -219,11 +253,16 @@ class Account(Aggregate):
 
 
 AccountMovement = (
-    Account.CreditsGranted | Account.CreditsHeld | Account.HoldCharged | Account.HoldReleased
+    Account.CreditsGranted
+    | Account.CreditsAdjusted
+    | Account.CreditsHeld
+    | Account.HoldCharged
+    | Account.HoldReleased
 )
 # Each credit movement's kind, and how it moves the free balance and the reserved credits.
 MOVEMENT_EFFECTS: dict[type[Account.Event], tuple[str, int, int]] = {
     Account.CreditsGranted: ("grant", 1, 0),
+    Account.CreditsAdjusted: ("adjust", 1, 0),
     Account.CreditsHeld: ("reserve", -1, 1),
     Account.HoldCharged: ("charge", 0, -1),
     Account.HoldReleased: ("release", 1, -1),

@@ -123,7 +123,7 @@ def statement_lines(studio: Studio, history: Sequence[Notification]) -> list[JSO
         kind, to_balance, to_reserved = MOVEMENT_EFFECTS[type(event)]
         balance += to_balance * event.amount
         reserved += to_reserved * event.amount
-        project_id = None if isinstance(event, Account.CreditsGranted) else event.project_id
+        project_id = getattr(event, "project_id", None)
         sealed = unseal(stored.state)
         lines.append(
             {
@@ -139,6 +139,9 @@ def statement_lines(studio: Studio, history: Sequence[Notification]) -> list[JSO
                 "balance": balance,
                 "reserved": reserved,
                 "head": None if sealed is None else sealed[0],
+                "actor": event.actor,
+                "reason": getattr(event, "reason", None),
+                "ticket": getattr(event, "ticket", None),
             }
         )
     return lines

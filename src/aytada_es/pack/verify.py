@@ -22,6 +22,7 @@ PROJECT_CREATED = ":Project.ProjectCreated"
 # Each account event that moves credits: its kind, and how it moves the balance and the reserve.
 ACCOUNT_MOVEMENTS = {
     ":Account.CreditsGranted": ("grant", 1, 0),
+    ":Account.CreditsAdjusted": ("adjust", 1, 0),
     ":Account.CreditsHeld": ("reserve", -1, 1),
     ":Account.HoldCharged": ("charge", 0, -1),
     ":Account.HoldReleased": ("release", 1, -1),
@@ -321,6 +322,8 @@ def _check_account(
                 "balance": balance,
                 "reserved": reserved,
                 "head": heads[version],
+                "reason": content.get("reason"),
+                "ticket": content.get("ticket"),
             }
         )
     shown = [{k: m.get(k) for k in replayed[0]} for m in movements] if replayed else movements

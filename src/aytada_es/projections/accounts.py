@@ -120,7 +120,7 @@ class Accounts(Projection):
 
 def _apply(account: Row, event: Account.Event) -> None:
     """Mirror what the event does to the aggregate's balance, reservation and token."""
-    if isinstance(event, Account.CreditsGranted):
+    if isinstance(event, Account.CreditsGranted | Account.CreditsAdjusted):
         account["balance"] += event.amount
     elif isinstance(event, Account.CreditsHeld):
         account["balance"] -= event.amount

@@ -171,7 +171,7 @@ class CreditStatements(Projection):
         self._touched_balances.add(id)
         project_id: str | None = None
         step: str | None = None
-        if not isinstance(event, Account.CreditsGranted):
+        if not isinstance(event, Account.CreditsGranted | Account.CreditsAdjusted):
             project_id, step = str(event.project_id), event.step
         self._movements.append(
             {

@@ -11,7 +11,7 @@ from uuid import UUID
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ..application import Studio
-from ..audit import project_audit
+from ..audit.project import project_audit
 from ..bootstrap import System, bootstrap
 from ..config import Settings
 from ..consumers.stage import Stage
@@ -137,7 +137,7 @@ class StudioRun:
 
     def audit(self, project_id: UUID) -> dict[str, Any]:
         """The project's audit report (`aytada-es audit --json`); `passed` when it reconciles."""
-        return project_audit(self.studio, project_id)
+        return project_audit(self.studio, project_id).model_dump(mode="json")
 
     def asset_path(self, asset: dict[str, Any]) -> Path:
         """Where an asset record's file is stored."""

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..audit.reports import Reconciliation
+from ..domain.account import MAX_ADJUSTMENT_TEXT
 from ..domain.project import MAX_BRIEF, MAX_TITLE
 from ..domain.steps import MAX_IDEAS
 
@@ -69,6 +71,14 @@ class ScriptRequest(Request):
 
 class NoFields(Request):
     """A command that takes nothing: no body, or `{}`."""
+
+
+class Adjustment(Request):
+    """`POST /api/support/accounts/{user}/adjustments`: credits back (> 0) or taken (< 0)."""
+
+    amount: int = Field(ge=-(2**63), le=2**63 - 1)
+    reason: str = Field(min_length=1, max_length=MAX_ADJUSTMENT_TEXT["reason"])
+    ticket: str = Field(min_length=1, max_length=MAX_ADJUSTMENT_TEXT["ticket"])
 
 
 class Login(Request):
@@ -148,16 +158,6 @@ class AddOn(Answer):
     message: str | None
 
 
-class Reconciliation(Answer):
-    """A project's credit ledger: `charged + released + still_reserved == reserved`."""
-
-    reserved: int
-    charged: int
-    released: int
-    still_reserved: int
-    consistent: bool
-
-
 class StudioView(Card):
     """`GET /api/projects/{id}`: the card and everything the Studio page shows."""
 
@@ -211,12 +211,12 @@ class CreditMovement(Answer):
     """One line of a credit statement, with the balance and reserved credits after it.
 
     `project_title` and `project_deleted` (deleted now) name the project of a reservation,
-    charge or release, deleted ones included; both are null for a grant.
+    charge or release, deleted ones included; both are null for a grant or an adjustment.
     """
 
     position: int
     at: Moment
-    kind: Literal["grant", "reserve", "charge", "release"]
+    kind: Literal["grant", "reserve", "charge", "release", "adjust"]
     project_id: Id | None
     project_title: str | None
     project_deleted: bool | None
@@ -234,58 +234,16 @@ class CreditStatement(Answer):
     history: list[CreditMovement]
 
 
-class AuditEvent(Answer):
-    """One stored event of a project, as the Kafka envelope carries it, with its position.
+class Adjusted(Answer):
+    """The adjustment recorded, and the account's credits after it."""
 
-    An event that no longer decodes has null `occurred_at` and `actor` and empty `data`.
-    """
-
-    event_id: Id
-    version: int
-    position: int
-    type: str
-    occurred_at: Moment | None
-    actor: str | None
-    data: dict[str, Any]
-
-
-class ChainCheck(Answer):
-    """The aggregate's hash chain: whether every stored event still matches its hash."""
-
-    verified: bool
-    first_bad_version: int | None = Field(
-        description="the first stored event that does not match (edited, removed, reordered)"
-    )
-    events: int
-    head: str | None = Field(description="the hash the latest event claims")
-    anchors: int = Field(0, description="the heads written down outside the store, checked")
-    anchor_problems: list[str] = Field(
-        default_factory=list, description="where the stored chain differs from its anchors"
-    )
-
-
-class AuditTrail(Answer):
-    """`GET /api/audit/projects/{id}`: the whole history, in order, and the reconciliation.
-
-    With `?at_version=N`: the events up to N and the project as it was after N. Project
-    fields are null only when not even its first event can be replayed. `passed`: the chain
-    is verified, every event replays and the credits reconcile.
-    """
-
-    project_id: Id
-    owner_id: Id | None
-    owner_name: str | None
-    title: str | None
-    status: StatusName | None
-    deleted: bool | None
-    latest_version: int
-    at_version: int | None
-    project: dict[str, Any] | None
-    events: list[AuditEvent]
-    reconciliation: Reconciliation
-    chain: ChainCheck
-    replay_error: str | None
-    passed: bool
+    name: str
+    amount: int
+    reason: str
+    ticket: str
+    actor: str
+    balance: int
+    reserved: int
 
 
 class DeletedProject(Answer):

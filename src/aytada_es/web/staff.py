@@ -1,16 +1,21 @@
-"""Auditors and support over HTTP: a project's whole history, the soft-delete view, restoring."""
+"""Auditors and support over HTTP: audits, the soft-delete view, restoring, adjusting credits."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 
 from ..adapters.anchors import AnchorLog
-from ..audit import project_audit
+from ..application import Studio
+from ..audit.account import account_audit
+from ..audit.project import project_audit
+from ..audit.reports import AccountAudit, AuditTrail
 from ..domain.errors import BadInput
 from ..parsing import whole_number
 from ..projections import project_card
 from .endpoints import Call, Endpoint, Parameter
-from .models import AuditTrail, Card, DeletedList
+from .models import Adjusted, Adjustment, Card, DeletedList
 
 AUDITORS = ("auditor",)
 SUPPORT = ("support",)
@@ -30,8 +35,50 @@ def _at_version(call: Call) -> int | None:
 async def audit_project(call: Call) -> AuditTrail:
     id, at_version = call.project_id(), _at_version(call)
     anchors = AnchorLog(call.web.service.settings.anchors_dir)
-    report = await run_in_threadpool(project_audit, call.web.studio, id, at_version, anchors)
-    return AuditTrail.model_validate(report)
+    return await run_in_threadpool(project_audit, call.web.studio, id, at_version, anchors)
+
+
+def _at(call: Call) -> datetime | None:
+    """`?at=TIME`: an ISO 8601 time; one without a zone is UTC."""
+    raw = call.request.query_params.get("at")
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadInput("bad at", {"at": "an ISO 8601 time, e.g. 2026-01-31T12:00:00Z"}) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def audit_account(call: Call) -> AccountAudit:
+    user, at = call.request.path_params["user"], _at(call)
+    anchors = AnchorLog(call.web.service.settings.anchors_dir)
+    return await run_in_threadpool(account_audit, call.web.studio, user, at, anchors)
+
+
+async def adjust_credits(call: Call) -> Adjusted:
+    user, body, actor = (
+        call.request.path_params["user"],
+        call.parsed(Adjustment),
+        call.principal.actor,
+    )
+
+    def adjust(studio: Studio) -> Adjusted:
+        studio.adjust_credits(
+            user, body.amount, reason=body.reason, ticket=body.ticket, actor=actor
+        )
+        account = studio.account_named(user)
+        return Adjusted(
+            name=account.name,
+            amount=body.amount,
+            reason=body.reason,
+            ticket=body.ticket,
+            actor=actor,
+            balance=account.balance,
+            reserved=account.reserved,
+        )
+
+    return await call.command(adjust)
 
 
 async def deleted_projects(call: Call) -> DeletedList:
@@ -62,6 +109,37 @@ ENDPOINTS = (
             )
         },
         tag="audit",
+    ),
+    Endpoint(
+        "GET",
+        "/api/audit/accounts/{user}",
+        audit_account,
+        "An account's audit: every credit movement with its project and the running balance,"
+        " each project's ledger, chain and findings; `?at=TIME`: the account as it stood then",
+        answer=AccountAudit,
+        roles=AUDITORS,
+        errors=(404, 422),
+        query={
+            "at": Parameter(
+                "the movements up to this time and the balance they leave",
+                {"type": "string", "format": "date-time"},
+            )
+        },
+        tag="audit",
+    ),
+    Endpoint(
+        "POST",
+        "/api/support/accounts/{user}/adjustments",
+        adjust_credits,
+        "Settle a dispute: give credits back (`amount` > 0) or take them (< 0, at most the free"
+        " balance), with a reason and a ticket; an audited movement of the account",
+        status=201,
+        body=Adjustment,
+        answer=Adjusted,
+        roles=SUPPORT,
+        errors=(404, 422),
+        stores=True,
+        tag="support",
     ),
     Endpoint(
         "GET",

@@ -1,0 +1,101 @@
+"""What a history shows that is unfair though every sum adds up: the audit's findings.
+
+A finding names the events that show it. Any finding fails the audit (exit 1): the books
+may reconcile, but the customer was charged or held for something they did not get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eventsourcing.domain import Aggregate
+
+from ..domain.project import Project
+from ..domain.status import Status
+from .reports import AuditEvent, Finding
+
+
+def project_findings(
+    timeline: Sequence[AuditEvent],
+    events: Sequence[Aggregate.Event | None],
+    project: Project | None,
+    *,
+    to_the_end: bool = True,
+) -> list[Finding]:
+    """Charges after a delete, a cancel or a failure of their step; credits held at the end.
+
+    Credits held are a finding only at the end of the history (`to_the_end`): a command that
+    fails a step writes its release just after the failure.
+    """
+    findings: list[Finding] = []
+    deleted_at: AuditEvent | None = None
+    cancelled: dict[str, AuditEvent] = {}  # step -> its StepCancelled, until it is requested again
+    failed: dict[str, AuditEvent] = {}  # step -> its StepFailed, until it is requested again
+    reserved: dict[str, list[AuditEvent]] = {}  # step -> the reservations it still holds
+    for shown, event in zip(timeline, events, strict=True):
+        if isinstance(event, Project.ProjectDeleted):
+            deleted_at = shown
+        elif isinstance(event, Project.ProjectRestored):
+            deleted_at = None
+        elif isinstance(event, Project.StepCancelled):
+            cancelled[event.step] = shown
+        elif isinstance(event, Project.StepFailed | Project.AddOnFailed):
+            failed[event.step] = shown
+        elif isinstance(event, Project.StepRequested | Project.AddOnRequested):
+            step = event.step if isinstance(event, Project.AddOnRequested) else event.STEP.value
+            cancelled.pop(step, None)
+            failed.pop(step, None)
+        elif isinstance(event, Project.CreditsReserved):
+            reserved.setdefault(event.step, []).append(shown)
+        elif isinstance(event, Project.CreditsReleased):
+            reserved.pop(event.step, None)
+        elif isinstance(event, Project.CreditsCharged):
+            reserved.pop(event.step, None)
+            finding = _unfair_charge(event, shown, deleted_at, cancelled, failed)
+            if finding is not None:
+                findings.append(finding)
+    if to_the_end and project is not None and project.open_reservations:
+        kind = "held_after_delete" if project.deleted else "held_after_failure"
+        if project.deleted or project.status is Status.FAILED:
+            why = "deleted" if project.deleted else "failed"
+            for step, amount in project.open_reservations.items():
+                shown_by = reserved.get(step, [])
+                findings.append(
+                    Finding(
+                        kind=kind,
+                        message=f"{amount} credits still held for {step} on a {why} project",
+                        step=step,
+                        amount=amount,
+                        versions=[e.version for e in shown_by],
+                        event_ids=[e.event_id for e in shown_by],
+                    )
+                )
+    return findings
+
+
+def _unfair_charge(
+    charge: Project.CreditsCharged,
+    shown: AuditEvent,
+    deleted_at: AuditEvent | None,
+    cancelled: dict[str, AuditEvent],
+    failed: dict[str, AuditEvent],
+) -> Finding | None:
+    cause = None
+    if deleted_at is not None:
+        kind, cause, what = "charged_after_delete", deleted_at, "after the project was deleted"
+    elif cancelled:
+        cause = min(cancelled.values(), key=lambda e: e.version)
+        kind, what = "charged_after_cancel", "after its work was cancelled"
+    elif charge.step in failed:
+        cause = failed[charge.step]
+        kind, what = "charged_for_failed_step", "for a step that failed"
+    if cause is None:
+        return None
+    return Finding(
+        kind=kind,
+        message=f"{charge.amount} credits charged for {charge.step} {what} (v{cause.version})",
+        step=charge.step,
+        amount=charge.amount,
+        versions=[cause.version, shown.version],
+        event_ids=[cause.event_id, shown.event_id],
+    )
