@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.kafka]
 BRIEF = {"format": "9:16", "brief": "Real fruit, no sugar."}
 PROJECT_PARAMETERS = {"id", "project_id"}
 ASSET_PARAMETERS = {"asset_id"}
+USER_PARAMETERS = {"user"}  # a user's name: staff routes only
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,15 @@ async def test_every_route_answers_for_another_users_ids_exactly_as_for_missing_
         for method, path, parameters in http_routes(site):
             if not parameters:
                 continue
-            unknown = parameters - PROJECT_PARAMETERS - ASSET_PARAMETERS
+            unknown = parameters - PROJECT_PARAMETERS - ASSET_PARAMETERS - USER_PARAMETERS
             assert not unknown, f"{method} {path}: say what {unknown} names, then test it here"
-            kind = "asset" if parameters & ASSET_PARAMETERS else "project"
-            bobs = bob.assets if kind == "asset" else list(bob.projects.values())
-            missing = uuid.uuid4().hex * 2 if kind == "asset" else str(uuid.uuid4())
+            if parameters & USER_PARAMETERS:
+                bobs = [site.system.studio.account(bob.id).name]
+                missing = f"nobody-{uuid.uuid4().hex[:8]}"
+            elif parameters & ASSET_PARAMETERS:
+                bobs, missing = bob.assets, uuid.uuid4().hex * 2
+            else:
+                bobs, missing = list(bob.projects.values()), str(uuid.uuid4())
             body = None if method in SAFE_METHODS else {}
             for theirs in bobs:
                 asked = {name: theirs for name in parameters}
@@ -208,7 +213,8 @@ async def test_auditors_get_403_on_every_write_route_and_store_nothing(
     done = next(iter(bob.projects.values()))
     async with site.client(token) as auditor:
         for endpoint in writes:
-            path = endpoint.path.format(id=done, project_id=done)
+            bobs_name = site.system.studio.account(bob.id).name
+            path = endpoint.path.format(id=done, project_id=done, user=bobs_name)
             for body in (None, {}, {**BRIEF, "title": "x"}):
                 answer = await auditor.request(endpoint.method, path, json=body)
                 assert answer.status_code == 403, (endpoint.method, path, answer.text)

@@ -43,6 +43,7 @@ def test_every_command_that_stores_events_answers_its_position() -> None:
         ("POST", "/api/projects/{id}/cancel"),
         ("DELETE", "/api/projects/{id}"),
         ("POST", "/api/support/projects/{id}/restore"),
+        ("POST", "/api/support/accounts/{user}/adjustments"),
     }
     # The other writes keep rows of their own, not events: sessions, webhook endpoints.
     others = {(e.method, e.path) for e in ENDPOINTS if e.method != "GET" and not e.stores}
