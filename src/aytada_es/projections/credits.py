@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TypedDict
 from uuid import UUID
 
+from ..adapters.chain import unseal
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from ..domain.credits import Reconciliation
@@ -30,6 +31,7 @@ _MOVEMENT_COLUMNS = (
     "amount",
     "balance",
     "reserved",
+    "head",
 )
 
 
@@ -46,6 +48,7 @@ class Movement(TypedDict):
     amount: int
     balance: int
     reserved: int
+    head: str | None
 
 
 class Statement(TypedDict):
@@ -70,6 +73,8 @@ class CreditStatements(Projection):
     """Every account's credit movements, and every project's reserved, charged and released."""
 
     name = "credits"
+    # 2: each movement records the chain head of the event it came from.
+    version = 2
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
@@ -81,7 +86,8 @@ class CreditStatements(Projection):
             step TEXT,
             amount BIGINT NOT NULL,
             balance BIGINT NOT NULL,
-            reserved BIGINT NOT NULL
+            reserved BIGINT NOT NULL,
+            head TEXT
         )""",
         "CREATE INDEX IF NOT EXISTS aytada_credit_movements_by_account"
         " ON {aytada_credit_movements} (account_id, position)",
@@ -105,8 +111,9 @@ class CreditStatements(Projection):
         )""",
     )
 
-    def __init__(self, store: SQLStore) -> None:
+    def __init__(self, store: SQLStore, events_table: str = "stored_events") -> None:
         super().__init__(store)
+        self.events_table = events_table  # where each movement's chain head is read
         self._balances: dict[str, Row] = {}  # the rows this batch touches
         self._ledgers: dict[str, Row] = {}
         self._touched_balances: set[str] = set()
@@ -184,6 +191,7 @@ class CreditStatements(Projection):
                 "amount": event.amount,
                 "balance": account["balance"],
                 "reserved": account["reserved"],
+                "head": None,
             }
         )
 
@@ -220,14 +228,30 @@ class CreditStatements(Projection):
                 for id in self._touched_ledgers
             ],
         )
+        heads = self._heads(tx, [m["position"] for m in self._movements])
+        for m in self._movements:
+            m["head"] = heads.get(m["position"])
         tx.executemany(
             "INSERT INTO {aytada_credit_movements} (position, account_id, at, kind, project_id,"
-            " step, amount, balance, reserved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " step, amount, balance, reserved, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ([m[column] for column in _MOVEMENT_COLUMNS] for m in self._movements),
         )
         self._balances, self._ledgers, self._movements = {}, {}, []
         self._touched_balances, self._touched_ledgers = set(), set()
         return ()
+
+    def _heads(self, tx: Transaction, positions: list[int]) -> dict[int, str]:
+        """The hash each stored event at these positions claims: the chain head it sealed."""
+        if not positions:
+            return {}
+        column = "rowid" if self.store.dialect == "sqlite" else "notification_id"
+        heads: dict[int, str] = {}
+        for row in tx.rows_at(self.events_table, column, positions):
+            state = row["state"]
+            sealed = unseal(state.encode() if isinstance(state, str) else bytes(state))
+            if sealed is not None:
+                heads[int(row["position"])] = sealed[0]
+        return heads
 
     # ---- queries -----------------------------------------------------------------------
 
@@ -257,6 +281,7 @@ class CreditStatements(Projection):
                 "amount": int(row["amount"]),
                 "balance": int(row["balance"]),
                 "reserved": int(row["reserved"]),
+                "head": row["head"],
             }
             for row in rows
         ]

@@ -14,7 +14,7 @@ from ..adapters.keys import session_key
 from ..adapters.links import AssetLinks
 from ..adapters.sessions import Sessions
 from ..service import Service
-from . import health, library, login, metrics, pages, projects, public, staff
+from . import evidence, health, library, login, metrics, pages, projects, public, staff
 from .auth import QueryToken
 from .body import BodyLimit
 from .context import Web, WebOptions
@@ -32,6 +32,7 @@ from .ws import videos_socket
 ENDPOINTS: tuple[Endpoint, ...] = (
     *projects.ENDPOINTS,
     *library.ENDPOINTS,
+    *evidence.ENDPOINTS,
     *staff.ENDPOINTS,
     *login.ENDPOINTS,
     *health.ENDPOINTS,
