@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from ..adapters.anchors import AnchorLog
-from ..adapters.chain import stored_history
+from ..adapters.chain import head_of, stored_history
 from ..application import Studio
 from ..domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from ..domain.errors import AccountNotFound, ProjectNotFound
@@ -60,6 +60,7 @@ def account_audit(
             amount=amount,
             balance=balance,
             reserved=reserved,
+            head=head_of([stored]),
         )
         if isinstance(event, Account.CreditsAdjusted):
             line.reason, line.ticket = event.reason, event.ticket

@@ -124,6 +124,9 @@ class StatementLine(Report):
     reserved: int
     reason: str | None = None
     ticket: str | None = None
+    head: str | None = Field(
+        None, description="the chain head the movement was recorded under (its event's hash)"
+    )
 
 
 class ProjectCheck(Report):
