@@ -302,3 +302,25 @@ def test_anchors_are_appended_privately_once_per_advanced_chain_and_sent_to_the_
     studio.grant_credits("bob", 5, actor="cli")
     (more,) = Anchorer(studio, log, interval_s=1, every=1).anchor()
     assert more.aggregate_id == str(ids["bob"]) and log.last_position() == more.position
+
+
+def test_a_refund_shows_in_the_pack_with_its_actor_reason_and_ticket_and_the_pack_reconciles(
+    studio: Studio, settings: Settings, env: dict[str, str], tmp_path: Path
+) -> None:
+    a_disputed_history(studio)
+    studio.adjust_credits("alice", 7, reason="charged after delete", ticket="T-42", actor="cli")
+    studio.adjust_credits("alice", -2, reason="goodwill reversed", ticket="T-43", actor="cli")
+    pack = tmp_path / "alice.pack"
+
+    assert aytada("audit", "export", "--account", "alice", "-o", str(pack), env=env).returncode == 0
+
+    lines = [json.loads(line) for line in pack.read_bytes().splitlines()]
+    adjusted = [r for r in lines if r["kind"] == "movement" and r["movement"] == "adjust"]
+    assert [(m["amount"], m["reason"], m["ticket"], m["actor"]) for m in adjusted] == [
+        (7, "charged after delete", "T-42", "cli"),
+        (-2, "goodwill reversed", "T-43", "cli"),
+    ]
+    (account,) = [r for r in lines if r["kind"] == "account"]
+    assert account["balance"] == studio.account_named("alice").balance == adjusted[-1]["balance"]
+    verified = aytada("audit", "verify", str(pack), env=an_empty_place(tmp_path))
+    assert verified.returncode == 0, verified.stdout
