@@ -30,6 +30,7 @@ from .kafka.broker import BundledBroker
 from .kafka.lag import group_lags
 from .kafka.topics import PROJECT_EVENTS
 from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
+from .projections.audited import read_side_of
 from .projections.stopped import utc
 from .repeats import quiet_loop_errors
 from .web import create_app
@@ -123,8 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser(
         "audit",
         help="replay a project's history (deleted ones too) or an account's credit movements;"
-        " exit 1 when its credits do not reconcile or its hash chain is broken or differs from"
-        " its anchors. `audit export|verify|key --help`: dispute packs",
+        " exit 1 when its credits do not reconcile, its hash chain is broken or differs from"
+        " its anchors, or it has findings. `audit export|verify|key --help`: dispute packs",
     )
     audit.add_argument("project_id", nargs="?", metavar="PROJECT_ID")
     audit.add_argument("--account", metavar="USER", help="the user's credit statement instead")
@@ -154,8 +155,10 @@ def _check_audit(args: argparse.Namespace) -> None:
     usage: argparse.ArgumentParser = args.usage
     if (args.project_id is None) == (args.account is None):
         usage.error("give either a PROJECT_ID or --account USER")
-    if args.account is not None and (args.at_version is not None or args.diff is not None):
-        usage.error("--at-version and --diff apply to a project, not to --account")
+    if args.account is not None and args.at_version is not None:
+        usage.error("--at-version applies to a project, not to --account")
+    if args.account is not None and args.diff is not None:
+        usage.error("--diff applies to a project, not to --account")
     if args.account is None and args.at is not None:
         usage.error("--at applies to --account; a project takes --at-version")
     if args.diff is not None and args.at_version is not None:
@@ -354,7 +357,7 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     report: AuditTrail | AccountAudit | VersionDiff
     try:
         if args.account is not None:
-            report = account_audit(studio, args.account, args.at, anchors)
+            report = account_audit(studio, args.account, args.at, read_side_of(studio), anchors)
             lines = statement(report)
         else:
             try:
@@ -365,7 +368,9 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
                 report = version_diff(studio, project_id, *args.diff)
                 lines = diff_lines(report)
             else:
-                report = project_audit(studio, project_id, args.at_version, anchors)
+                report = project_audit(
+                    studio, project_id, args.at_version, read_side_of(studio), anchors
+                )
                 lines = timeline(report)
     finally:
         studio.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-from histories import complete, current
+from histories import T0, complete, current
 
+from aytada_es.adapters.sql import SQLStore
 from aytada_es.application import Studio
 from aytada_es.audit.account import account_audit
 from aytada_es.audit.project import project_audit, version_diff
@@ -19,49 +20,76 @@ from aytada_es.config import Settings
 from aytada_es.domain.account import Account
 from aytada_es.domain.errors import BadInput
 from aytada_es.domain.project import Project
+from aytada_es.domain.steps import Step
 from aytada_es.projections import read_models
+from aytada_es.projections.audited import ReadSideOf
+
+SCENES = {"scenes": [{"index": i, "duration_s": 3} for i in range(2)]}
 
 
-def deleted_mid_step_as_release_one_did(studio: Studio) -> tuple[UUID, int]:
-    """Release 1: a delete that did not stop the step in flight, whose stage then charged."""
-    ann = studio.open_account("ann", credits=100)[0].id
+def deleted_mid_render_as_release_one_did(studio: Studio) -> tuple[UUID, int]:
+    """Release 1: a delete that did not stop the render in flight, whose stage then charged."""
+    ann = studio.open_account("ann", credits=200)[0].id
     project_id = studio.create_project(
         ann, title="Late", format="9:16", brief="Night owls", actor="user:ann"
     ).id
     studio.request_ideas(ann, project_id, actor="user:ann")
     complete(studio, project_id, units=2)
     studio.request_script(ann, project_id, idea=0, actor="user:ann")
-    step, _ = current(studio, project_id)
-    project, account = studio.project(project_id), studio.account(ann)
-    held = project.open_reservations[step.value]
-    # The events as release 1 wrote them: a bare delete, then the stage's charge after it.
-    project.trigger_event(Project.ProjectDeleted, actor="user:ann")
-    project.trigger_event(Project.CreditsCharged, step=step.value, amount=held, actor="stage")
-    account.trigger_event(
-        Account.HoldCharged, project_id=project_id, step=step.value, amount=held, actor="stage"
+    complete(studio, project_id, units=1)
+    studio.request_scenes(ann, project_id, actor="user:ann")
+    step, version = current(studio, project_id)
+    assert studio.complete_step(
+        project_id,
+        step=step,
+        version=version,
+        result=SCENES,
+        generation={
+            "provider": "instant",
+            "stage_version": "1",
+            "units": 2,
+            "started_at": T0,
+            "finished_at": T0 + timedelta(seconds=2),
+            "attempts": 1,
+        },
+        actor="stage:scenes",
     )
+    studio.request_render(ann, project_id, actor="user:ann")
+    step, _ = current(studio, project_id)
+    assert step is Step.VIDEO
+    project, account = studio.project(project_id), studio.account(ann)
+    held = dict(project.open_reservations)  # the render reserves video, voiceover, stitching
+    # The events as release 1 wrote them: a bare delete, then the render going on, charged.
+    project.trigger_event(Project.ProjectDeleted, actor="user:ann")
+    for name, amount in held.items():
+        project.trigger_event(Project.CreditsCharged, step=name, amount=amount, actor="stage")
+        account.trigger_event(
+            Account.HoldCharged, project_id=project_id, step=name, amount=amount, actor="stage"
+        )
     studio.save(project, account)
-    return project_id, held
+    return project_id, sum(held.values())
 
 
 def test_charges_after_a_delete_are_a_finding_that_fails_the_audit(studio: Studio) -> None:
-    project_id, held = deleted_mid_step_as_release_one_did(studio)
+    project_id, held = deleted_mid_render_as_release_one_did(studio)
 
     report = project_audit(studio, project_id)
     assert report.reconciliation.consistent and report.chain.verified  # it all adds up...
     assert report.passed is False  # ...but it is not fair
-    [finding] = report.findings
     deleted = next(e for e in report.events if e.type == "ProjectDeleted")
-    charged = next(
+    charges = [
         e for e in report.events if e.type == "CreditsCharged" and e.version > deleted.version
-    )
-    assert (finding.kind, finding.amount, finding.step) == ("charged_after_delete", held, "script")
-    assert finding.versions == [deleted.version, charged.version]
-    assert finding.event_ids == [deleted.event_id, charged.event_id]
+    ]
+    assert [f.kind for f in report.findings] == ["charged_after_delete"] * 3
+    assert [f.step for f in report.findings] == ["video", "voiceover", "stitching"]
+    assert sum(f.amount for f in report.findings) == held > 0
+    for finding, charged in zip(report.findings, charges, strict=True):
+        assert finding.versions == [deleted.version, charged.version]
+        assert finding.event_ids == [deleted.event_id, charged.event_id]
 
     statement = account_audit(studio, "ann")
     assert statement.consistent and not statement.passed
-    assert [f.kind for f in statement.findings] == ["charged_after_delete"]
+    assert [f.kind for f in statement.findings] == ["charged_after_delete"] * 3
     [checked] = statement.projects
     assert checked.deleted and checked.deleted_at == deleted.occurred_at
     assert checked.deleted_by == "user:ann"
@@ -111,7 +139,7 @@ def test_credits_held_on_a_failed_project_and_a_charge_after_a_cancel_are_findin
 def test_a_refund_shows_in_the_statement_the_credits_history_and_the_account_audit(
     studio: Studio,
 ) -> None:
-    _, held = deleted_mid_step_as_release_one_did(studio)
+    _, held = deleted_mid_render_as_release_one_did(studio)
     before = studio.account_named("ann").balance
     studio.adjust_credits(
         "ann", held, reason="charged after the delete", ticket="SUP-14", actor="support:sam"
@@ -201,12 +229,12 @@ def cli(
 def test_credits_adjust_and_the_audit_command_show_the_refund_and_the_finding(
     studio: Studio, cli: Callable[..., tuple[int, str, str]]
 ) -> None:
-    project_id, held = deleted_mid_step_as_release_one_did(studio)
+    project_id, held = deleted_mid_render_as_release_one_did(studio)
 
     code, out, err = cli("audit", str(project_id), "--json")
     assert code == 1, err
     report = AuditTrail.model_validate_json(out)
-    assert [f.kind for f in report.findings] == ["charged_after_delete"]
+    assert [f.kind for f in report.findings] == ["charged_after_delete"] * 3
     code, out, _ = cli("audit", str(project_id))
     assert code == 1 and "charged_after_delete" in out and "audit FAILED" in out
 
@@ -280,3 +308,103 @@ def test_diff_shows_the_fields_that_changed_and_the_events_between(
     assert cli("audit", str(id), "--diff", str(after), str(before))[0] == 2
     assert cli("audit", str(id), "--diff", "1", str(after + 5))[0] == 2
     assert cli("audit", "--account", "ann", "--diff", "1", "2")[0] == 2
+
+
+# ---- read models against the store -------------------------------------------------------------
+
+
+def test_a_read_model_that_disagrees_with_the_store_is_a_finding(
+    studio: Studio, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    ann = studio.open_account("ann", credits=100)[0].id
+    id = studio.create_project(ann, title="Read", format="1:1", brief="", actor="user:ann").id
+    studio.request_ideas(ann, id, actor="user:ann")
+    complete(studio, id, units=2)
+    models = read_models(studio)
+    while models.catch_up():
+        pass
+    side = ReadSideOf(models)
+    agreed = project_audit(studio, id, read_side=side)
+    assert agreed.read_models_compared and agreed.passed and agreed.findings == []
+    assert account_audit(studio, "ann", read_side=side).passed
+    code, out, _ = cli("audit", str(id))
+    assert code == 0 and "read models: agree with the events" in out
+
+    store = SQLStore.of(studio)
+    store.execute(
+        "UPDATE {aytada_credit_ledgers} SET charged = charged + 5 WHERE project_id = ?", (str(id),)
+    )
+    store.execute(
+        "UPDATE {aytada_accounts} SET balance = balance - 5 WHERE id = ?",
+        (str(ann),),
+    )
+    report = project_audit(studio, id, read_side=side)
+    [finding] = report.findings
+    assert finding.kind == "read_model_disagrees" and not report.passed
+    assert report.reconciliation.consistent  # the events themselves are fine
+    account = account_audit(studio, "ann", read_side=side)
+    assert [f.kind for f in account.findings] == ["read_model_disagrees"] * 2
+    assert "accounts read model" in account.findings[-1].message
+    code, out, _ = cli("audit", str(id))
+    assert code == 1 and "read models: DISAGREE with the events" in out
+    assert project_audit(studio, id).passed  # without the read models: nothing to compare
+
+
+def test_read_models_behind_the_events_are_not_compared(studio: Studio) -> None:
+    ann = studio.open_account("ann", credits=100)[0].id
+    models = read_models(studio)
+    while models.catch_up():
+        pass
+    id = studio.create_project(ann, title="Late", format="1:1", brief="", actor="user:ann").id
+    studio.request_ideas(ann, id, actor="user:ann")  # not applied yet
+    report = project_audit(studio, id, read_side=ReadSideOf(models))
+    assert not report.read_models_compared and report.passed
+
+
+def test_at_checks_each_project_as_it_stood_then(studio: Studio) -> None:
+    ann = studio.open_account("ann", credits=100)[0].id
+    id = studio.create_project(ann, title="Then", format="1:1", brief="", actor="user:ann").id
+    studio.request_ideas(ann, id, actor="user:ann")
+    held = studio.project(id).reconciliation().still_reserved
+    middle = datetime.now(UTC)
+    complete(studio, id, units=2)
+    studio.delete_project(ann, id, actor="user:ann")
+
+    then = account_audit(studio, "ann", middle)
+    [project] = then.projects
+    assert project.reconciliation is not None
+    assert (project.reconciliation.still_reserved, project.reconciliation.charged) == (held, 0)
+    assert project.matches_account and not project.deleted and then.passed
+    assert (then.balance, then.reserved) == (100 - held, held)
+    now = account_audit(studio, "ann")
+    assert now.projects[0].deleted and now.projects[0].reconciliation.still_reserved == 0
+    assert now.reserved == 0 and now.passed
+
+
+def test_a_charge_for_a_failed_step_and_credits_held_on_a_deleted_project_are_findings(
+    studio: Studio,
+) -> None:
+    ann = studio.open_account("ann", credits=100)[0].id
+    id = studio.create_project(ann, title="Fail", format="1:1", brief="", actor="user:ann").id
+    studio.request_ideas(ann, id, actor="user:ann")
+    project, account = studio.project(id), studio.account(ann)
+    held = project.open_reservations["ideas"]
+    # A failure recorded with no release, a charge for the failed step, a bare delete.
+    project.trigger_event(
+        Project.StepFailed, step="ideas", code="internal", error="boom", attempts=1, actor="stage"
+    )
+    project.trigger_event(Project.CreditsCharged, step="ideas", amount=1, actor="stage")
+    account.trigger_event(Account.HoldCharged, project_id=id, step="ideas", amount=1, actor="stage")
+    project.trigger_event(Project.ProjectDeleted, actor="user:ann")
+    studio.save(project, account)
+
+    report = project_audit(studio, id)
+    assert report.reconciliation.consistent and report.chain.verified
+    failed = next(e for e in report.events if e.type == "StepFailed")
+    charged = next(e for e in report.events if e.type == "CreditsCharged")
+    reserved = next(e for e in report.events if e.type == "CreditsReserved")
+    assert [(f.kind, f.amount, f.versions) for f in report.findings] == [
+        ("charged_for_failed_step", 1, [failed.version, charged.version]),
+        ("held_after_delete", held - 1, [reserved.version]),
+    ]
+    assert not report.passed and not account_audit(studio, "ann").passed

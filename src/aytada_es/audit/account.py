@@ -13,21 +13,27 @@ from ..application import Studio
 from ..domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from ..domain.errors import AccountNotFound, ProjectNotFound
 from ..notation import utc_iso
+from .findings import ReadSide, balance_disagreement
 from .history import chain_check, decoded
-from .project import project_audit
+from .project import project_audit, version_at
 from .reports import AccountAudit, ChainCheck, ProjectCheck, StatementLine
 
 _ACCOUNT_OPENED = get_topic(Account.AccountOpened)
 
 
 def account_audit(
-    studio: Studio, name: str, at: datetime | None = None, anchors: AnchorLog | None = None
+    studio: Studio,
+    name: str,
+    at: datetime | None = None,
+    read_side: ReadSide | None = None,
+    anchors: AnchorLog | None = None,
 ) -> AccountAudit:
     """Every credit movement of an account (up to `at`) with its project and the running balance.
 
     Each project the movements name is checked too: its own chain, its own ledger, its
     findings, and that ledger against the account's movements for it. With `at`, the balance
-    is the one the movements up to `at` leave, and the projects are checked as they are now.
+    is the one the movements up to `at` leave, and each project is checked as it stood then.
+    With `read_side`, the read models' balances and ledgers are compared with the replay too.
     """
     account = studio.account_named(name)
     history = stored_history(studio, account.id)
@@ -72,7 +78,8 @@ def account_audit(
             sums[kind] += amount
         lines.append(line)
     projects = [
-        _project_check(studio, UUID(id), sums, at, anchors) for id, sums in per_project.items()
+        _project_check(studio, UUID(id), sums, at, read_side, anchors)
+        for id, sums in per_project.items()
     ]
     by_id = {p.project_id: p for p in projects}
     for line in lines:
@@ -87,6 +94,11 @@ def account_audit(
         ends_at_balance = True  # the balance then is what the movements up to then leave
     consistent = ends_at_balance and all(p.consistent and p.matches_account for p in projects)
     findings = [f for p in projects for f in p.findings]
+    compared = None
+    if read_side is not None and at is None:
+        replayed = (account.balance, account.reserved)
+        compared = balance_disagreement(read_side, account.id, replayed, history[-1].id)
+        findings += compared or []
     return AccountAudit(
         account_id=str(account.id),
         name=account.name,
@@ -100,6 +112,7 @@ def account_audit(
         chain=chain,
         unreadable_versions=unreadable,
         findings=findings,
+        read_models_compared=compared is not None,
         passed=consistent
         and chain.verified
         and not unreadable
@@ -113,11 +126,13 @@ def _project_check(
     project_id: UUID,
     sums: dict[str, int],
     at: datetime | None,
-    anchors: AnchorLog | None,
+    read_side: ReadSide | None,
+    anchors: AnchorLog | None = None,
 ) -> ProjectCheck:
     """A project an account's movements name: its ledger, and whether the two agree."""
     try:
-        report = project_audit(studio, project_id, anchors=anchors)
+        then = None if at is None else version_at(studio, project_id, at)
+        report = project_audit(studio, project_id, then, None if at else read_side, anchors)
     except ProjectNotFound:
         return ProjectCheck(
             project_id=str(project_id),
@@ -130,14 +145,11 @@ def _project_check(
         )
     own = report.reconciliation
     state = report.project or {}
-    if at is None:
-        matches = (own.reserved, own.charged, own.released) == (
-            sums["reserve"],
-            sums["charge"],
-            sums["release"],
-        )
-    else:
-        matches = True  # the project is checked as it is now; the account only up to `at`
+    matches = (own.reserved, own.charged, own.released) == (
+        sums["reserve"],
+        sums["charge"],
+        sums["release"],
+    )
     return ProjectCheck(
         project_id=str(project_id),
         title=report.title,

@@ -6,13 +6,30 @@ may reconcile, but the customer was charged or held for something they did not g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from ..domain.project import Project
 from ..domain.status import Status
-from .reports import AuditEvent, Finding
+from .reports import AuditEvent, Finding, Reconciliation
+
+LEDGER_FIELDS = ("reserved", "charged", "released", "still_reserved")
+
+
+class ReadSide(Protocol):
+    """What the read models say, given by a caller that holds them: the audit reads none."""
+
+    def applied(self) -> int:
+        """The position of the log every read model compared here has applied."""
+
+    def ledger(self, project_id: UUID) -> Mapping[str, int] | None:
+        """A project's reserved, charged, released and still reserved credits."""
+
+    def balances(self, account_id: UUID) -> Mapping[str, tuple[int, int] | None]:
+        """An account's free balance and reserved credits, as each read model holds them."""
 
 
 def project_findings(
@@ -32,6 +49,7 @@ def project_findings(
     cancelled: dict[str, AuditEvent] = {}  # step -> its StepCancelled, until it is requested again
     failed: dict[str, AuditEvent] = {}  # step -> its StepFailed, until it is requested again
     reserved: dict[str, list[AuditEvent]] = {}  # step -> the reservations it still holds
+    open_: dict[str, int] = {}  # step -> the credits it still holds
     for shown, event in zip(timeline, events, strict=True):
         if isinstance(event, Project.ProjectDeleted):
             deleted_at = shown
@@ -47,10 +65,12 @@ def project_findings(
             failed.pop(step, None)
         elif isinstance(event, Project.CreditsReserved):
             reserved.setdefault(event.step, []).append(shown)
-        elif isinstance(event, Project.CreditsReleased):
-            reserved.pop(event.step, None)
-        elif isinstance(event, Project.CreditsCharged):
-            reserved.pop(event.step, None)
+            open_[event.step] = open_.get(event.step, 0) + event.amount
+        elif isinstance(event, Project.CreditsReleased | Project.CreditsCharged):
+            open_[event.step] = open_.get(event.step, 0) - event.amount
+            if open_[event.step] <= 0:  # what the step held is settled
+                reserved.pop(event.step, None)
+        if isinstance(event, Project.CreditsCharged):
             finding = _unfair_charge(event, shown, deleted_at, cancelled, failed)
             if finding is not None:
                 findings.append(finding)
@@ -99,3 +119,45 @@ def _unfair_charge(
         versions=[cause.version, shown.version],
         event_ids=[cause.event_id, shown.event_id],
     )
+
+
+def ledger_disagreement(
+    read: ReadSide, project_id: UUID, replayed: Reconciliation, last_position: int
+) -> list[Finding] | None:
+    """The credits read model's ledger of the project, when it differs from the replay.
+
+    None when the read models have not applied the project's last event: a lag is no finding.
+    """
+    if read.applied() < last_position:
+        return None
+    held = read.ledger(project_id) or {}  # none: the project never moved a credit
+    shown = {k: held.get(k, 0) for k in LEDGER_FIELDS}
+    truth = {k: getattr(replayed, k) for k in LEDGER_FIELDS}
+    if shown == truth:
+        return []
+    return [
+        Finding(
+            kind="read_model_disagrees",
+            message=f"the credits read model holds {shown}; the events say {truth}",
+        )
+    ]
+
+
+def balance_disagreement(
+    read: ReadSide, account_id: UUID, replayed: tuple[int, int], last_position: int
+) -> list[Finding] | None:
+    """The read models' balance and reserved credits of the account, when they differ.
+
+    None when the read models have not applied the account's last event.
+    """
+    if read.applied() < last_position:
+        return None
+    return [
+        Finding(
+            kind="read_model_disagrees",
+            message=f"the {name} read model holds balance and reserved {shown};"
+            f" the events say {replayed}",
+        )
+        for name, shown in read.balances(account_id).items()
+        if shown != replayed
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +18,7 @@ from ..domain.credits import Reconciliation
 from ..domain.errors import AccountNotFound, BadInput, ProjectNotFound
 from ..domain.project import Project
 from ..notation import jsonable, utc_iso
-from .findings import project_findings
+from .findings import ReadSide, ledger_disagreement, project_findings
 from .history import chain_check, decoded, entry, ledger
 from .reports import AuditTrail, FieldChange, VersionDiff
 
@@ -84,11 +85,13 @@ def project_audit(
     studio: Studio,
     project_id: UUID,
     at_version: int | None = None,
+    read_side: ReadSide | None = None,
     anchors: AnchorLog | None = None,
 ) -> AuditTrail:
     """A project's history (up to `at_version`), its state then, its credits, chain and findings.
 
-    With `anchors`, the chain is also checked against the heads written down outside the store.
+    With `read_side`, the credits read model's ledger is compared with the replay too; with
+    `anchors`, the chain is also checked against the heads written down outside the store.
     """
     history = stored_history(studio, project_id)
     if not history or history[0].topic != _PROJECT_CREATED:
@@ -106,7 +109,14 @@ def project_audit(
     chain = chain_check(history, anchors)
     reconciliation = project.reconciliation() if project else Reconciliation(0, 0, 0, 0)
     timeline = [entry(studio, s, e) for s, e in zip(shown, events, strict=True)]
-    findings = project_findings(timeline, events, project, to_the_end=at_version in (None, latest))
+    to_the_end = at_version in (None, latest)
+    findings = project_findings(timeline, events, project, to_the_end=to_the_end)
+    compared = None
+    if read_side is not None and to_the_end and project is not None:
+        compared = ledger_disagreement(
+            read_side, project_id, ledger(reconciliation), history[-1].id
+        )
+        findings += compared or []
     return AuditTrail(
         project_id=str(project_id),
         owner_id=None if project is None else str(project.owner_id),
@@ -122,11 +132,22 @@ def project_audit(
         chain=chain,
         replay_error=replay_error,
         findings=findings,
+        read_models_compared=compared is not None,
         passed=chain.verified
         and replay_error is None
         and reconciliation.consistent
         and not findings,
     )
+
+
+def version_at(studio: Studio, project_id: UUID, at: datetime) -> int | None:
+    """The project's latest version stored at or before `at`; None if it did not exist then."""
+    version = None
+    for event in decoded(studio, stored_history(studio, project_id)):
+        if event is None or event.timestamp > at:
+            break
+        version = event.originator_version
+    return version
 
 
 def version_diff(studio: Studio, project_id: UUID, a: int, b: int) -> VersionDiff:

@@ -100,6 +100,10 @@ class AuditTrail(Report):
     chain: ChainCheck
     replay_error: str | None
     findings: list[Finding] = []
+    read_models_compared: bool = Field(
+        default=False,
+        description="whether the credits read model's ledger was compared with the replay",
+    )
     passed: bool
 
 
@@ -162,6 +166,10 @@ class AccountAudit(Report):
     chain: ChainCheck
     unreadable_versions: list[int]
     findings: list[Finding] = []
+    read_models_compared: bool = Field(
+        default=False,
+        description="whether the read models' balances were compared with the replay",
+    )
     passed: bool
 
 

@@ -42,6 +42,7 @@ def timeline(audit: AuditTrail) -> list[str]:
     if report["replay_error"]:
         lines.append(f"  replay: {report['replay_error']}")
     lines += _findings(report["findings"])
+    lines.append(_read_models_line(report))
     lines.append("  audit " + ("passed" if report["passed"] else "FAILED"))
     return lines
 
@@ -84,6 +85,7 @@ def statement(audit: AccountAudit) -> list[str]:
         "",
         "  movements " + ("end at the balance" if report["consistent"] else "DO NOT RECONCILE"),
         "  " + _chain_line(report["chain"]),
+        _read_models_line(report),
         "  audit " + ("passed" if report["passed"] else "FAILED"),
     ]
     return lines
@@ -113,6 +115,14 @@ def _findings(findings: list[JSON]) -> list[str]:
         shown = ", ".join(f"v{v}" for v in f["versions"])
         lines.append(f"    {f['kind']}: {f['message']} [{shown}]")
     return lines
+
+
+def _read_models_line(report: JSON) -> str:
+    if not report["read_models_compared"]:
+        return "  read models: not compared (none here, or behind the events)"
+    if any(f["kind"] == "read_model_disagrees" for f in report["findings"]):
+        return "  read models: DISAGREE with the events"
+    return "  read models: agree with the events"
 
 
 def _chain_line(chain: JSON) -> str:

@@ -14,6 +14,7 @@ from ..audit.reports import AccountAudit, AuditTrail
 from ..domain.errors import BadInput
 from ..parsing import whole_number
 from ..projections import project_card
+from ..projections.audited import ReadSideOf
 from .endpoints import Call, Endpoint, Parameter
 from .models import Adjusted, Adjustment, Card, DeletedList
 
@@ -34,8 +35,11 @@ def _at_version(call: Call) -> int | None:
 
 async def audit_project(call: Call) -> AuditTrail:
     id, at_version = call.project_id(), _at_version(call)
+    read_side = ReadSideOf(call.web.read_models)
     anchors = AnchorLog(call.web.service.settings.anchors_dir)
-    return await run_in_threadpool(project_audit, call.web.studio, id, at_version, anchors)
+    return await run_in_threadpool(
+        project_audit, call.web.studio, id, at_version, read_side, anchors
+    )
 
 
 def _at(call: Call) -> datetime | None:
@@ -52,8 +56,9 @@ def _at(call: Call) -> datetime | None:
 
 async def audit_account(call: Call) -> AccountAudit:
     user, at = call.request.path_params["user"], _at(call)
+    read_side = ReadSideOf(call.web.read_models)
     anchors = AnchorLog(call.web.service.settings.anchors_dir)
-    return await run_in_threadpool(account_audit, call.web.studio, user, at, anchors)
+    return await run_in_threadpool(account_audit, call.web.studio, user, at, read_side, anchors)
 
 
 async def adjust_credits(call: Call) -> Adjusted:
