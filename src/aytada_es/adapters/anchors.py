@@ -65,6 +65,7 @@ class AnchorLog:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.path = directory / LOG_FILE
+        self._read: tuple[tuple[int, int], bytes] | None = None  # (size, mtime), the bytes
 
     @contextlib.contextmanager
     def appending(self) -> Iterator[tuple[int, int]]:
@@ -100,12 +101,24 @@ class AnchorLog:
 
     def of(self, aggregate_id: str) -> list[Anchor]:
         """Every anchor of one aggregate, in the order written."""
-        needle = aggregate_id.encode()
+        # The log is read once while it does not change: an account's audit asks of each project.
+        data, needle = self._bytes(), f'"aggregate_id":"{aggregate_id}"'.encode()
+        anchors, at = [], data.find(needle)
+        while at >= 0:
+            start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
+            anchors.append(Anchor.parse(data[start : len(data) if end < 0 else end]))
+            at = data.find(needle, len(data) if end < 0 else end)
+        return anchors
+
+    def _bytes(self) -> bytes:
         try:
-            with self.path.open("rb") as f:
-                return [Anchor.parse(line) for line in f if needle in line]
+            found = self.path.stat()
         except FileNotFoundError:
-            return []
+            return b""
+        key = (found.st_size, found.st_mtime_ns)
+        if self._read is None or self._read[0] != key:
+            self._read = (key, self.path.read_bytes())
+        return self._read[1]
 
     def all(self) -> list[Anchor]:
         try:
