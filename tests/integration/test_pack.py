@@ -240,7 +240,10 @@ def test_a_consistent_rewrite_passes_the_chain_but_the_audit_exits_1_on_its_anch
 ) -> None:
     ids = a_disputed_history(studio)
     log = anchored(studio, settings)
-    assert aytada("audit", str(ids["fizz"]), env=env).returncode == 0
+    passed = aytada("audit", str(ids["fizz"]), env=env)
+    assert passed.returncode == 0, passed.stdout
+    last = stored_history(studio, ids["fizz"])[-1].originator_version
+    assert f"anchored outside the store up to v{last}" in passed.stdout
 
     assert rewrite_consistently(studio, ids["fizz"], b'"title":"Fizz"', b'"title":"Fuzz"') == 1
 

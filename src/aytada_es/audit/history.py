@@ -31,6 +31,7 @@ def chain_check(
         head=head_of(history),
         anchors=len(written),
         anchor_problems=problems,
+        anchored_version=max((a.version for a in written), default=None),
     )
 
 

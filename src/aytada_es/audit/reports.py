@@ -48,6 +48,9 @@ class ChainCheck(Report):
     anchor_problems: list[str] = Field(
         default_factory=list, description="where the stored chain differs from its anchors"
     )
+    anchored_version: int | None = Field(
+        None, description="the newest anchored version: later events are covered by no anchor yet"
+    )
 
 
 class AuditEvent(Report):
