@@ -234,7 +234,7 @@ def check_replays(
         account = studio.account(ids[name])
         statement = account_audit(studio, name)
         assert statement["passed"] and statement["consistent"]
-        modelled = models.credits.statement(account.id)["history"]
-        assert [{k: m[k] for k in modelled[0]} for m in statement["history"]] == modelled
+        live = models.credits.statement(account.id)["history"]
+        assert [{k: m[k] for k in live[0]} for m in statement["history"]] == live
         assert statement["history"][-1]["balance"] == account.balance
         assert statement["reserved"] == account.reserved == 0

@@ -46,7 +46,7 @@ def project_findings(
     """
     findings: list[Finding] = []
     deleted_at: AuditEvent | None = None
-    cancelled: dict[str, AuditEvent] = {}  # step -> its StepCancelled, until it is requested again
+    cancelled: dict[str, AuditEvent] = {}  # step -> its StepCancelled, until a step is requested
     failed: dict[str, AuditEvent] = {}  # step -> its StepFailed, until it is requested again
     reserved: dict[str, list[AuditEvent]] = {}  # step -> the reservations it still holds
     open_: dict[str, int] = {}  # step -> the credits it still holds
@@ -61,7 +61,8 @@ def project_findings(
             failed[event.step] = shown
         elif isinstance(event, Project.StepRequested | Project.AddOnRequested):
             step = event.step if isinstance(event, Project.AddOnRequested) else event.STEP.value
-            cancelled.pop(step, None)
+            if isinstance(event, Project.StepRequested):
+                cancelled.clear()  # the owner set the pipeline going again
             failed.pop(step, None)
         elif isinstance(event, Project.CreditsReserved):
             reserved.setdefault(event.step, []).append(shown)
@@ -83,7 +84,7 @@ def project_findings(
                 findings.append(
                     Finding(
                         kind=kind,
-                        message=f"{amount} credits still held for {step} on a {why} project",
+                        message=f"{_credits(amount)} still held for {step} on a {why} project",
                         step=step,
                         amount=amount,
                         versions=[e.version for e in shown_by],
@@ -91,6 +92,10 @@ def project_findings(
                     )
                 )
     return findings
+
+
+def _credits(amount: int) -> str:
+    return f"{amount} credit" if amount == 1 else f"{amount} credits"
 
 
 def _unfair_charge(
@@ -113,7 +118,7 @@ def _unfair_charge(
         return None
     return Finding(
         kind=kind,
-        message=f"{charge.amount} credits charged for {charge.step} {what} (v{cause.version})",
+        message=f"{_credits(charge.amount)} charged for {charge.step} {what} (v{cause.version})",
         step=charge.step,
         amount=charge.amount,
         versions=[cause.version, shown.version],
