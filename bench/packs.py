@@ -2,9 +2,8 @@
 
 Usage: python bench/packs.py [--projects 300]
 In a fresh SQLite data dir: one account with `--projects` projects (each created, ideas
-requested and generated), then times one anchoring round over
-the whole store, the account's audit with and without its anchors, exporting its pack and
-verifying it (`pack/verify.py`).
+requested and generated), then times one anchoring round over the whole store, the account's
+audit with and without its anchors, exporting its pack and verifying it (`pack/verify.py`).
 """
 
 from __future__ import annotations

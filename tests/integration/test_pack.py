@@ -327,3 +327,27 @@ def test_a_refund_shows_in_the_pack_with_its_actor_reason_and_ticket_and_the_pac
     assert account["balance"] == studio.account_named("alice").balance == adjusted[-1]["balance"]
     verified = aytada("audit", "verify", str(pack), env=an_empty_place(tmp_path))
     assert verified.returncode == 0, verified.stdout
+
+
+def test_events_cut_from_the_end_of_an_anchored_history_fail_the_audit(
+    studio: Studio, settings: Settings
+) -> None:
+    ids = a_disputed_history(studio)
+    log = anchored(studio, settings)
+    history = stored_history(studio, ids["fizz"])
+    store = SQLStore.of(studio)
+    table = "{" + getattr(studio.recorder, "events_table_name", "stored_events") + "}"
+    key: object = ids["fizz"].hex if store.dialect == "sqlite" else ids["fizz"]
+    last = history[-1].originator_version  # the ProjectDeleted: as if it never happened
+
+    store.execute(
+        f"DELETE FROM {table} WHERE originator_id = ? AND originator_version = ?", (key, last)
+    )
+
+    assert project_audit(studio, ids["fizz"]).chain.verified  # what is left still chains
+    report = project_audit(studio, ids["fizz"], anchors=log)
+    assert not report.passed
+    assert report.chain.anchor_problems == [
+        f"v{last} was anchored (position {history[-1].id}, {log.of(str(ids['fizz']))[0].at})"
+        " but is no longer stored"
+    ]
