@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     disable.add_argument("name")
 
-    credits = commands.add_parser("credits", help="credits").add_subparsers(
+    credits = commands.add_parser("credits", help="settle credit disputes").add_subparsers(
         dest="credits_command", required=True
     )
     adjust = credits.add_parser(
