@@ -245,7 +245,10 @@ def test_a_consistent_rewrite_passes_the_chain_but_the_audit_exits_1_on_its_anch
     last = stored_history(studio, ids["fizz"])[-1].originator_version
     assert f"anchored outside the store up to v{last}" in passed.stdout
 
-    assert rewrite_consistently(studio, ids["fizz"], b'"title":"Fizz"', b'"title":"Fuzz"') == 1
+    # Who deleted it, and every other act of Alice's, put on someone else (plain text even
+    # where titles and briefs are stored sealed).
+    assert rewrite_consistently(studio, ids["fizz"], b'"user:alice"', b'"user:mallory"') > 1
+    assert project_audit(studio, ids["fizz"]).project["deleted_by"] == "user:mallory"  # type: ignore[index]
 
     assert project_audit(studio, ids["fizz"]).passed  # every hash recomputed: no break
     checked = project_audit(studio, ids["fizz"], anchors=log)
@@ -255,7 +258,7 @@ def test_a_consistent_rewrite_passes_the_chain_but_the_audit_exits_1_on_its_anch
     assert "DIFFERS FROM ITS ANCHORS" in audited.stdout
     assert aytada("audit", str(ids["spritz"]), env=env).returncode == 0  # untouched
     # A pack exported now carries the anchors, and they give the rewrite away offline too.
-    pack = tmp_path / "fuzz.pack"
+    pack = tmp_path / "rewritten.pack"
     assert aytada("audit", "export", str(ids["fizz"]), "-o", str(pack), env=env).returncode == 0
     refused = aytada("audit", "verify", str(pack), env=an_empty_place(tmp_path))
     assert refused.returncode == 1 and "rewritten" in refused.stdout
