@@ -71,7 +71,14 @@ class AnchorLog:
     def appending(self) -> Iterator[tuple[int, int]]:
         """Hold the log's lock: yields (the file's descriptor, the last anchored position)."""
         private_dir(self.directory)
+        new = not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        if new:  # the file's name is durable too
+            directory = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield fd, _last_position(fd)
