@@ -3,12 +3,15 @@
 Usage: python bench/packs.py [--projects 300]
 In a fresh SQLite data dir: one account with `--projects` projects (each created, ideas
 requested and generated), then times one anchoring round over the whole store, the account's
-audit with and without its anchors, exporting its pack and verifying it (`pack/verify.py`).
+audit with and without its anchors, exporting its pack and verifying it (`pack/verify.py`, and
+`aytada-es audit verify` as a process with an empty data dir).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +71,15 @@ def main() -> None:
         print(f"  {len(data)} bytes")
         verdict = timed("verify it", lambda: verify(data))
         assert verdict.passed, verdict.problems
+        pack = Path(tmp) / "ada.pack"
+        pack.write_bytes(data)
+        command = [sys.executable, "-m", "aytada_es", "audit", "verify", str(pack)]
+        env = {**os.environ, "AYTADA_DATA_DIR": str(Path(tmp) / "empty")}
+        run = timed(
+            "`aytada-es audit verify` as a process",
+            lambda: subprocess.run(command, env=env, capture_output=True, check=False),
+        )
+        assert run.returncode == 0
         studio.close()
 
 

@@ -29,6 +29,7 @@ from .kafka.address import announced, announced_address
 from .kafka.broker import BundledBroker
 from .kafka.lag import group_lags
 from .kafka.topics import PROJECT_EVENTS
+from .pack.commands import SUBCOMMANDS as PACK_COMMANDS
 from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
 from .projections.audited import read_side_of
 from .projections.stopped import utc
@@ -38,7 +39,6 @@ from .web.probes import probes_app
 from .web.quota import descriptor_budget
 from .web.serving import WebServer
 
-PACK_COMMANDS = ("export", "verify", "key")  # `audit export|verify|key` (pack/commands.py)
 DEMO_USER = "demo"
 DEMO_CREDITS = 5000
 DEFAULT_PORT = 8000

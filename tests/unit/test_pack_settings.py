@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,26 @@ def test_the_verifier_loads_no_module_of_the_service() -> None:
 def test_what_is_not_a_whole_pack_is_refused_with_a_reason(data: bytes) -> None:
     verdict = verify(data)
     assert not verdict.passed and verdict.problems
+
+
+def test_aytada_es_audit_verify_loads_only_the_pack_modules(tmp_path: Path) -> None:
+    pack = tmp_path / "not-a.pack"
+    pack.write_bytes(b"not a pack\n")
+    code = (
+        "import json, sys\n"
+        "from aytada_es.entry import main\n"
+        f"status = main(['audit', 'verify', {str(pack)!r}])\n"
+        "ours = sorted(m for m in sys.modules if m.startswith('aytada_es'))\n"
+        "print(status, json.dumps(ours))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    status, ours = run.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert status == "1", run.stdout + run.stderr
+    assert "line 1 is not JSON" in run.stdout
+    assert set(json.loads(ours)) == {
+        "aytada_es",
+        "aytada_es.entry",
+        "aytada_es.pack",
+        "aytada_es.pack.commands",
+        "aytada_es.pack.verify",
+    }
