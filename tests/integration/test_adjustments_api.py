@@ -55,6 +55,11 @@ async def test_support_adjusts_credits_and_it_shows_in_credits_and_the_account_a
             "SUP-1",
         )
         assert line.actor == adjusted["actor"] and audit.passed and audit.balance == 140
+        before = audit.history[-2].at  # the grant, before the adjustment
+        then = AccountAudit.model_validate(
+            json_of(await auditor.get(f"/api/audit/accounts/{name}", params={"at": before}))
+        )
+        assert (then.balance, [m.kind for m in then.history]) == (100, ["grant"])
         assert (await auditor.get("/api/audit/accounts/nobody-here")).status_code == 404
         assert (await auditor.get(f"/api/audit/accounts/{name}?at=soon")).status_code == 422
 
