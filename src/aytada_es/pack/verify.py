@@ -322,6 +322,7 @@ def _check_account(
                 "balance": balance,
                 "reserved": reserved,
                 "head": heads[version],
+                "actor": content.get("actor"),
                 "reason": content.get("reason"),
                 "ticket": content.get("ticket"),
             }
