@@ -354,3 +354,31 @@ def test_events_cut_from_the_end_of_an_anchored_history_fail_the_audit(
         f"v{last} was anchored (position {history[-1].id}, {log.of(str(ids['fizz']))[0].at})"
         " but is no longer stored"
     ]
+
+
+def test_exporting_what_does_not_exist_exits_2_and_writes_nothing(
+    studio: Studio, settings: Settings, env: dict[str, str], tmp_path: Path
+) -> None:
+    a_disputed_history(studio)
+    pack = tmp_path / "none.pack"
+    for args in (
+        ("audit", "export", "0b5e6a59-7d4e-4b8e-9a0e-3d2f1c4b5a69", "-o", str(pack)),
+        ("audit", "export", "not-an-id", "-o", str(pack)),
+        ("audit", "export", "--account", "nobody", "-o", str(pack)),
+        (
+            "audit",
+            "export",
+            "--account",
+            "alice",
+            "0b5e6a59-7d4e-4b8e-9a0e-3d2f1c4b5a69",
+            "-o",
+            "x",
+        ),
+        ("audit", "export", "--account", "alice"),
+    ):
+        refused = aytada(*args, env=env)
+        assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
+        assert refused.stderr.strip() and not refused.stdout
+    assert not pack.exists() and not list(tmp_path.glob(".*.partial"))
+    missing = aytada("audit", "verify", str(pack), env=an_empty_place(tmp_path))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
