@@ -14,7 +14,7 @@ from uuid import UUID
 
 import pytest
 from histories import a_disputed_history
-from polling import read_topic
+from polling import read_topic, wait_for
 
 from aytada_es.adapters.anchors import AnchorLog
 from aytada_es.adapters.chain import chain_hash, seal, stored_history, unseal
@@ -382,3 +382,38 @@ def test_exporting_what_does_not_exist_exits_2_and_writes_nothing(
     assert not pack.exists() and not list(tmp_path.glob(".*.partial"))
     missing = aytada("audit", "verify", str(pack), env=an_empty_place(tmp_path))
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("interval_s", "every"), [(3600.0, 5), (0.2, 1_000_000)], ids=["every-N-events", "every-T-s"]
+)
+def test_the_anchorer_anchors_as_the_store_grows_by_count_or_by_time(
+    studio: Studio, settings: Settings, interval_s: float, every: int
+) -> None:
+    log = AnchorLog(settings.anchors_dir)
+    a_disputed_history(studio)
+
+    def stored() -> int:
+        return studio.recorder.max_notification_id() or 0
+
+    async def run() -> float:
+        stop = asyncio.Event()
+        anchorer = Anchorer(studio, log, interval_s=interval_s, every=every)
+        running = asyncio.create_task(anchorer.run(stop))
+        try:
+            took = await wait_for(lambda: log.last_position() >= stored(), 10, "the anchors")
+            for _ in range(5):  # five events more: `every` of them, or `interval_s` later
+                await asyncio.to_thread(studio.grant_credits, "bob", 1, actor="cli")
+            end = stored()
+            return took + await wait_for(lambda: log.last_position() >= end, 10, "the anchors")
+        finally:
+            stop.set()
+            await running
+
+    took = asyncio.run(run())
+
+    assert took < 5  # long before the hour, or soon after the 0.2 s
+    every_aggregate = {
+        str(n.originator_id) for n in studio.recorder.select_notifications(1, 10_000)
+    }
+    assert {a.aggregate_id for a in log.all()} == every_aggregate
