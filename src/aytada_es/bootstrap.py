@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from ._waiting import Doorbell
 from .adapters.acts import StageActs
 from .adapters.addresses import AddressGuard
+from .adapters.anchors import AnchorLog
 from .adapters.assets import AssetStore
 from .adapters.calls import CallLedger
 from .adapters.keys import session_key
@@ -25,6 +26,7 @@ from .adapters.links import AssetLinks
 from .adapters.permissions import private_dir
 from .adapters.sql import SQLStore
 from .adapters.webhooks import Webhooks
+from .anchoring import Anchorer
 from .application import Studio
 from .config import Settings
 from .consumers.addons import AddOnStage
@@ -194,6 +196,7 @@ class System:
         self._stop = asyncio.Event()
         if "relay" in self.roles:
             self._parts["relay"] = self._relay
+            self._parts["anchors"] = self._anchors
         if "projections" in self.roles:
             projections_bell = self._doorbell()
             self._parts["projections"] = lambda: self.read_models.run(
@@ -246,6 +249,18 @@ class System:
         await relay.run(
             self._stop, self.settings.poll_interval_s, self._relay_bell, self._idle_poll_s
         )
+
+    async def _anchors(self) -> None:
+        settings = self.settings
+        anchorer = Anchorer(
+            self.studio,
+            AnchorLog(settings.anchors_dir),
+            interval_s=settings.anchor_interval_s,
+            every=settings.anchor_every,
+            producer=self._producer,
+            topic=TopicNames(settings.kafka_namespace).chain_anchors,
+        )
+        await anchorer.run(self._stop)
 
     async def _deadlines(self) -> None:
         add_ons = frozenset(s.name for s in self.stages if isinstance(s, AddOnStage))

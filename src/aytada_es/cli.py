@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from .adapters.anchors import AnchorLog
 from .adapters.sql import SQLStore
 from .application import Studio
 from .audit.account import account_audit
@@ -29,9 +30,10 @@ from .kafka.address import announced, announced_address
 from .kafka.broker import BundledBroker
 from .kafka.lag import group_lags
 from .kafka.topics import PROJECT_EVENTS
+from .pack.commands import SUBCOMMANDS as PACK_COMMANDS
 from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
-from .projections.live import SwitchFailed, rebuild_live
 from .projections.audited import read_side_of
+from .projections.live import SwitchFailed, rebuild_live
 from .projections.stopped import utc
 from .repeats import quiet_loop_errors
 from .web import create_app
@@ -129,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser(
         "audit",
         help="replay a project's history (deleted ones too) or an account's credit movements;"
-        " exit 1 when its credits do not reconcile, its hash chain is broken or it has findings",
+        " exit 1 when its credits do not reconcile, its hash chain is broken or differs from"
+        " its anchors, or it has findings. `audit export|verify|key --help`: dispute packs",
     )
     audit.add_argument("project_id", nargs="?", metavar="PROJECT_ID")
     audit.add_argument("--account", metavar="USER", help="the user's credit statement instead")
@@ -189,6 +192,11 @@ def _moment(text: str) -> datetime:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["audit"] and given[1:2] and given[1] in PACK_COMMANDS:
+        from .pack.commands import main as pack_main  # dispute packs: no store to load for verify
+
+        return pack_main(given[1:])
     args = _parser().parse_args(argv)
     if args.command == "audit":
         _check_audit(args)
@@ -386,10 +394,11 @@ def _status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     """Print the report; 0 when it passed, 1 when it did not (2, by `main`, on bad input)."""
     studio = Studio(settings.database().eventsourcing_env())
+    anchors = AnchorLog(settings.anchors_dir)
     report: AuditTrail | AccountAudit | VersionDiff
     try:
         if args.account is not None:
-            report = account_audit(studio, args.account, args.at, read_side_of(studio))
+            report = account_audit(studio, args.account, args.at, read_side_of(studio), anchors)
             lines = statement(report)
         else:
             try:
@@ -400,7 +409,9 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
                 report = version_diff(studio, project_id, *args.diff)
                 lines = diff_lines(report)
             else:
-                report = project_audit(studio, project_id, args.at_version, read_side_of(studio))
+                report = project_audit(
+                    studio, project_id, args.at_version, read_side_of(studio), anchors
+                )
                 lines = timeline(report)
     finally:
         studio.close()

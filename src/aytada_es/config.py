@@ -64,6 +64,12 @@ class Settings(BaseModel):
     # have their default (`domain/deadlines.py`), add-ons `deadline_default_s`.
     deadlines_s: dict[str, float] = Field(default_factory=dict)
     deadline_default_s: float = DEFAULT_DEADLINE_S
+    # The chain anchors (anchoring.py): their directory (empty: <data_dir>/anchors), and how
+    # often the relay role writes the heads down: every `anchor_interval_s` or `anchor_every`
+    # events, whichever comes first, and at stop.
+    anchor_dir: Path | None = None
+    anchor_interval_s: float = Field(5.0, gt=0, le=3600)
+    anchor_every: int = Field(1000, ge=1, le=1_000_000)
     # Webhooks (docs/webhooks.md): networks a webhook URL may reach besides public addresses,
     # the wait after each failed attempt (the last one repeats) until `webhook_give_up_s`
     # since the first attempt, each attempt's timeout, and endpoints per user.
@@ -204,6 +210,9 @@ class Settings(BaseModel):
             "rate_limit_writes": "AYTADA_RATE_LIMIT_WRITES",
             "allowed_hosts": "AYTADA_ALLOWED_HOSTS",
             "plugins": "AYTADA_PLUGINS",
+            "anchor_dir": "AYTADA_ANCHOR_DIR",
+            "anchor_interval_s": "AYTADA_ANCHOR_INTERVAL_S",
+            "anchor_every": "AYTADA_ANCHOR_EVERY",
             "webhook_allowed_networks": "AYTADA_WEBHOOK_ALLOWED_NETWORKS",
             "webhook_retry_s": "AYTADA_WEBHOOK_RETRY_S",
             "webhook_give_up_s": "AYTADA_WEBHOOK_GIVE_UP_S",
@@ -259,6 +268,13 @@ class Settings(BaseModel):
     @property
     def assets_dir(self) -> Path:
         return self.data_dir / "assets"
+
+    @property
+    def anchors_dir(self) -> Path:
+        """Where the chain anchors are appended: AYTADA_ANCHOR_DIR, else <data_dir>/anchors."""
+        if self.anchor_dir is None:
+            return self.data_dir / "anchors"
+        return self.anchor_dir.expanduser().resolve()
 
     def runs_plugin(self, distribution: str) -> bool:
         """Whether the stages of this installed distribution run (AYTADA_PLUGINS)."""

@@ -118,6 +118,9 @@ def test_a_project_audit_shows_every_event_in_order_with_position_time_type_acto
         "first_bad_version": None,
         "events": len(events),
         "head": unseal(history[-1].state)[0],  # type: ignore[index]
+        "anchors": 0,  # none given: the chain alone
+        "anchor_problems": [],
+        "anchored_version": None,
     }
     assert report["replay_error"] is None and report["passed"] is True
     assert json.loads(json.dumps(report)) == report

@@ -207,7 +207,12 @@ def test_a_relay_worker_answers_healthz_and_metrics_on_its_port(
         url = _printed_url(worker, output)
         health = httpx.get(f"{url}/healthz", timeout=10)
         assert health.status_code == 200, health.text
-        assert health.json()["parts"] == {"broker": True, "relay": True, "store": True}
+        assert health.json()["parts"] == {
+            "anchors": True,
+            "broker": True,
+            "relay": True,
+            "store": True,
+        }
         studio.open_account("alice", credits=100)  # events for the worker's relay to publish
         stored = studio.recorder.max_notification_id()
         assert stored

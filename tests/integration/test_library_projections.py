@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from aytada_es.adapters.chain import stored_history, unseal
 from aytada_es.application import Studio
 from aytada_es.domain.account import Account
 from aytada_es.domain.failures import FailureCode
@@ -419,6 +420,9 @@ def test_the_credit_statement_runs_to_the_accounts_balance_deleted_projects_incl
 
     ada = models.credits.statement(ids["ada"])
     first, *_, last = ada["history"]
+    # Each line carries the chain head of the event it came from.
+    heads = {s.id: unseal(s.state)[0] for s in stored_history(studio, ids["ada"])}  # type: ignore[index]
+    assert [m["head"] for m in ada["history"]] == [heads[m["position"]] for m in ada["history"]]
     assert first == {
         "position": first["position"],
         "at": first["at"],
@@ -430,6 +434,7 @@ def test_the_credit_statement_runs_to_the_accounts_balance_deleted_projects_incl
         "amount": 1_000,
         "balance": 1_000,
         "reserved": 0,
+        "head": heads[first["position"]],
     }
     positions = [m["position"] for m in ada["history"]]
     assert positions == sorted(set(positions))

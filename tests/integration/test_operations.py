@@ -208,7 +208,12 @@ async def test_a_worker_names_the_broker_when_it_stops_answering(tmp_path: Path)
             ):
                 answer = await http.get("/healthz")
                 assert answer.status_code == 200, answer.text
-                assert json_of(answer)["parts"] == {"broker": True, "relay": True, "store": True}
+                assert json_of(answer)["parts"] == {
+                    "anchors": True,
+                    "broker": True,
+                    "relay": True,
+                    "store": True,
+                }
                 await asyncio.to_thread(own.stop)
                 answer = await http.get("/healthz")
                 assert answer.status_code == 503, answer.text

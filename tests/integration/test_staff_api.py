@@ -55,6 +55,10 @@ async def nothing_about(ws: ClientConnection, project_id: str) -> None:
         pass
 
 
+def _anchored(chain: dict[str, Any]) -> dict[str, Any]:
+    return {k: chain[k] for k in ("anchors", "anchor_problems", "anchored_version")}
+
+
 def assert_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert answer.status_code == status, answer.text
     error: dict[str, Any] = json_of(answer)["error"]
@@ -100,7 +104,14 @@ async def test_the_audit_endpoint_answers_the_replayed_history_at_any_version(si
 
         trail = json_of(await auditor.get(f"/api/audit/projects/{id}"))
         # The endpoint also compares the read models, which have applied every event.
-        assert trail == {**project_audit(studio, UUID(id)), "read_models_compared": True}
+        # And it checks the chain against the anchors the relay role wrote down.
+        chain = trail["chain"]
+        assert chain["verified"] and not chain["anchor_problems"]
+        assert trail == {
+            **project_audit(studio, UUID(id)),
+            "read_models_compared": True,
+            "chain": {**project_audit(studio, UUID(id))["chain"], **_anchored(chain)},
+        }
         assert trail["deleted"] is True and trail["passed"] is True and not trail["findings"]
         assert [e["version"] for e in trail["events"]] == list(range(1, latest + 1))
         positions = [e["position"] for e in trail["events"]]
@@ -117,7 +128,8 @@ async def test_the_audit_endpoint_answers_the_replayed_history_at_any_version(si
         assert all(g["provider"] and g["units"] >= 0 and g["credits"] >= 0 for g in recorded)
 
         then = json_of(await auditor.get(f"/api/audit/projects/{id}", params={"at_version": 3}))
-        assert then == project_audit(studio, UUID(id), at_version=3)
+        replayed = project_audit(studio, UUID(id), at_version=3)
+        assert then == {**replayed, "chain": {**replayed["chain"], **_anchored(then["chain"])}}
         assert then["status"] == "generating_ideas" and len(then["events"]) == 3
 
         before = site.stored()

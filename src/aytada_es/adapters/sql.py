@@ -121,6 +121,19 @@ class Transaction:
             found += self.query(sql, chunk)
         return found
 
+    def rows_at(self, table: str, column: str, values: Sequence[Any]) -> list[Row]:
+        """`position` (the column's value) and `state` of the rows whose column is a value."""
+        found: list[Row] = []
+        for i in range(0, len(values), _CHUNK):
+            chunk = values[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found += self.query(
+                f"SELECT {column} AS position, state FROM {{{table}}}"  # noqa: S608 (our names)
+                f" WHERE {column} IN ({marks})",
+                chunk,
+            )
+        return found
+
     def upsert(self, table: str, key: str, rows: Sequence[Row]) -> None:
         """Insert the rows, or replace every column of those whose key is already there."""
         if not rows:

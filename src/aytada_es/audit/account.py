@@ -7,7 +7,8 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from ..adapters.chain import stored_history
+from ..adapters.anchors import AnchorLog
+from ..adapters.chain import head_of, stored_history
 from ..application import Studio
 from ..domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from ..domain.errors import AccountNotFound, ProjectNotFound
@@ -21,7 +22,11 @@ _ACCOUNT_OPENED = get_topic(Account.AccountOpened)
 
 
 def account_audit(
-    studio: Studio, name: str, at: datetime | None = None, read_side: ReadSide | None = None
+    studio: Studio,
+    name: str,
+    at: datetime | None = None,
+    read_side: ReadSide | None = None,
+    anchors: AnchorLog | None = None,
 ) -> AccountAudit:
     """Every credit movement of an account (up to `at`) with its project and the running balance.
 
@@ -61,6 +66,7 @@ def account_audit(
             amount=amount,
             balance=balance,
             reserved=reserved,
+            head=head_of([stored]),
         )
         if isinstance(event, Account.CreditsAdjusted):
             line.reason, line.ticket = event.reason, event.ticket
@@ -72,7 +78,8 @@ def account_audit(
             sums[kind] += amount
         lines.append(line)
     projects = [
-        _project_check(studio, UUID(id), sums, at, read_side) for id, sums in per_project.items()
+        _project_check(studio, UUID(id), sums, at, read_side, anchors)
+        for id, sums in per_project.items()
     ]
     by_id = {p.project_id: p for p in projects}
     for line in lines:
@@ -80,7 +87,7 @@ def account_audit(
             found = by_id[line.project_id]
             line.project_title, line.project_deleted = found.title, found.deleted
             line.project_deleted_at = found.deleted_at
-    chain = chain_check(history)
+    chain = chain_check(history, anchors)
     if at is None:
         ends_at_balance = (balance, reserved) == (account.balance, account.reserved)
     else:
@@ -120,11 +127,12 @@ def _project_check(
     sums: dict[str, int],
     at: datetime | None,
     read_side: ReadSide | None,
+    anchors: AnchorLog | None = None,
 ) -> ProjectCheck:
     """A project an account's movements name: its ledger, and whether the two agree."""
     try:
         then = None if at is None else version_at(studio, project_id, at)
-        report = project_audit(studio, project_id, then, None if at else read_side)
+        report = project_audit(studio, project_id, then, None if at else read_side, anchors)
     except ProjectNotFound:
         return ProjectCheck(
             project_id=str(project_id),

@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 
+from ..adapters.anchors import AnchorLog, checked
 from ..adapters.chain import first_broken, head_of
 from ..application import Studio
 from ..domain.credits import Reconciliation
@@ -16,14 +17,21 @@ from ..notation import event_id, jsonable, utc_iso
 from . import reports
 
 
-def chain_check(history: Sequence[Notification]) -> reports.ChainCheck:
-    """Whether the stored events still match their hash chain, and the first that does not."""
+def chain_check(
+    history: Sequence[Notification], anchors: AnchorLog | None = None
+) -> reports.ChainCheck:
+    """Whether the stored events still match their hash chain and its anchors, if given."""
     broken = first_broken(history)
+    written = [] if anchors is None or not history else anchors.of(str(history[0].originator_id))
+    problems = checked(history, written)
     return reports.ChainCheck(
-        verified=broken is None,
+        verified=broken is None and not problems,
         first_bad_version=broken,
         events=len(history),
         head=head_of(history),
+        anchors=len(written),
+        anchor_problems=problems,
+        anchored_version=max((a.version for a in written), default=None),
     )
 
 

@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from ..adapters.anchors import AnchorLog
 from ..adapters.chain import stored_history
 from ..application import Studio
 from ..domain.credits import Reconciliation
@@ -85,10 +86,12 @@ def project_audit(
     project_id: UUID,
     at_version: int | None = None,
     read_side: ReadSide | None = None,
+    anchors: AnchorLog | None = None,
 ) -> AuditTrail:
     """A project's history (up to `at_version`), its state then, its credits, chain and findings.
 
-    With `read_side`, the credits read model's ledger is compared with the replay too.
+    With `read_side`, the credits read model's ledger is compared with the replay too; with
+    `anchors`, the chain is also checked against the heads written down outside the store.
     """
     history = stored_history(studio, project_id)
     if not history or history[0].topic != _PROJECT_CREATED:
@@ -103,7 +106,7 @@ def project_audit(
     if project is not None:
         with contextlib.suppress(AccountNotFound):
             owner_name = studio.account(project.owner_id).name
-    chain = chain_check(history)
+    chain = chain_check(history, anchors)
     reconciliation = project.reconciliation() if project else Reconciliation(0, 0, 0, 0)
     timeline = [entry(studio, s, e) for s, e in zip(shown, events, strict=True)]
     to_the_end = at_version in (None, latest)

@@ -44,6 +44,13 @@ class ChainCheck(Report):
     )
     events: int
     head: str | None = Field(description="the hash the latest event claims")
+    anchors: int = Field(0, description="the heads written down outside the store, checked")
+    anchor_problems: list[str] = Field(
+        default_factory=list, description="where the stored chain differs from its anchors"
+    )
+    anchored_version: int | None = Field(
+        None, description="the newest anchored version: later events are covered by no anchor yet"
+    )
 
 
 class AuditEvent(Report):
@@ -124,6 +131,9 @@ class StatementLine(Report):
     reserved: int
     reason: str | None = None
     ticket: str | None = None
+    head: str | None = Field(
+        None, description="the chain head the movement was recorded under (its event's hash)"
+    )
 
 
 class ProjectCheck(Report):

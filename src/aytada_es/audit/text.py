@@ -127,7 +127,12 @@ def _read_models_line(report: JSON) -> str:
 
 def _chain_line(chain: JSON) -> str:
     if chain["verified"]:
-        return f"hash chain: {chain['events']} events verified, head {chain['head']}"
+        anchored = chain["anchored_version"]
+        return f"hash chain: {chain['events']} events verified, head {chain['head']}; " + (
+            f"anchored outside the store up to v{anchored}" if anchored else "no anchor yet"
+        )
+    if chain["first_bad_version"] is None:
+        return "hash chain: DIFFERS FROM ITS ANCHORS: " + "; ".join(chain["anchor_problems"])
     return (
         f"hash chain: BROKEN at v{chain['first_bad_version']}: that stored event does not"
         " match its hash (edited, removed or out of order)"

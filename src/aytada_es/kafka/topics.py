@@ -18,6 +18,8 @@ ACCOUNT_EVENTS = "aytada.account-events"
 DEAD_LETTERS = "aytada.project-events.dlq"
 # An empty topic the relay creates once the broker holds every published event (watch.py).
 RELAY_MARK = "aytada.relay-mark"
+# The chain heads written down outside the event store (anchoring.py), keyed by aggregate.
+CHAIN_ANCHORS = "aytada.chain-anchors"
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,13 @@ class TopicNames:
         return self.of(RELAY_MARK)
 
     @property
+    def chain_anchors(self) -> str:
+        return self.of(CHAIN_ANCHORS)
+
+    @property
     def created(self) -> list[str]:
         """The topics created at start-up, and again when the broker lost them."""
-        return [self.project_events, self.account_events, self.dead_letters]
+        return [self.project_events, self.account_events, self.dead_letters, self.chain_anchors]
 
 
 @contextlib.asynccontextmanager

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 from uuid import UUID
 
+from ..adapters.chain import unseal
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.account import MOVEMENT_EFFECTS, Account, AccountMovement
 from ..domain.credits import Reconciliation
@@ -26,6 +27,7 @@ _MOVEMENTS = (
     Account.CreditsHeld,
     Account.HoldCharged,
     Account.HoldReleased,
+    Account.CreditsAdjusted,
 )
 _MARKS = (Project.ProjectDeleted, Project.ProjectRestored)
 _SETTLEMENTS = (Project.CreditsReserved, Project.CreditsCharged, Project.CreditsReleased)
@@ -44,6 +46,7 @@ class Movement(TypedDict):
     amount: int
     balance: int
     reserved: int
+    head: str | None
 
 
 class Statement(TypedDict):
@@ -68,6 +71,8 @@ class CreditStatements(Projection):
     """Every account's credit movements, and every project's reserved, charged and released."""
 
     name = "credits"
+    # 2: each movement records the chain head of the event it came from.
+    version = 2
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
     events = (Account.AccountOpened, *_MOVEMENTS, Project.ProjectCreated, *_MARKS, *_SETTLEMENTS)
     ddl = (
@@ -80,7 +85,8 @@ class CreditStatements(Projection):
             step TEXT,
             amount BIGINT NOT NULL,
             balance BIGINT NOT NULL,
-            reserved BIGINT NOT NULL
+            reserved BIGINT NOT NULL,
+            head TEXT
         )""",
         "CREATE INDEX IF NOT EXISTS aytada_credit_movements_by_account"
         " ON {aytada_credit_movements} (account_id, position)",
@@ -104,8 +110,9 @@ class CreditStatements(Projection):
         )""",
     )
 
-    def __init__(self, store: SQLStore) -> None:
+    def __init__(self, store: SQLStore, events_table: str = "stored_events") -> None:
         super().__init__(store)
+        self.events_table = events_table  # where each movement's chain head is read
         self._balances: dict[str, Row] = {}  # the rows this batch touches
         self._ledgers: dict[str, Row] = {}
         self._touched_balances: set[str] = set()
@@ -179,6 +186,7 @@ class CreditStatements(Projection):
                 event.amount,
                 account["balance"],
                 account["reserved"],
+                None,  # the chain head, filled in by `flush`
             )
         )
 
@@ -215,14 +223,28 @@ class CreditStatements(Projection):
                 for id in self._touched_ledgers
             ],
         )
+        heads = self._heads(tx, [m[0] for m in self._movements])
         tx.executemany(
             "INSERT INTO {aytada_credit_movements} (position, account_id, at, kind, project_id,"
-            " step, amount, balance, reserved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self._movements,
+            " step, amount, balance, reserved, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*m[:-1], heads.get(m[0])) for m in self._movements],
         )
         self._balances, self._ledgers, self._movements = {}, {}, []
         self._touched_balances, self._touched_ledgers = set(), set()
         return ()
+
+    def _heads(self, tx: Transaction, positions: list[int]) -> dict[int, str]:
+        """The hash each stored event at these positions claims: the chain head it sealed."""
+        if not positions:
+            return {}
+        column = "rowid" if self.store.dialect == "sqlite" else "notification_id"
+        heads: dict[int, str] = {}
+        for row in tx.rows_at(self.events_table, column, positions):
+            state = row["state"]
+            sealed = unseal(state.encode() if isinstance(state, str) else bytes(state))
+            if sealed is not None:
+                heads[int(row["position"])] = sealed[0]
+        return heads
 
     # ---- queries -----------------------------------------------------------------------
 
@@ -252,6 +274,7 @@ class CreditStatements(Projection):
                 "amount": int(row["amount"]),
                 "balance": int(row["balance"]),
                 "reserved": int(row["reserved"]),
+                "head": row["head"],
             }
             for row in rows
         ]

@@ -585,7 +585,8 @@ class ReadModels(ReadModelRunner):
         self.accounts = Accounts(store)
         self.scripts = MyScripts(store)
         self.images = MyImages(store)
-        self.credits = CreditStatements(store)
+        events = getattr(application.recorder, "events_table_name", "stored_events")
+        self.credits = CreditStatements(store, events_table=events)
         self.open_steps = OpenSteps(store)
         super().__init__(
             application,

@@ -225,6 +225,10 @@ class CreditMovement(Answer):
     amount: int
     balance: int
     reserved: int
+    head: str | None = Field(
+        description="the chain head the movement was recorded under: the hash its event claims,"
+        " as in the account's dispute pack (`GET /api/account/pack`)"
+    )
 
 
 class CreditStatement(Answer):

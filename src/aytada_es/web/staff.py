@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 
+from ..adapters.anchors import AnchorLog
 from ..application import Studio
 from ..audit.account import account_audit
 from ..audit.project import project_audit
@@ -35,7 +36,10 @@ def _at_version(call: Call) -> int | None:
 async def audit_project(call: Call) -> AuditTrail:
     id, at_version = call.project_id(), _at_version(call)
     read_side = ReadSideOf(call.web.read_models)
-    return await run_in_threadpool(project_audit, call.web.studio, id, at_version, read_side)
+    anchors = AnchorLog(call.web.service.settings.anchors_dir)
+    return await run_in_threadpool(
+        project_audit, call.web.studio, id, at_version, read_side, anchors
+    )
 
 
 def _at(call: Call) -> datetime | None:
@@ -53,7 +57,8 @@ def _at(call: Call) -> datetime | None:
 async def audit_account(call: Call) -> AccountAudit:
     user, at = call.request.path_params["user"], _at(call)
     read_side = ReadSideOf(call.web.read_models)
-    return await run_in_threadpool(account_audit, call.web.studio, user, at, read_side)
+    anchors = AnchorLog(call.web.service.settings.anchors_dir)
+    return await run_in_threadpool(account_audit, call.web.studio, user, at, read_side, anchors)
 
 
 async def adjust_credits(call: Call) -> Adjusted:

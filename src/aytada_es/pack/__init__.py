@@ -1,0 +1,1 @@
+"""Dispute packs: a self-contained, signed file of histories that anyone can check offline."""
