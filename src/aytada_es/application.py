@@ -21,6 +21,9 @@ from eventsourcing.application import (
 from eventsourcing.persistence import EventStore, Mapper, RecordConflictError, Recording
 
 from .adapters.chain import ChainedEventStore, ChainMapper
+from .adapters.sealed_text import SealedTextMapper
+from .adapters.sql import SQLStore
+from .adapters.text_keys import TextKeys
 from .domain.account import Account, account_id
 from .domain.credits import CreditMovement
 from .domain.errors import (
@@ -110,6 +113,15 @@ class Studio(Application[UUID]):
         }
         with creating_tables(env):
             super().__init__(env)
+        try:
+            store: SQLStore | None = SQLStore.of(self)
+        except TypeError:
+            store = None  # an in-memory store: keys in memory too
+        self.text_keys = TextKeys(store)
+        assert isinstance(self.mapper, SealedTextMapper)
+        self.mapper.attach(self.text_keys, self.recorder)
+        # What leaves the store (the relay's envelopes) keeps personal text sealed.
+        self.sealed_mapper = ChainMapper(self.mapper.transcoder)
         self.sole_writer = sole_writer
         self._on_saved: list[Callable[[], None]] = []
         self.saved_events = 0  # by this process, for the metrics
@@ -118,7 +130,7 @@ class Studio(Application[UUID]):
         self._local = threading.local()
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return ChainMapper(self.construct_transcoder())
+        return SealedTextMapper(self.construct_transcoder())
 
     def construct_event_store(self) -> EventStore[UUID]:
         """Every stored event is sealed into its aggregate's hash chain (adapters/chain.py)."""
