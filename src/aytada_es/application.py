@@ -18,7 +18,14 @@ from eventsourcing.application import (
     ProcessingEvent,
     project_aggregate,
 )
-from eventsourcing.persistence import EventStore, Mapper, RecordConflictError, Recording
+from eventsourcing.persistence import (
+    EventStore,
+    Mapper,
+    RecordConflictError,
+    Recording,
+    StoredEvent,
+)
+from eventsourcing.utils import get_topic
 
 from .adapters.chain import ChainedEventStore, ChainMapper
 from .adapters.sealed_text import SealedTextMapper
@@ -365,6 +372,43 @@ class Studio(Application[UUID]):
             return account.disable(actor=actor)
 
         return self.last_position() if self._retrying(disable) else None
+
+    def erase_account(self, name: str, *, actor: str = "cli") -> tuple[UUID, int | None]:
+        """Record the erasure and destroy the user's text key; again, it only destroys the key.
+
+        Returns the account's id and the position of `AccountErased` (None when erased already).
+        """
+
+        def erase(unit: UnitOfWork) -> tuple[UUID, bool]:
+            account = self.account_named(name)
+            unit.keep(account)
+            return account.id, account.erase(actor=actor)
+
+        account_id, recorded = self._retrying(erase)
+        position = self.last_position() if recorded else None
+        self.text_keys.destroy(account_id)
+        return account_id, position
+
+    def projects_owned_by(self, owner_id: UUID) -> list[UUID]:
+        """Every project the owner created, deleted ones too, read from the event store."""
+        store = SQLStore.of(self)
+        table = getattr(self.recorder, "events_table_name", "stored_events")
+        rows = store.query(
+            f"SELECT originator_id, state FROM {{{table}}} WHERE topic = ?",  # noqa: S608 (ours)
+            (get_topic(Project.ProjectCreated),),
+        )
+        owned = []
+        for row in rows:
+            id = row["originator_id"]
+            project_id = id if isinstance(id, UUID) else UUID(str(id))
+            state = row["state"]
+            stored = StoredEvent(
+                project_id, 1, get_topic(Project.ProjectCreated), _bytes(state)
+            )
+            event = self.sealed_mapper.to_domain_event(stored)
+            if getattr(event, "owner_id", None) == owner_id:
+                owned.append(project_id)
+        return owned
 
     # ---- commands of the user ----------------------------------------------------------
 
@@ -772,3 +816,7 @@ class Studio(Application[UUID]):
             for k, v in vars(event).items()
             if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")
         }
+
+
+def _bytes(state: bytes | memoryview | str) -> bytes:
+    return state.encode() if isinstance(state, str) else bytes(state)

@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         "disable", help="stop a user's token and sessions working (rotate-token enables it)"
     )
     disable.add_argument("name")
+    erase = users.add_parser(
+        "erase",
+        help="erase a user's titles, briefs, ideas, scripts, scenes and asset files for good"
+        " (their key is destroyed; audits and statements still reconcile)",
+    )
+    erase.add_argument("name")
+    erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
 
     projections = commands.add_parser("projections", help="read models").add_subparsers(
         dest="projections_command", required=True
@@ -164,6 +171,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _users(settings: Settings, args: argparse.Namespace) -> int:
+    if args.users_command == "erase" and not args.yes:
+        print(
+            f"aytada-es: erasing {args.name!r} cannot be undone; run again with --yes",
+            file=sys.stderr,
+        )
+        return 2
     system = bootstrap(settings)
     try:
         if args.users_command == "add":
@@ -183,6 +196,8 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
                 f"({_expiry(new.account.token_expires_at)})"
             )
             print(new.token)
+        elif args.users_command == "erase":
+            _erase(system, args.name)
         else:
             position = system.studio.disable_account(args.name)
             if position is None:
@@ -196,6 +211,25 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         system.close()
     return 0
+
+
+def _erase(system: System, name: str) -> None:
+    from .erasure import erase_user  # only this command needs it
+
+    # Not waiting for the accounts read model as `disable` does: the key is gone at once, and
+    # the token stops once a running service applies AccountErased.
+    done = erase_user(system.studio, system.read_models, system.assets, name)
+    print(
+        f"erased {name!r}: the text of {done.projects} project(s) reads [erased]; "
+        f"{done.assets_deleted} asset file(s) deleted"
+        + (f", {done.assets_shared} kept (another user's project holds them)" if done.assets_shared else "")
+    )
+    if not done.compacted:
+        print(
+            "aytada-es: another process kept part of the database's log open; run the erase "
+            "again once it is idle to compact it",
+            file=sys.stderr,
+        )
 
 
 def _expiry(expires_at: datetime | None) -> str:

@@ -51,6 +51,7 @@ class Account(Aggregate):
         token_hash: str
         token_expires_at: datetime | None
         disabled: bool
+        erased: bool
         balance: int
         reserved: int
 
@@ -71,6 +72,7 @@ class Account(Aggregate):
             account.token_hash = self.token_hash
             account.token_expires_at = self.token_expires_at
             account.disabled = False
+            account.erased = False
             account.balance = 0
             account.reserved = 0
 
@@ -136,6 +138,15 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.disabled = True
 
+    class AccountErased(Event):
+        """The user's text key was destroyed on request: their text reads `[erased]`."""
+
+        class_version = 1
+
+        def apply(self, account: Account) -> None:
+            account.disabled = True
+            account.erased = True
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Account:
         return copy_aggregate(self)
 
@@ -198,6 +209,13 @@ class Account(Aggregate):
         if self.disabled:
             return False
         self.trigger_event(self.AccountDisabled, actor=actor)
+        return True
+
+    def erase(self, *, actor: str) -> bool:
+        """Record the erasure (it also disables the token); False when already erased."""
+        if self.erased:
+            return False
+        self.trigger_event(self.AccountErased, actor=actor)
         return True
 
     def apply_movements(

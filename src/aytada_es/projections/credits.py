@@ -71,6 +71,7 @@ class CreditStatements(Projection):
 
     name = "credits"
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
+    personal = {PROJECTS: ("project_id", ("title",))}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,

@@ -34,6 +34,7 @@ class DeletedProjects(Projection):
 
     name = "deleted"
     tables = (DELETIONS, OWNERS)
+    personal = {DELETIONS: ("project_id", ("title",))}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_project_deletions} (
             project_id TEXT PRIMARY KEY,

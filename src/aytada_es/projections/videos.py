@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from ..adapters.sealed_text import ERASED
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.project import Project
 from ..domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from ..domain.steps import SPECS, Step
 from ..notation import utc_iso
-from .base import Batch, Card, CardChange, DomainEvent, Projection
+from .base import Batch, Card, CardChange, DomainEvent, Projection, chunks
 
 VIDEOS = "aytada_videos"
 CHANGES = "aytada_video_changes"
@@ -77,6 +78,23 @@ class MyVideos(Projection):
 
     name = "videos"
     tables = (VIDEOS, CHANGES)
+    personal = {VIDEOS: ("id", ("title",))}
+
+    def erase(self, tx: Transaction, project_ids: Sequence[str]) -> None:
+        super().erase(tx, project_ids)
+        for chunk in chunks(project_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = tx.query(
+                "SELECT position, card FROM {aytada_video_changes}"
+                f" WHERE project_id IN ({marks}) AND card IS NOT NULL",  # noqa: S608
+                chunk,
+            )
+            erased = [
+                (to_json({**from_json(r["card"]), "title": ERASED}), r["position"]) for r in rows
+            ]
+            tx.executemany(
+                "UPDATE {aytada_video_changes} SET card = ? WHERE position = ?", erased
+            )
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_videos} (
             id TEXT PRIMARY KEY,

@@ -1,0 +1,117 @@
+"""Erasure by crypto-shredding: what `aytada-es users erase NAME` does, step by step."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.sqlite import SQLiteDatastore
+
+from .adapters.assets import AssetStore
+from .adapters.sealed_text import ERASED, each_string
+from .adapters.sql import SQLStore, from_json, to_json
+from .application import Studio
+from .domain.errors import AssetNotFound
+from .projections.base import chunks
+from .projections.runner import ReadModels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure did."""
+
+    account_id: UUID
+    position: int | None  # of AccountErased; None when the account was erased before
+    projects: int
+    assets_deleted: int
+    assets_shared: int  # kept: another user's project holds the same content
+    compacted: bool  # no free page or journal of the database still holds the old text
+
+
+def erase_user(
+    studio: Studio, read_models: ReadModels, assets: AssetStore, name: str, *, actor: str = "cli"
+) -> Erasure:
+    """Destroy the user's key, overwrite their text in the read models, delete their assets.
+
+    Each step can be run again: an interrupted erasure is finished by running it once more.
+    """
+    account_id, position = studio.erase_account(name, actor=actor)
+    projects = studio.projects_owned_by(account_id)
+    ids = [str(p) for p in projects]
+    read_models.erase(ids)
+    store = SQLStore.of(studio)
+    _erase_call_results(store, ids)
+    deleted, shared = _delete_assets(studio, read_models, assets, account_id, projects)
+    return Erasure(account_id, position, len(projects), deleted, shared, compact(store))
+
+
+def _erase_call_results(store: SQLStore, project_ids: list[str]) -> None:
+    """The provider call ledger keeps each call's answer: the user's ideas, script, scenes."""
+    if store.missing(["aytada_provider_calls"]):
+        return
+    with store.transaction() as tx:
+        for chunk in chunks(project_ids):
+            for project_id in chunk:
+                rows = tx.query(
+                    "SELECT key, result FROM {aytada_provider_calls}"
+                    " WHERE key LIKE ? AND result IS NOT NULL",
+                    (f"{project_id}/%",),
+                )
+                erased = [
+                    (to_json(each_string(from_json(r["result"]), lambda _: ERASED)), r["key"])
+                    for r in rows
+                ]
+                tx.executemany(
+                    "UPDATE {aytada_provider_calls} SET result = ? WHERE key = ?", erased
+                )
+
+
+def _delete_assets(
+    studio: Studio,
+    read_models: ReadModels,
+    assets: AssetStore,
+    account_id: UUID,
+    projects: list[UUID],
+) -> tuple[int, int]:
+    deleted = shared = 0
+    for project_id in projects:
+        for asset in studio.project(project_id).assets:
+            owners = read_models.images.asset_owners(str(asset["id"]))
+            if any(owner != str(account_id) for owner, _, _ in owners):
+                shared += 1  # the same content is another user's too: theirs stays
+                continue
+            with contextlib.suppress(AssetNotFound, FileNotFoundError):
+                assets.path(str(asset["id"])).unlink()
+                deleted += 1
+    return deleted, shared
+
+
+def compact(store: SQLStore) -> bool:
+    """Rewrite the database so the overwritten text leaves no free page or journal behind.
+
+    SQLite: VACUUM, then a checkpoint that empties the write-ahead log (False when another
+    process's open read kept some of it). PostgreSQL: VACUUM of every table, so the old row
+    versions are dropped (their space is reused, not zeroed).
+    """
+    datastore = store.datastore
+    if isinstance(datastore, SQLiteDatastore):
+        with datastore.get_connection(commit=True) as connection:  # the writer's turn
+            raw = connection._sqlite_conn  # noqa: SLF001 (VACUUM needs the driver's connection)
+            raw.execute("VACUUM")
+            busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
+    tables = store.query(
+        "SELECT tablename FROM pg_tables WHERE schemaname = ?", (datastore.schema,)
+    )
+    with datastore.get_connection() as pg:
+        pg.autocommit = True  # VACUUM cannot run in a transaction
+        try:
+            for row in tables:
+                pg.execute(f'VACUUM "{datastore.schema}"."{row["tablename"]}"')
+        finally:
+            pg.autocommit = False
+    return True

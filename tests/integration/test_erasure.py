@@ -1,0 +1,117 @@
+"""Erasure by crypto-shredding: `aytada-es users erase NAME` leaves no byte of the text behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from polling import read_topic
+
+import aytada_es.cli as aytada_es
+from aytada_es.config import Settings
+from aytada_es.domain.account import Account
+from aytada_es.kafka.topics import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS
+from aytada_es.testing.studio_run import StudioRun
+
+WORD = "Quixotrelle"  # alice's: in her title and brief, so in her ideas, script and scenes
+KEPT = "Borvantique"  # bob's: must stay readable
+
+
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setenv("AYTADA_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AYTADA_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("AYTADA_PROVIDERS", "instant")
+    monkeypatch.setenv("AYTADA_KAFKA_NAMESPACE", settings.kafka_namespace)
+    return aytada_es.main(list(args))
+
+
+def files_holding(root: Path, word: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and word in p.read_bytes()]
+
+
+def postgres_rows_holding(settings: Settings, word: str) -> list[str]:
+    """Every table of the schema whose rows' text (or bytes) hold the word."""
+    schema = settings.database_url.rsplit("schema=", 1)[1]
+    found = []
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as pg:
+        tables = pg.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = %s",
+            (schema,),
+        ).fetchall()
+        for table, column, kind in tables:
+            where = (
+                f'position(convert_to(%s, \'UTF8\') in "{column}") > 0'
+                if kind == "bytea"
+                else f'"{column}"::text LIKE \'%%\' || %s || \'%%\''
+            )
+            sql = f'SELECT count(*) FROM "{schema}"."{table}" WHERE {where}'
+            row = pg.execute(sql.encode(), (word,)).fetchone()  # type: ignore[call-overload]
+            if row and row[0]:
+                found.append(f"{table}.{column}")
+    return found
+
+
+async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
+    settings: Settings,
+    broker: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = await StudioRun.start(settings, broker, ())
+    try:
+        alice, bob = run.user("alice"), run.user("bob")
+        erased = run.autopilot_project(alice, title=f"{WORD} Soda", brief=f"A {WORD} fizz.")
+        kept = run.autopilot_project(bob, title=f"{KEPT} Tea", brief=f"{KEPT} leaves.")
+        for project in (erased, kept):
+            await run.until_event(project, "VideoStitched")
+        # Everything stored is on the topics (read_topic waits for all of it): topics are
+        # append-only, so these messages are what they will always hold.
+        stored = run.studio.recorder.max_notification_id() or 0
+        topics = [settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)]
+        records = await read_topic(broker, topics, stored)
+        run.system.read_models.catch_up()
+        assert run.system.read_models.videos.videos_of(alice)[1][0]["title"] == f"{WORD} Soda"
+        assets = [a["id"] for a in run.project(erased).assets]
+        assert assets and all(run.system.assets.path(a).exists() for a in assets)
+    finally:
+        await run.stop()
+
+    assert cli(settings, monkeypatch, "users", "erase", "alice") == 2  # no --yes: nothing done
+    assert files_holding(settings.data_dir, WORD.encode()) or "postgres" in settings.database_url
+    assert cli(settings, monkeypatch, "users", "erase", "alice", "--yes") == 0
+    assert "erased 'alice'" in capsys.readouterr().out
+
+    # Nowhere in the data directory (the SQLite file and its journal, the assets) ...
+    assert files_holding(settings.data_dir, WORD.encode()) == []
+    if "postgres" in settings.database_url:  # ... nor in any table, events included
+        assert postgres_rows_holding(settings, WORD) == []
+        assert postgres_rows_holding(settings, KEPT) != []
+    # ... nor on any topic: it was sealed there from the start.
+    assert len(records) >= stored and not [r for r in records if WORD.encode() in (r.value or b"")]
+    assert not [r for r in records if KEPT.encode() in (r.value or b"")]  # sealed too
+
+    assert cli(settings, monkeypatch, "audit", str(erased)) == 0
+    assert cli(settings, monkeypatch, "audit", "--account", "alice") == 0
+    assert cli(settings, monkeypatch, "audit", str(kept)) == 0
+    assert not [a for a in assets if (settings.assets_dir / a[:2] / a).exists()]
+
+    run = await StudioRun.start(settings, broker, ())
+    try:
+        project = run.project(erased)
+        assert (project.title, project.brief) == ("[erased]", "[erased]")
+        assert project.script is not None and project.script["text"] == "[erased]"
+        assert run.project(kept).title == f"{KEPT} Tea"  # bob's text is untouched
+        account = run.studio.account(alice)
+        assert account.erased and account.disabled
+        run.system.read_models.catch_up()
+        assert [c["title"] for c in run.system.read_models.videos.videos_of(alice)[1]] == ["[erased]"]
+        assert [c["title"] for c in run.system.read_models.videos.videos_of(bob)[1]] == [f"{KEPT} Tea"]
+        statement = run.system.read_models.credits
+        assert statement is not None
+        history = run.studio.events.get(alice)
+        assert type(list(history)[-1]).__name__ == Account.AccountErased.__name__
+    finally:
+        await run.stop()
+
