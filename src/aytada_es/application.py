@@ -402,9 +402,7 @@ class Studio(Application[UUID]):
             id = row["originator_id"]
             project_id = id if isinstance(id, UUID) else UUID(str(id))
             state = row["state"]
-            stored = StoredEvent(
-                project_id, 1, get_topic(Project.ProjectCreated), _bytes(state)
-            )
+            stored = StoredEvent(project_id, 1, get_topic(Project.ProjectCreated), _bytes(state))
             event = self.sealed_mapper.to_domain_event(stored)
             if getattr(event, "owner_id", None) == owner_id:
                 owned.append(project_id)

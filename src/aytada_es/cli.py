@@ -222,7 +222,11 @@ def _erase(system: System, name: str) -> None:
     print(
         f"erased {name!r}: the text of {done.projects} project(s) reads [erased]; "
         f"{done.assets_deleted} asset file(s) deleted"
-        + (f", {done.assets_shared} kept (another user's project holds them)" if done.assets_shared else "")
+        + (
+            f", {done.assets_shared} kept (another user's project holds them)"
+            if done.assets_shared
+            else ""
+        )
     )
     if not done.compacted:
         print(

@@ -100,7 +100,7 @@ def compact(store: SQLStore) -> bool:
     datastore = store.datastore
     if isinstance(datastore, SQLiteDatastore):
         with datastore.get_connection(commit=True) as connection:  # the writer's turn
-            raw = connection._sqlite_conn  # noqa: SLF001 (VACUUM needs the driver's connection)
+            raw = connection._sqlite_conn
             raw.execute("VACUUM")
             busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         return not busy

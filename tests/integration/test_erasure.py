@@ -42,9 +42,9 @@ def postgres_rows_holding(settings: Settings, word: str) -> list[str]:
         ).fetchall()
         for table, column, kind in tables:
             where = (
-                f'position(convert_to(%s, \'UTF8\') in "{column}") > 0'
+                f"position(convert_to(%s, 'UTF8') in \"{column}\") > 0"
                 if kind == "bytea"
-                else f'"{column}"::text LIKE \'%%\' || %s || \'%%\''
+                else f"\"{column}\"::text LIKE '%%' || %s || '%%'"
             )
             sql = f'SELECT count(*) FROM "{schema}"."{table}" WHERE {where}'
             row = pg.execute(sql.encode(), (word,)).fetchone()  # type: ignore[call-overload]
@@ -106,12 +106,15 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
         account = run.studio.account(alice)
         assert account.erased and account.disabled
         run.system.read_models.catch_up()
-        assert [c["title"] for c in run.system.read_models.videos.videos_of(alice)[1]] == ["[erased]"]
-        assert [c["title"] for c in run.system.read_models.videos.videos_of(bob)[1]] == [f"{KEPT} Tea"]
+        assert [c["title"] for c in run.system.read_models.videos.videos_of(alice)[1]] == [
+            "[erased]"
+        ]
+        assert [c["title"] for c in run.system.read_models.videos.videos_of(bob)[1]] == [
+            f"{KEPT} Tea"
+        ]
         statement = run.system.read_models.credits
         assert statement is not None
         history = run.studio.events.get(alice)
         assert type(list(history)[-1]).__name__ == Account.AccountErased.__name__
     finally:
         await run.stop()
-

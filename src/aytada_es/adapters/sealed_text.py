@@ -133,9 +133,9 @@ class SealedTextMapper(ChainMapper):
         sealed = unseal(first[0].state) if first else None
         if sealed is None:
             raise LookupError(f"project {project_id} has no readable first event")
-        owner = self.transcoder.decode(sealed[1])["owner_id"]
-        self._remember(project_id, owner)
-        return owner
+        found: UUID = self.transcoder.decode(sealed[1])["owner_id"]
+        self._remember(project_id, found)
+        return found
 
     def _remember(self, project_id: UUID, owner_id: UUID) -> None:
         with self._lock:

@@ -56,6 +56,7 @@ class MyScripts(Projection):
                 for r in rows
             ]
             tx.executemany("UPDATE {aytada_scripts} SET idea = ? WHERE id = ?", erased)
+
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_script_projects} (
             project_id TEXT PRIMARY KEY,

@@ -84,17 +84,16 @@ class MyVideos(Projection):
         super().erase(tx, project_ids)
         for chunk in chunks(project_ids):
             marks = ",".join("?" * len(chunk))
-            rows = tx.query(
-                "SELECT position, card FROM {aytada_video_changes}"
-                f" WHERE project_id IN ({marks}) AND card IS NOT NULL",  # noqa: S608
-                chunk,
+            sql = (
+                "SELECT position, card FROM {aytada_video_changes}"  # noqa: S608 (our names)
+                f" WHERE project_id IN ({marks}) AND card IS NOT NULL"
             )
+            rows = tx.query(sql, chunk)
             erased = [
                 (to_json({**from_json(r["card"]), "title": ERASED}), r["position"]) for r in rows
             ]
-            tx.executemany(
-                "UPDATE {aytada_video_changes} SET card = ? WHERE position = ?", erased
-            )
+            tx.executemany("UPDATE {aytada_video_changes} SET card = ? WHERE position = ?", erased)
+
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_videos} (
             id TEXT PRIMARY KEY,
