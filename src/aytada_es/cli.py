@@ -197,7 +197,7 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
             )
             print(new.token)
         elif args.users_command == "erase":
-            _erase(system, args.name)
+            return _erase(system, args.name)
         else:
             position = system.studio.disable_account(args.name)
             if position is None:
@@ -213,7 +213,7 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _erase(system: System, name: str) -> None:
+def _erase(system: System, name: str) -> int:
     from .erasure import erase_user  # only this command needs it
 
     # Not waiting for the accounts read model as `disable` does: the key is gone at once, and
@@ -234,6 +234,15 @@ def _erase(system: System, name: str) -> None:
             "again once it is idle to compact it",
             file=sys.stderr,
         )
+    if done.plaintext_events:
+        print(
+            f"aytada-es: {done.plaintext_events} event(s) of {name!r} were stored before text "
+            "was sealed (release 1) and still hold it: the hash chain forbids rewriting them "
+            "(docs/auditing.md, Erasure)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _expiry(expires_at: datetime | None) -> str:

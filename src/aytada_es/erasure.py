@@ -10,7 +10,8 @@ from uuid import UUID
 from eventsourcing.sqlite import SQLiteDatastore
 
 from .adapters.assets import AssetStore
-from .adapters.sealed_text import ERASED, each_string
+from .adapters.chain import stored_history
+from .adapters.sealed_text import ERASED, PERSONAL, SEALED, each_string
 from .adapters.sql import SQLStore, from_json, to_json
 from .application import Studio
 from .domain.errors import AssetNotFound
@@ -30,6 +31,8 @@ class Erasure:
     assets_deleted: int
     assets_shared: int  # kept: another user's project holds the same content
     compacted: bool  # no free page or journal of the database still holds the old text
+    # Events stored before text was sealed (release 1): the chain forbids rewriting them.
+    plaintext_events: int = 0
 
 
 def erase_user(
@@ -46,7 +49,29 @@ def erase_user(
     store = SQLStore.of(studio)
     _erase_call_results(store, ids)
     deleted, shared = _delete_assets(studio, read_models, assets, account_id, projects)
-    return Erasure(account_id, position, len(projects), deleted, shared, compact(store))
+    plaintext = sum(_plaintext_events(studio, p) for p in projects)
+    return Erasure(account_id, position, len(projects), deleted, shared, compact(store), plaintext)
+
+
+def _plaintext_events(studio: Studio, project_id: UUID) -> int:
+    """How many of the project's stored events hold personal text that was never sealed."""
+    count = 0
+    for stored in stored_history(studio, project_id):
+        fields = PERSONAL.get(stored.topic.rpartition(".")[2])
+        if not fields:
+            continue
+        event = studio.sealed_mapper.to_domain_event(stored)
+        unsealed: list[str] = []
+
+        def look(text: str) -> str:
+            if text and not text.startswith(SEALED) and text != ERASED:
+                unsealed.append(text)
+            return text
+
+        for field in fields:
+            each_string(getattr(event, field), look)
+        count += bool(unsealed)
+    return count
 
 
 def _erase_call_results(store: SQLStore, project_ids: list[str]) -> None:

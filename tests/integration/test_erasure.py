@@ -9,6 +9,8 @@ import pytest
 from polling import read_topic
 
 import aytada_es.cli as aytada_es
+from aytada_es.adapters.sealed_text import SealedTextMapper
+from aytada_es.application import Studio
 from aytada_es.config import Settings
 from aytada_es.domain.account import Account
 from aytada_es.kafka.topics import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS
@@ -118,3 +120,25 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
         assert type(list(history)[-1]).__name__ == Account.AccountErased.__name__
     finally:
         await run.stop()
+
+
+def test_erasing_a_user_with_release_one_plaintext_says_what_stays_and_keeps_the_chain(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        owner, _ = studio.open_account("carol", credits=10, actor="cli")
+        assert isinstance(studio.mapper, SealedTextMapper)
+        studio.mapper.keys = None  # writing as release 1 did: the text as it came
+        project = studio.create_project(
+            owner.id, title="Plain Soda", format="9:16", brief="Plain.", actor="user:carol"
+        )
+        stored = studio.recorder.select_events(project.id)
+        assert b"Plain Soda" in stored[0].state
+    finally:
+        studio.close()
+
+    assert cli(settings, monkeypatch, "users", "erase", "carol", "--yes") == 1
+    assert "1 event(s) of 'carol' were stored before text was sealed" in capsys.readouterr().err
+    assert cli(settings, monkeypatch, "audit", str(project.id)) == 0
+    assert cli(settings, monkeypatch, "audit", "--account", "carol") == 0
