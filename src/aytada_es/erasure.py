@@ -61,16 +61,8 @@ def _plaintext_events(studio: Studio, project_id: UUID) -> int:
         if not fields:
             continue
         event = studio.sealed_mapper.to_domain_event(stored)
-        unsealed: list[str] = []
-
-        def look(text: str) -> str:
-            if text and not text.startswith(SEALED) and text != ERASED:
-                unsealed.append(text)
-            return text
-
-        for field in fields:
-            each_string(getattr(event, field), look)
-        count += bool(unsealed)
+        texts = [t for field in fields for t in _strings(getattr(event, field))]
+        count += any(t and not t.startswith(SEALED) and t != ERASED for t in texts)
     return count
 
 
@@ -140,3 +132,9 @@ def compact(store: SQLStore) -> bool:
         finally:
             pg.autocommit = False
     return True
+
+
+def _strings(value: object) -> list[str]:
+    found: list[str] = []
+    each_string(value, lambda text: found.append(text) or text)  # type: ignore[func-returns-value]
+    return found
