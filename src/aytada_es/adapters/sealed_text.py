@@ -12,16 +12,18 @@ import base64
 import secrets
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import AggregateRecorder, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from .chain import ChainMapper, unseal
 from .text_keys import TextKeys
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 SEALED = "\x1baes1:"
 ERASED = "[erased]"
@@ -51,7 +53,7 @@ def each_string(value: Any, change: Callable[[str], str]) -> Any:
 def seal_text(text: str, owner_id: UUID, key: bytes) -> str:
     """The sealed form of one string."""
     nonce = secrets.token_bytes(_NONCE)
-    sealed = AESGCM(key).encrypt(nonce, text.encode(), owner_id.bytes)
+    sealed = _aead(key).encrypt(nonce, text.encode(), owner_id.bytes)
     return f"{SEALED}{owner_id.hex}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 
@@ -65,7 +67,7 @@ def open_text(value: str, keys: TextKeys) -> str:
     if key is None:
         return ERASED
     raw = base64.urlsafe_b64decode(body)
-    return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], owner_id.bytes).decode()
+    return _aead(key).decrypt(raw[:_NONCE], raw[_NONCE:], owner_id.bytes).decode()
 
 
 class SealedTextMapper(ChainMapper):
@@ -146,3 +148,10 @@ class SealedTextMapper(ChainMapper):
 
 def _sealer(owner_id: UUID, key: bytes) -> Callable[[str], str]:
     return lambda text: seal_text(text, owner_id, key)
+
+
+def _aead(key: bytes) -> AESGCM:
+    # Imported when text is first sealed or opened: commands that touch none start faster.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
