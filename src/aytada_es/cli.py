@@ -230,8 +230,8 @@ def _erase(system: System, name: str) -> int:
     )
     if not done.compacted:
         print(
-            "aytada-es: another process kept part of the database's log open; run the erase "
-            "again once it is idle to compact it",
+            "aytada-es: another process was using the database, so it is not compacted yet and "
+            "may still hold the old text in free pages; run the erase again with it stopped",
             file=sys.stderr,
         )
     if done.plaintext_events:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -117,9 +118,13 @@ def compact(store: SQLStore) -> bool:
     datastore = store.datastore
     if isinstance(datastore, SQLiteDatastore):
         with datastore.get_connection(commit=True) as connection:  # the writer's turn
-            raw = connection._sqlite_conn
-            raw.execute("VACUUM")
-            busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            raw = connection._sqlite_conn  # VACUUM needs the driver's own connection
+            try:
+                raw.execute("VACUUM")
+                busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.OperationalError as e:  # another process is reading or writing
+                log.warning("could not compact the database yet: %s", e)
+                return False
         return not busy
     tables = store.query(
         "SELECT tablename FROM pg_tables WHERE schemaname = ?", (datastore.schema,)
