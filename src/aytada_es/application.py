@@ -28,7 +28,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from .adapters.chain import ChainedEventStore, ChainMapper
-from .adapters.sealed_text import SealedTextMapper
+from .adapters.sealed_text import ERASED, SealedTextMapper
 from .adapters.sql import SQLStore
 from .adapters.text_keys import TextKeys
 from .domain.account import Account, account_id
@@ -264,7 +264,22 @@ class Studio(Application[UUID]):
         events after all, the save conflicts and the command runs again (see `_refresh`).
         """
         cached = None if at_least is None else self._cached(aggregate_id, at_least)
-        return cached if cached is not None else self.repository.get(aggregate_id)
+        found = cached if cached is not None else self.repository.get(aggregate_id)
+        if (
+            isinstance(found, Project)
+            and found.title != ERASED
+            and self.text_keys.erased(found.owner_id)
+        ):
+            found = self._read_again(found)
+        return found
+
+    def _read_again(self, project: Project) -> Project:
+        """An erased owner's project from the store, not the cache, which held its text."""
+        fresh: object = self.repository.get(project.id, version=project.version)  # not cached
+        assert isinstance(fresh, Project)
+        if self.repository.cache is not None:
+            self.repository.cache.put(project.id, deepcopy(fresh))
+        return fresh
 
     # ---- loading -----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from aytada_es.application import Studio
 from aytada_es.config import Settings
 from aytada_es.domain.account import Account
 from aytada_es.kafka.topics import ACCOUNT_EVENTS, DEAD_LETTERS, PROJECT_EVENTS
+from aytada_es.testing import wait_for
 from aytada_es.testing.studio_run import StudioRun
 
 WORD = "Quixotrelle"  # alice's: in her title and brief, so in her ideas, script and scenes
@@ -142,3 +143,24 @@ def test_erasing_a_user_with_release_one_plaintext_says_what_stays_and_keeps_the
     assert "1 event(s) of 'carol' were stored before text was sealed" in capsys.readouterr().err
     assert cli(settings, monkeypatch, "audit", str(project.id)) == 0
     assert cli(settings, monkeypatch, "audit", "--account", "carol") == 0
+
+
+async def test_a_process_that_cached_the_text_reads_erased_once_another_erased_it(
+    settings: Settings,
+) -> None:
+    serving = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    other = Studio(settings.database().eventsourcing_env())
+    try:
+        owner, _ = serving.open_account("dora", credits=10, actor="cli")
+        project = serving.create_project(
+            owner.id, title=f"{WORD} Tea", format="9:16", brief="Hot.", actor="user:dora"
+        )
+        assert serving.project(project.id).title == f"{WORD} Tea"  # now in its cache
+        other.erase_account("dora")
+        await wait_for(
+            lambda: serving.project(project.id).title == "[erased]", timeout_s=10, what="erased"
+        )
+        assert serving.project(project.id).brief == "[erased]"
+    finally:
+        other.close()
+        serving.close()

@@ -27,6 +27,7 @@ class TextKeys:
         self.store = store
         self._memory: dict[str, bytes | None] = {}  # stores without SQL (tests in memory)
         self._cache: dict[str, tuple[bytes | None, float]] = {}
+        self._erasures: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
         if store is not None:
             store.create(DDL)
@@ -71,6 +72,18 @@ class TextKeys:
                     )
         with self._lock:
             self._cache[owner_id.hex] = (None, float("inf"))
+            self._erasures[owner_id.hex] = (True, float("inf"))
+
+    def erased(self, owner_id: UUID) -> bool:
+        """Whether the owner was erased (known for good once true; asked again after 2 s)."""
+        now = time.monotonic()
+        cached = self._erasures.get(owner_id.hex)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        erased = self._erased(owner_id)
+        with self._lock:
+            self._erasures[owner_id.hex] = (erased, float("inf") if erased else now + _TTL_S)
+        return erased
 
     def _erased(self, owner_id: UUID) -> bool:
         if self.store is None:
