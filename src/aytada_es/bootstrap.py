@@ -16,11 +16,15 @@ from aiokafka import AIOKafkaProducer
 
 from ._waiting import Doorbell
 from .adapters.acts import StageActs
+from .adapters.addresses import AddressGuard
 from .adapters.assets import AssetStore
 from .adapters.calls import CallLedger
 from .adapters.keys import session_key
+from .adapters.limits import ProviderLimits
 from .adapters.links import AssetLinks
 from .adapters.permissions import private_dir
+from .adapters.sql import SQLStore
+from .adapters.webhooks import Webhooks
 from .application import Studio
 from .config import Settings
 from .consumers.addons import AddOnStage
@@ -29,8 +33,11 @@ from .consumers.deadlines import DeadlineWatcher
 from .consumers.registry import Registered, asset_kinds, installed, registered
 from .consumers.runner import RetryPolicy, StageRunner, Topics
 from .consumers.stage import Stage
+from .deliverer import Deliverer
+from .domain.account import account_id
 from .domain.errors import ConfigError
 from .domain.steps import SPECS
+from .domain.webhooks import RetrySchedule
 from .group_commit import GroupCommit
 from .kafka import clients
 from .kafka.broker import BundledBroker
@@ -41,6 +48,7 @@ from .projections.runner import ReadModels, read_models
 from .providers.base import Providers
 from .providers.cloud import cloud_providers
 from .providers.instant import instant_providers
+from .providers.limited import limited_providers
 from .providers.local import local_providers
 from .service import Service
 
@@ -77,6 +85,18 @@ def stage_runner(
             wait_jitter_s=settings.stage_backoff_s,
         ),
         bell=bell,
+    )
+
+
+def provider_limits(
+    studio: Studio, settings: Settings, metrics: Metrics | None = None
+) -> ProviderLimits:
+    """The gate of the limited providers, in the studio's database (creates its tables)."""
+    return ProviderLimits(
+        SQLStore.of(studio),
+        settings.limits(),
+        weights={str(account_id(name)): w for name, w in settings.fair_weights.items()},
+        observe_wait=metrics.observe_wait if metrics is not None else None,
     )
 
 
@@ -147,6 +167,10 @@ class System:
     _commits: GroupCommit | None = None
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # Tests give the deliverer their own HTTP transport or resolver.
+    webhook_transport: httpx.AsyncBaseTransport | None = None
+    webhook_guard: AddressGuard | None = None
+    limits: ProviderLimits | None = None
 
     def __post_init__(self) -> None:
         self.metrics.watch(self)
@@ -180,10 +204,12 @@ class System:
             )
         if "stages" in self.roles:
             self._commits = GroupCommit(self.studio)
+            self.limits = provider_limits(self.studio, settings, self.metrics)
+            self.metrics.follow_limits(self.limits.counts)
             ctx = StageContext(
                 self.studio,
                 self.assets,
-                self.providers,
+                limited_providers(self.providers, self.limits),
                 commits=self._commits,
                 calls=CallLedger.of(self.studio),
                 acts=StageActs.of(self.studio),
@@ -191,6 +217,7 @@ class System:
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)
             self._parts["deadlines"] = self._deadlines
+            self._parts["webhook-deliverer"] = self._deliverer
         for name in self._parts:
             self.revive(name)
 
@@ -233,6 +260,26 @@ class System:
         for step in watcher.steps:
             counter.labels(step)  # shown as 0 until one times out
         await watcher.run(self._stop)
+
+    async def _deliverer(self) -> None:
+        settings = self.settings
+        webhooks = await asyncio.to_thread(Webhooks, SQLStore.of(self.studio))
+        async with httpx.AsyncClient(
+            transport=self.webhook_transport,
+            trust_env=False,  # a proxy would connect to the name, not the checked address
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency),
+        ) as http:
+            deliverer = Deliverer(
+                webhooks,
+                self.webhook_guard or AddressGuard(settings.webhook_allowed_networks),
+                http,
+                RetrySchedule(settings.webhook_retry_s, settings.webhook_give_up_s),
+                timeout_s=settings.webhook_timeout_s,
+                concurrency=settings.webhook_concurrency,
+            )
+            self.metrics.webhooks.follow(deliverer)
+            self.metrics.webhook_backlog = deliverer.backlog
+            await deliverer.run(self._stop)
 
     def _published(self, types: frozenset[str]) -> None:
         for runner in self.runners.values():
@@ -297,6 +344,8 @@ class System:
         self.runners.clear()
         if self._commits is not None:
             await self._commits.close()
+        if self.limits is not None:
+            await self.limits.aclose()
         with contextlib.suppress(Exception):
             await clients.to_the_end(self._producer.stop())
         if self.broker is not None:

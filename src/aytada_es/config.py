@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +12,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .domain.account import name_problem
 from .domain.deadlines import DEFAULT_DEADLINE_S, DEFAULT_DEADLINES_S, Deadlines, deadline_problem
 from .domain.errors import ConfigError
 
@@ -20,6 +23,10 @@ _IPV6 = re.compile(r"^[0-9a-f:.]+$")
 _DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 # AYTADA_DEADLINE_<STEP>_S: a step of the pipeline or a plug-in's add-on (`-` written `_`).
 _DEADLINE = re.compile(r"^AYTADA_DEADLINE_([A-Z0-9_]+)_S$")
+_LIMIT_VAR = re.compile(r"^AYTADA_LIMIT_([A-Z0-9]+(?:_[A-Z0-9]+)*?)_(CONCURRENCY|PER_MINUTE)$")
+# Providers whose work is CPU-bound here: one call per two CPUs unless told otherwise (a clip
+# render keeps two cores busy: two frame threads feed x264; docs/fairness.md).
+CPU_BOUND = ("ffmpeg",)
 
 
 class Settings(BaseModel):
@@ -57,6 +64,53 @@ class Settings(BaseModel):
     # have their default (`domain/deadlines.py`), add-ons `deadline_default_s`.
     deadlines_s: dict[str, float] = Field(default_factory=dict)
     deadline_default_s: float = DEFAULT_DEADLINE_S
+    # Webhooks (docs/webhooks.md): networks a webhook URL may reach besides public addresses,
+    # the wait after each failed attempt (the last one repeats) until `webhook_give_up_s`
+    # since the first attempt, each attempt's timeout, and endpoints per user.
+    webhook_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    webhook_retry_s: tuple[float, ...] = Field(
+        (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0), min_length=1
+    )
+    webhook_give_up_s: float = Field(72 * 3600, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    webhook_max_endpoints: int = Field(10, ge=1, le=1000)
+    webhook_concurrency: int = Field(16, ge=1, le=1000)
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _network_list(cls, value: object) -> object:
+        """`127.0.0.0/8, 10.1.0.0/16` (CIDRs, comma-separated)."""
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for entry in (e.strip() for e in value.split(",")):
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
+        return tuple(networks)
+
+    @field_validator("webhook_retry_s", mode="before")
+    @classmethod
+    def _delays(cls, value: object) -> object:
+        """`5, 300, 1800` (seconds, comma-separated, each > 0)."""
+        if not isinstance(value, str):
+            return value
+        try:
+            delays = tuple(float(e) for e in value.split(",") if e.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a list of seconds") from None
+        if not delays or any(not 0 < d <= 7 * 24 * 3600 for d in delays):
+            raise ValueError("give one or more delays in seconds, each above 0 and at most 7 days")
+        return delays
+
+    # AYTADA_LIMIT_<PROVIDER>_CONCURRENCY and _PER_MINUTE by provider key (`ffmpeg`,
+    # `elevenlabs`): what was set, over the defaults of `limits()`; 0 means no limit.
+    provider_limits: dict[str, dict[str, int]] = {}
+    # Weights of owners in the fair order, by account name (`alice=3,bob=1`); others weigh 1.
+    fair_weights: dict[str, float] = {}
 
     @field_validator("data_dir")
     @classmethod
@@ -103,6 +157,25 @@ class Settings(BaseModel):
             raise ValueError(problem)
         return seconds
 
+    @field_validator("fair_weights", mode="before")
+    @classmethod
+    def _weights(cls, value: object) -> object:
+        """`alice=3,bob=1`: account names and positive weights, separated by commas."""
+        if not isinstance(value, str):
+            return value
+        weights: dict[str, float] = {}
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            name, equals, weight = entry.rpartition("=")
+            try:
+                number = float(weight)
+            except ValueError:
+                number = 0.0
+            name = name.strip()
+            if not equals or name_problem(name) or not 0 < number <= 1_000_000:
+                raise ValueError(f"{entry!r} is not name=weight with a weight above 0")
+            weights[name] = number
+        return weights
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read AYTADA_* (and the providers' keys) from an environment mapping."""
@@ -131,6 +204,13 @@ class Settings(BaseModel):
             "rate_limit_writes": "AYTADA_RATE_LIMIT_WRITES",
             "allowed_hosts": "AYTADA_ALLOWED_HOSTS",
             "plugins": "AYTADA_PLUGINS",
+            "webhook_allowed_networks": "AYTADA_WEBHOOK_ALLOWED_NETWORKS",
+            "webhook_retry_s": "AYTADA_WEBHOOK_RETRY_S",
+            "webhook_give_up_s": "AYTADA_WEBHOOK_GIVE_UP_S",
+            "webhook_timeout_s": "AYTADA_WEBHOOK_TIMEOUT_S",
+            "webhook_max_endpoints": "AYTADA_WEBHOOK_MAX_ENDPOINTS",
+            "webhook_concurrency": "AYTADA_WEBHOOK_CONCURRENCY",
+            "fair_weights": "AYTADA_FAIR_WEIGHTS",
         }
         values: dict[str, object] = {
             field: environ[var] for field, var in names.items() if environ.get(var)
@@ -139,6 +219,7 @@ class Settings(BaseModel):
         if "default" in deadlines:
             values["deadline_default_s"] = deadlines.pop("default")
         values["deadlines_s"] = deadlines
+        values["provider_limits"] = _provider_limits(environ)
         try:
             settings = cls(**values)
         except ValidationError as e:
@@ -157,6 +238,15 @@ class Settings(BaseModel):
 
     def database(self) -> Database:
         return Database.parse(self.database_url or f"sqlite:///{self.data_dir / 'aytada.sqlite'}")
+
+    def limits(self) -> dict[str, ProviderLimit]:
+        """Every provider key's limits: the defaults (see CPU_BOUND), then what was set."""
+        merged: dict[str, dict[str, int]] = {
+            p: {"concurrency": max(1, (os.cpu_count() or 1) // 2)} for p in CPU_BOUND
+        }
+        for provider, given in self.provider_limits.items():
+            merged.setdefault(provider, {}).update(given)
+        return {provider: ProviderLimit(**given) for provider, given in merged.items()}
 
     def topic(self, name: str) -> str:
         """A topic's name in this environment (its names: `kafka/topics.py`)."""
@@ -202,6 +292,40 @@ def _deadlines(environ: Mapping[str, str]) -> dict[str, float]:
             raise ConfigError(f"bad configuration: {variable}: {problem}")
         found[match.group(1).lower().replace("_", "-")] = seconds
     return found
+
+
+class ProviderLimit(BaseModel):
+    """How many calls of a provider may run at once, and start per minute (0: no limit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    concurrency: int = Field(0, ge=0)
+    per_minute: int = Field(0, ge=0)
+
+
+def _provider_limits(environ: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """AYTADA_LIMIT_<PROVIDER>_CONCURRENCY and _PER_MINUTE, by lower-case provider key."""
+    limits: dict[str, dict[str, int]] = {}
+    for var, value in environ.items():
+        if not var.startswith("AYTADA_LIMIT_") or not value:
+            continue
+        match = _LIMIT_VAR.match(var)
+        if match is None:
+            raise ConfigError(
+                f"bad configuration: {var}: name AYTADA_LIMIT_<PROVIDER>_CONCURRENCY"
+                " or AYTADA_LIMIT_<PROVIDER>_PER_MINUTE"
+            )
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if not 0 <= number <= 1_000_000_000:
+            raise ConfigError(
+                f"bad configuration: {var}: {value!r} is not a whole number of 0 (no limit) or more"
+            )
+        provider, kind = match[1].lower(), match[2].lower()
+        limits.setdefault(provider, {})[kind] = number
+    return limits
 
 
 def _host_name(entry: str) -> str:

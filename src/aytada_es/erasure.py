@@ -49,6 +49,7 @@ def erase_user(
     read_models.erase(ids)
     store = SQLStore.of(studio)
     _erase_call_results(store, ids)
+    _erase_webhook_bodies(store, ids)
     deleted, shared = _delete_assets(studio, read_models, assets, account_id, projects)
     plaintext = sum(_plaintext_events(studio, p) for p in projects)
     return Erasure(account_id, position, len(projects), deleted, shared, compact(store), plaintext)
@@ -86,6 +87,28 @@ def _erase_call_results(store: SQLStore, project_ids: list[str]) -> None:
                 tx.executemany(
                     "UPDATE {aytada_provider_calls} SET result = ? WHERE key = ?", erased
                 )
+
+
+def _erase_webhook_bodies(store: SQLStore, project_ids: list[str]) -> None:
+    """A webhook delivery's body is the project's card, title included."""
+    if store.missing(["aytada_webhook_deliveries"]):
+        return
+    with store.transaction() as tx:
+        for chunk in chunks(project_ids):
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                "SELECT webhook_id, body FROM {aytada_webhook_deliveries}"  # noqa: S608 (ours)
+                f" WHERE project_id IN ({marks})"
+            )
+            erased = []
+            for row in tx.query(sql, chunk):
+                body = from_json(row["body"])
+                if isinstance(body, dict) and isinstance(body.get("data"), dict):
+                    body["data"] = {**body["data"], "title": ERASED}
+                erased.append((to_json(body), row["webhook_id"]))
+            tx.executemany(
+                "UPDATE {aytada_webhook_deliveries} SET body = ? WHERE webhook_id = ?", erased
+            )
 
 
 def _delete_assets(

@@ -13,11 +13,15 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
+from .adapters.limits import LimitCounts
 from .application import Studio
 from .projections import ReadModels
 
 # Instant providers answer in milliseconds, a local render takes seconds, a cloud one minutes.
 HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "cancelled")
 
 
 class LivePush(Protocol):
@@ -71,6 +75,11 @@ class PartCounts:
                     self._before[name] += int(getattr(self._current, name))
             self._current = part
 
+    def now(self, name: str) -> int:
+        """A gauge: the live object's value alone."""
+        with self._lock:
+            return int(getattr(self._current, name)) if self._current is not None else 0
+
     def total(self, name: str) -> int:
         with self._lock:
             now = int(getattr(self._current, name)) if self._current is not None else 0
@@ -101,14 +110,31 @@ class Metrics:
             ["step"],
             registry=self.registry,
         )
+        self.provider_wait = Histogram(
+            "aytada_provider_wait_seconds",
+            "Time a call of a limited provider waited for its slot.",
+            ["provider"],
+            buckets=HANDLING_BUCKETS,
+            registry=self.registry,
+        )
         self.relay = PartCounts("published")
         self.stages: dict[str, PartCounts] = {}
         self.pushes: set[LivePush] = set()
+        # The webhook deliverer's counts, and what its outbox holds (pending, oldest age in s).
+        self.webhooks = PartCounts(*WEBHOOK_OUTCOMES, "attempts")
+        self.webhook_backlog: Callable[[], tuple[int, float]] | None = None
         ProcessCollector(registry=self.registry)
 
     def watch(self, system: Watched) -> None:
         """Read the system's parts at every scrape."""
         self.registry.register(SystemCollector(system, self))
+
+    def follow_limits(self, counts: LimitCounts) -> None:
+        """Report the provider limits' calls in flight, waiting, and slowed down by 429s."""
+        self.registry.register(LimitCollector(counts))
+
+    def observe_wait(self, provider: str, seconds: float) -> None:
+        self.provider_wait.labels(provider).observe(seconds)
 
     def stage(self, name: str) -> PartCounts:
         """The counts of a stage's runners."""
@@ -181,11 +207,22 @@ class SystemCollector:
                 "Messages a stage sent to the dead-letter topic.",
                 labels=["stage"],
             )
+            lanes = GaugeMetricFamily(
+                "aytada_stage_projects_in_progress",
+                "Projects a stage's runner is working on, side by side (a lane each).",
+                labels=["stage"],
+            )
+            waiting = GaugeMetricFamily(
+                "aytada_stage_messages_waiting",
+                "Messages a stage's runner fetched and has not handled yet (at most 1,000).",
+                labels=["stage"],
+            )
             for name, counts in sorted(metrics.stages.items()):
                 consumed.add_metric([name], counts.total("consumed"))
                 dead.add_metric([name], counts.total("dead_lettered"))
-            yield consumed
-            yield dead
+                lanes.add_metric([name], counts.now("in_progress"))
+                waiting.add_metric([name], counts.now("waiting"))
+            yield from (consumed, dead, lanes, waiting)
         if read_models:
             lag = GaugeMetricFamily(
                 "aytada_projection_lag_events",
@@ -217,6 +254,8 @@ class SystemCollector:
             for part, running in sorted(system.health().items()):
                 up.add_metric([part], float(running))
             yield up
+        if metrics.webhook_backlog is not None:
+            yield from _webhooks(metrics)
         pushes = list(metrics.pushes)
         if pushes:
             yield _gauge(
@@ -229,6 +268,65 @@ class SystemCollector:
                 "WebSocket clients closed for falling too far behind (4008).",
                 sum(p.too_slow for p in pushes),
             )
+
+
+def _webhooks(metrics: Metrics) -> Iterator[Metric]:
+    assert metrics.webhook_backlog is not None
+    outcomes = CounterMetricFamily(
+        "aytada_webhook_deliveries",
+        "Webhook delivery attempts by outcome (retried: failed, tried again later).",
+        labels=["outcome"],
+    )
+    for outcome in WEBHOOK_OUTCOMES:
+        outcomes.add_metric([outcome], metrics.webhooks.total(outcome))
+    yield outcomes
+    yield _counter(
+        "aytada_webhook_attempts", "Webhook POSTs made.", metrics.webhooks.total("attempts")
+    )
+    pending, oldest_s = metrics.webhook_backlog()
+    yield _gauge("aytada_webhook_pending", "Webhook deliveries not yet settled.", pending)
+    yield _gauge(
+        "aytada_webhook_oldest_pending_seconds",
+        "Age of the oldest webhook delivery not yet settled (0 when none).",
+        oldest_s,
+    )
+
+
+class LimitCollector:
+    """Reads this process's calls of limited providers at scrape time."""
+
+    def __init__(self, counts: LimitCounts) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        return _limit_metrics(self.counts)
+
+
+def _limit_metrics(counts: LimitCounts) -> Iterator[Metric]:
+    in_flight = GaugeMetricFamily(
+        "aytada_provider_calls_in_flight",
+        "Calls of a provider this process is making (holding a slot of its limits).",
+        labels=["provider"],
+    )
+    waiting = GaugeMetricFamily(
+        "aytada_provider_calls_waiting",
+        "Calls of a provider this process holds back until its limits allow them.",
+        labels=["provider"],
+    )
+    slowed = CounterMetricFamily(
+        "aytada_provider_slow_downs",
+        "429 answers with a Retry-After that paused every caller of a provider.",
+        labels=["provider"],
+    )
+    for provider, n in sorted(dict(counts.in_flight).items()):
+        in_flight.add_metric([provider], n)
+    for provider, n in sorted(dict(counts.waiting).items()):
+        waiting.add_metric([provider], n)
+    for provider, n in sorted(dict(counts.slow_downs).items()):
+        slowed.add_metric([provider], n)
+    yield in_flight
+    yield waiting
+    yield slowed
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

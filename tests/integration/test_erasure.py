@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -10,6 +12,8 @@ from polling import read_topic
 
 import aytada_es.cli as aytada_es
 from aytada_es.adapters.sealed_text import SealedTextMapper
+from aytada_es.adapters.sql import SQLStore
+from aytada_es.adapters.webhooks import Webhooks
 from aytada_es.application import Studio
 from aytada_es.config import Settings
 from aytada_es.domain.account import Account
@@ -29,8 +33,15 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     return aytada_es.main(list(args))
 
 
-def files_holding(root: Path, word: bytes) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and word in p.read_bytes()]
+def files_holding(settings: Settings, word: bytes) -> list[Path]:
+    """Every file of the data directory, and of the SQLite database (journal included) when
+    the test keeps it elsewhere, that holds the word."""
+    files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
+    if settings.database_url.startswith("sqlite:///"):
+        database = Path(settings.database_url.removeprefix("sqlite:///"))
+        assert database.exists()
+        files += [p for p in database.parent.glob(database.name + "*") if p.is_file()]
+    return [p for p in files if word in p.read_bytes()]
 
 
 def postgres_rows_holding(settings: Settings, word: str) -> list[str]:
@@ -65,10 +76,30 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
     run = await StudioRun.start(settings, broker, ())
     try:
         alice, bob = run.user("alice"), run.user("bob")
+        # A webhook endpoint of alice's: its deliveries' bodies hold her cards (titles).
+        hooks = Webhooks(SQLStore.of(run.studio))
+        endpoint = {
+            "id": str(uuid.uuid4()),
+            "owner_id": str(alice),
+            "url": "http://127.0.0.1:9/hook",
+            "events": ["project.completed", "project.status_changed"],
+            "secret": "whsec_" + "A" * 32,
+            "created_at": time.time() - 60,
+        }
+        hooks.add_endpoint(endpoint, limit=10)
         erased = run.autopilot_project(alice, title=f"{WORD} Soda", brief=f"A {WORD} fizz.")
         kept = run.autopilot_project(bob, title=f"{KEPT} Tea", brief=f"{KEPT} leaves.")
         for project in (erased, kept):
             await run.until_event(project, "VideoStitched")
+        await wait_for(
+            lambda: any(
+                f"{WORD} Soda" in str(r["body"])
+                for r in SQLStore.of(run.studio).query(
+                    "SELECT body FROM {aytada_webhook_deliveries}"
+                )
+            ),
+            what="a delivery of alice's card",
+        )
         # Everything stored is on the topics (read_topic waits for all of it): topics are
         # append-only, so these messages are what they will always hold.
         stored = run.studio.recorder.max_notification_id() or 0
@@ -82,12 +113,12 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
         await run.stop()
 
     assert cli(settings, monkeypatch, "users", "erase", "alice") == 2  # no --yes: nothing done
-    assert files_holding(settings.data_dir, WORD.encode()) or "postgres" in settings.database_url
+    assert files_holding(settings, WORD.encode())  # the assets, and SQLite's read models
     assert cli(settings, monkeypatch, "users", "erase", "alice", "--yes") == 0
     assert "erased 'alice'" in capsys.readouterr().out
 
     # Nowhere in the data directory (the SQLite file and its journal, the assets) ...
-    assert files_holding(settings.data_dir, WORD.encode()) == []
+    assert files_holding(settings, WORD.encode()) == []
     if "postgres" in settings.database_url:  # ... nor in any table, events included
         assert postgres_rows_holding(settings, WORD) == []
         assert postgres_rows_holding(settings, KEPT) != []

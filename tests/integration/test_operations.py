@@ -100,6 +100,8 @@ async def test_metrics_move_as_projects_run_and_settle_with_every_event_publishe
         assert after("aytada_stage_handling_seconds_sum", stage=stage) > 0
         assert after("aytada_stage_failures_total", stage=stage) == 0
         assert after("aytada_stage_dead_lettered_total", stage=stage) == 0
+        assert after("aytada_stage_projects_in_progress", stage=stage) == 0  # all settled
+        assert after("aytada_stage_messages_waiting", stage=stage) == 0
     assert set(after.by("aytada_part_up", "part").values()) == {1.0}
 
 

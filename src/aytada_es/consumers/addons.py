@@ -11,6 +11,7 @@ from ..domain.project import JSON, Project
 from ..domain.steps import Price
 from ..domain.storable import output_problem
 from ..kafka.envelope import Envelope
+from ..providers.limited import calls_for
 from .context import StageContext, StepAbandoned
 from .stage import Done, Failed, Outcome, Stage, outcome_of
 
@@ -65,11 +66,12 @@ class AddOnStage(Stage):
         project = await ctx.project(trigger.id, at_least=version)
         step = self.name
         try:
-            output = await ctx.while_current(
-                lambda p: p.is_current_addon(step, version),
-                project.id,
-                self.generate(project, ctx),
-            )
+            with calls_for(str(project.owner_id)):  # the fair order at limited providers
+                output = await ctx.while_current(
+                    lambda p: p.is_current_addon(step, version),
+                    project.id,
+                    self.generate(project, ctx),
+                )
         except StepAbandoned:
             return Done()
         except Exception as e:

@@ -15,6 +15,7 @@ from uuid import UUID
 from ..adapters.acts import StageActs
 from ..adapters.assets import AssetStore
 from ..adapters.calls import CallLedger
+from ..adapters.sql import SQLStore
 from ..application import Studio
 from ..domain.project import JSON, Project
 from ..group_commit import GroupCommit
@@ -80,6 +81,24 @@ class StageContext:
         if cached is not None:
             return cached
         return await self.call(self.studio.project, project_id, at_least=at_least)
+
+    async def project_at(self, project_id: UUID, version: int) -> Project:
+        """The project exactly as its event `version` left it (what changed: compare with
+        `version - 1`); read from the store, never the cache."""
+
+        def load() -> Project:
+            project: object = self.studio.repository.get(project_id, version=version)
+            assert isinstance(project, Project)
+            return project
+
+        return await self.call(load)
+
+    def database(self) -> SQLStore:
+        """The event store's own database, for tables of a stage's own (adapters/sql.py):
+        create them with `store.create(ddl)`, query and write with `?` placeholders and table
+        names in braces; the same statements run on SQLite and PostgreSQL. Blocking: use it
+        through `call`."""
+        return SQLStore.of(self.studio)
 
     async def store_asset(self, content: bytes, *, kind: str, content_type: str) -> JSON:
         """Store a file (once, by its hash) and return the record an event carries."""

@@ -18,6 +18,7 @@ from .stage import Stage
 from .stitching import StitchingStage
 from .video import VideoStage
 from .voiceover import VoiceoverStage
+from .webhooks import WebhookStage
 
 BUILT_IN: tuple[type[Stage], ...] = (
     IdeasStage,
@@ -26,6 +27,7 @@ BUILT_IN: tuple[type[Stage], ...] = (
     VideoStage,
     VoiceoverStage,
     StitchingStage,
+    WebhookStage,
 )
 ENTRY_POINT_GROUP = "aytada_es.stages"
 BUILT_IN_SOURCE = "builtin"

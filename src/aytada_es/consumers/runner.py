@@ -1,11 +1,11 @@
-"""One stage as a Kafka consumer group: decode, retry, commit after handling, dead-letter."""
+"""One stage as a Kafka consumer group: lanes per project, retry, commit behind, dead-letter."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +27,7 @@ from ..domain.failures import FailureCode
 from ..kafka import clients
 from ..kafka.envelope import TYPE_HEADER, Envelope
 from .context import StageContext
+from .lanes import Lanes, Ledger
 from .stage import Done, Failed, Outcome, RetryLater, Stage
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ IDLE_CHECK_S = 1.0
 # Fetches wait longer for LOADED_FOR_S after a batch of LOADED_BATCH records: see `_Pace`.
 LOADED_BATCH = 20
 LOADED_FOR_S = 0.2
+# Messages fetched and waiting in lanes above which the consumer stops fetching.
+MAX_BUFFERED = 1000
+# On stop, how long lanes may take to finish the message each is on before they are cancelled
+# (as a kill would; their messages come again). Many may be waiting for a provider's slot.
+STOP_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def _backoff(error: Exception) -> bool | float:
 
 
 class StageRunner:
-    """One consumer group member for one stage; projects are worked on side by side."""
+    """One consumer group member for one stage; projects side by side, each one in order."""
 
     def __init__(
         self,
@@ -103,10 +109,23 @@ class StageRunner:
         self.dead_lettered = 0
         self.running = False
         self.paused = False
+        self.full = False  # MAX_BUFFERED messages wait in lanes: fetching nothing
+        self._lanes: Lanes | None = None
+        self._ledger: Ledger | None = None
         # Rung by this process's relay (`notice`): the consumer may pause while idle.
         self.bell = bell
         self._reacts_to = frozenset(t.encode() for t in stage.reacts_to)
         self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
+
+    @property
+    def in_progress(self) -> int:
+        """Projects being worked on now (a lane each)."""
+        return self._lanes.busy if self._lanes is not None else 0
+
+    @property
+    def waiting(self) -> int:
+        """Messages fetched and not yet handled, in the lanes."""
+        return self._ledger.buffered if self._ledger is not None else 0
 
     def notice(self, types: frozenset[str]) -> None:
         """This process's relay published events of `types`: wake up if the stage wants one."""
@@ -114,97 +133,128 @@ class StageRunner:
             self.bell.ring()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and dispatch until `stop`: lanes work while the consumer keeps fetching."""
         # With a bell the consumer fetches only while busy, so its fetches may be short; it
         # looks after about each one whether it may pause again.
         poll_ms = 2 * clients.SHORT_FETCH_WAIT_MS if self.bell else 200
         consumer = clients.consumer(self.bootstrap, group_id=self.group_id)
-        rebalances = _Rebalances()
+        ledger = self._ledger = Ledger()
+        lanes = self._lanes = Lanes(self._record, ledger)
+        rebalances = _Rebalances(ledger, lanes)
         consumer.subscribe([self.topics.events], listener=rebalances)
-        # Offsets are committed after every batch the stage acted on; offsets of messages
-        # it only passed over wait up to COMMIT_INTERVAL_S (reading them again is harmless).
-        pending: dict[TopicPartition, int] = {}
+        # Offsets are committed as soon as the stage acted; offsets of messages it only
+        # passed over wait up to COMMIT_INTERVAL_S (reading them again is harmless).
         committed_at = time.monotonic()
         pace = _Pace()
         try:  # a start that fails or is cancelled half-way still closes its connections
             await clients.start(consumer)
             self.running = True
             while not stop.is_set():
-                rebalanced = rebalances.count
+                if lanes.failure is not None:
+                    raise lanes.failure
+                room = MAX_BUFFERED - ledger.buffered
+                if room <= 0:
+                    await self._wait_for_room(consumer, stop, lanes)
+                    continue
                 # Caught up: what the last fetches brought is buffered; take it without waiting.
                 settled = self.bell is not None and pace.caught_up(consumer)
-                batch = await consumer.getmany(timeout_ms=0 if settled else poll_ms)
-                acted = await self._work_through(batch)
-                if rebalances.count != rebalanced:
-                    # Offsets read under an assignment that is gone (or of a topic the broker
-                    # lost) must not be committed: those messages come again, acted on once.
-                    pending.clear()
-                    continue
-                pending.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                batch = await consumer.getmany(
+                    timeout_ms=0 if settled else poll_ms, max_records=room
+                )
+                self._dispatch(batch, consumer.assignment(), ledger, lanes)
                 if self.bell is not None:
                     pace.fetched(consumer, sum(len(records) for records in batch.values()))
                 pause = settled and not batch
                 now = time.monotonic()
-                if pending and (acted or pause or now - committed_at >= COMMIT_INTERVAL_S):
-                    await self._commit(consumer, pending)
+                if lanes.acted or pause or now - committed_at >= COMMIT_INTERVAL_S:
+                    await self._commit(consumer, ledger, lanes)
                     committed_at = now
                 if pause:
-                    await self._pause_until_rung(consumer, stop, pace)
-            if pending:
-                await self._commit(consumer, pending)
+                    await self._pause_until_rung(consumer, stop, pace, lanes)
+            await lanes.finish(STOP_GRACE_S)
+            await self._commit(consumer, ledger, lanes)
         finally:
             self.running = False
+            await lanes.cancel()
+            self._lanes = self._ledger = None
             await clients.to_the_end(consumer.stop())
 
+    def _dispatch(
+        self,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        assigned: set[TopicPartition],
+        ledger: Ledger,
+        lanes: Lanes,
+    ) -> None:
+        """Give each message the stage reacts to to its project's lane; pass over the rest."""
+        reacts_to = self._reacts_to
+        for tp, records in batch.items():
+            self.consumed += len(records)
+            if tp not in assigned:
+                continue  # revoked while it was fetched: another member reads it again
+            for record in records:
+                # Most messages are of types this stage passes over: skip them undecoded.
+                declared = next((v for k, v in record.headers if k == TYPE_HEADER), None)
+                if declared is None or declared in reacts_to:
+                    lanes.take(record)
+                else:
+                    ledger.passed(tp, record.offset)
+
+    async def _wait_for_room(
+        self, consumer: AIOKafkaConsumer, stop: asyncio.Event, lanes: Lanes
+    ) -> None:
+        """MAX_BUFFERED messages wait in lanes: fetch nothing until one of them is handled.
+
+        The (empty) fetch keeps this member in its group however long the lanes take.
+        """
+        consumer.pause(*consumer.assignment())
+        self.full = True
+        try:
+            await _first(stop.wait(), lanes.progressed.wait(), timeout_s=IDLE_CHECK_S)
+            await consumer.getmany(timeout_ms=0)
+        finally:
+            self.full = False
+            consumer.resume(*consumer.paused())
+
     async def _pause_until_rung(
-        self, consumer: AIOKafkaConsumer, stop: asyncio.Event, pace: _Pace
+        self, consumer: AIOKafkaConsumer, stop: asyncio.Event, pace: _Pace, lanes: Lanes
     ) -> None:
         """Fetch nothing until the bell rings, `stop` is set, or IDLE_CHECK_S has passed.
 
         A paused partition costs the consumer and the broker nothing (the group's heartbeats
         go on); records fetched just before the pause are dropped by the client and fetched
         again. After IDLE_CHECK_S with no ring, one round of fetches looks for what another
-        process's relay published, and the consumer pauses again if it found nothing.
+        process's relay published, and the consumer pauses again if it found nothing. A lane
+        that acted meanwhile ends the pause too, for its commit.
         """
         assert self.bell is not None
         consumer.pause(*consumer.assignment())
         self.paused = True
         rung = False
         try:
-            rung = await self.bell.wait(stop, IDLE_CHECK_S)
+            ended = await _first(
+                self.bell.wait(stop, IDLE_CHECK_S), lanes.progressed.wait(), timeout_s=None
+            )
+            rung = ended[0] is True
         finally:
             self.paused = False
             pace.resumed(rung=rung)
             consumer.resume(*consumer.paused())
 
-    async def _commit(self, consumer: object, offsets: dict[TopicPartition, int]) -> None:
-        """Commit the offsets; a commit the group's rebalance overtook is dropped."""
+    async def _commit(self, consumer: object, ledger: Ledger, lanes: Lanes) -> None:
+        """Commit what the lanes finished; a commit the group's rebalance overtook is dropped."""
+        lanes.acted = False
+        lanes.progressed.clear()
+        offsets = ledger.to_commit()
+        if not offsets:
+            return
         try:
             await consumer.commit(offsets)  # type: ignore[attr-defined]
         except (CommitFailedError, IllegalStateError):
             # A member left or the broker lost the group: the consumer rejoins by itself.
             log.warning("stage %s: the group rebalanced before the commit", self.stage.name)
-        offsets.clear()
-
-    async def _work_through(
-        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> bool:
-        """Each project's messages in order, projects side by side; whether the stage acted."""
-        by_project: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = {}
-        reacts_to = self._reacts_to
-        for records in batch.values():
-            for record in records:
-                # Most messages are of types this stage passes over: skip them undecoded.
-                declared = next((v for k, v in record.headers if k == TYPE_HEADER), None)
-                if declared is None or declared in reacts_to:
-                    by_project.setdefault(record.key, []).append(record)
-            self.consumed += len(records)
-        return any(await asyncio.gather(*(self._in_order(rs) for rs in by_project.values())))
-
-    async def _in_order(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> bool:
-        acted = False
-        for record in records:
-            acted = await self._record(record) or acted
-        return acted
+            return
+        ledger.committed(offsets)
 
     async def _record(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         try:
@@ -337,16 +387,34 @@ class _Pace:
 
 
 class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Counts the rebalances that took this member's partitions back."""
+    """Partitions taken back from this member: their offsets are no longer committed here.
 
-    def __init__(self) -> None:
-        self.count = 0
+    Their messages being handled finish (handling is idempotent), those queued are dropped:
+    whoever gets the partitions reads them again from the last commit.
+    """
 
-    async def on_partitions_revoked(self, revoked: object) -> None:
-        self.count += 1
+    def __init__(self, ledger: Ledger, lanes: Lanes) -> None:
+        self.ledger = ledger
+        self.lanes = lanes
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = list(revoked)
+        self.ledger.forget(revoked)
+        self.lanes.drop(revoked)
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         pass
+
+
+async def _first(*waits: Awaitable[object], timeout_s: float | None) -> list[object]:
+    """Wait for the first of `waits` to end (or the timeout): what each returned, or None."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return [t.result() if t.done() and not t.cancelled() else None for t in tasks]
 
 
 def _short(error: object) -> str:

@@ -13,6 +13,7 @@ from ..domain.steps import Step
 from ..domain.storable import output_problem
 from ..kafka.envelope import Envelope
 from ..providers.base import Brief
+from ..providers.limited import calls_for
 from .context import StageContext, StepAbandoned
 from .stage import Done, Failed, Outcome, Stage, outcome_of
 
@@ -47,11 +48,12 @@ class StepStage(Stage):
             return Done()  # handled already (a repeated message), cancelled or superseded
         step, version = self.step, envelope.version
         try:
-            output = await ctx.while_current(
-                lambda p: p.is_current(step, version),
-                project.id,
-                self.generate(project, version, ctx),
-            )
+            with calls_for(str(project.owner_id)):  # the fair order at limited providers
+                output = await ctx.while_current(
+                    lambda p: p.is_current(step, version),
+                    project.id,
+                    self.generate(project, version, ctx),
+                )
         except StepAbandoned:
             return Done()
         except Exception as e:

@@ -6,13 +6,15 @@ AytadaError
  ├── NotFound                    (404)
  │    ├── ProjectNotFound        missing, or someone else's: the same answer
  │    ├── AccountNotFound
- │    └── AssetNotFound
+ │    ├── AssetNotFound
+ │    └── WebhookNotFound        missing, deleted, or someone else's: the same answer
  ├── Forbidden                   authenticated, but the role may not do this (403)
  ├── Unauthenticated             no or bad credentials (401)
  │    └── TokenExpired           a token past its expiry
  ├── Conflict                    (409)
  │    ├── IllegalTransition      the command is not allowed from the project's status
- │    └── AccountExists
+ │    ├── AccountExists
+ │    └── TooManyWebhooks        the user has as many webhook endpoints as allowed
  ├── InsufficientCredits         the balance does not cover the reservation (402)
  ├── TooManyRequests             over a rate limit or a quota (429), with when to try again
  └── ServiceUnavailable          a part of the system is down, or the process is full (503)
@@ -65,6 +67,11 @@ class AssetNotFound(NotFound):
         super().__init__(f"asset {asset_id} not found")
 
 
+class WebhookNotFound(NotFound):
+    def __init__(self, webhook_id: object) -> None:
+        super().__init__(f"webhook {webhook_id} not found")
+
+
 class Forbidden(AytadaError):
     code = "forbidden"
 
@@ -96,6 +103,13 @@ class AccountExists(Conflict):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"an account named {name!r} already exists")
+
+
+class TooManyWebhooks(Conflict):
+    code = "too_many_webhooks"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a user may have at most {limit} webhook endpoints; delete one first")
 
 
 class InsufficientCredits(AytadaError):

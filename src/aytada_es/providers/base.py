@@ -8,6 +8,9 @@ raised as one of these, whose `failure_code` tells the person what happened:
     ├── RateLimited               retryable: the provider asked us to slow down
     └── PermanentProviderError    trying again cannot fix it: the stage fails the step at once
         └── InvalidOutput         the provider answered something we cannot use
+
+A provider class may declare `limit_key = "name"`: its calls then wait for the limits
+`AYTADA_LIMIT_<NAME>_*`, shared by every stage worker (`providers/limited.py`).
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from ..adapters.keys import session_key
 from ..adapters.links import AssetLinks
 from ..adapters.sessions import Sessions
+from ..adapters.webhooks import Webhooks
 from ..service import Service
-from . import health, library, login, metrics, pages, projects, public, staff
+from . import health, library, login, metrics, pages, projects, public, staff, webhooks
 from .auth import QueryToken
 from .body import BodyLimit
 from .context import Web, WebOptions
@@ -33,6 +34,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *projects.ENDPOINTS,
     *library.ENDPOINTS,
     *staff.ENDPOINTS,
+    *webhooks.ENDPOINTS,
     *login.ENDPOINTS,
     *health.ENDPOINTS,
     *metrics.ENDPOINTS,
@@ -114,4 +116,5 @@ def create_app(
     app.state.web = web
     app.state.service = service
     app.state.openapi = openapi_document(ENDPOINTS, version=_version())
+    app.state.webhooks = Webhooks(service.read_models.store)
     return app

@@ -57,6 +57,8 @@ def _about(brief: Brief) -> str:
 class ChatLLM:
     """The text steps, asked of a chat-completions model and validated before they are used."""
 
+    limit_key = "llm"  # AYTADA_LIMIT_LLM_*
+
     def __init__(
         self,
         http: httpx.AsyncClient,

@@ -20,6 +20,8 @@ DEFAULT_BASE_URL = "https://api.shotstack.io/edit/v1"
 class ShotstackRenderer:
     """Renders timelines; the render id is recorded at once so an interrupted call resumes it."""
 
+    limit_key = "shotstack"  # AYTADA_LIMIT_SHOTSTACK_*
+
     def __init__(
         self,
         http: httpx.AsyncClient,

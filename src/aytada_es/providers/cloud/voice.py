@@ -39,6 +39,8 @@ class ElevenLabsVoice:
     `system_busy` when it is overloaded: both are `RateLimited`, retried by the stage runner.
     """
 
+    limit_key = "elevenlabs"  # AYTADA_LIMIT_ELEVENLABS_*
+
     def __init__(
         self,
         assets: AssetStore,

@@ -59,6 +59,9 @@ def ken_burns(image: Image.Image, frames: int, index: int) -> Iterator[bytes]:
 class LocalClips:
     """One H.264 clip per scene, at the format's size and 30 fps."""
 
+    limit_key = "ffmpeg"  # AYTADA_LIMIT_FFMPEG_*
+    limit_per_machine = True  # the CPUs of this machine, shared by its stage workers
+
     def __init__(self, assets: AssetStore, scale: float = 1.0) -> None:
         self.assets = assets
         self.scale = scale

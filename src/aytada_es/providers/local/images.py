@@ -283,6 +283,9 @@ def png(image: Image.Image) -> bytes:
 class LocalImages:
     """A still per scene and the project's product shot, banner and flyer."""
 
+    limit_key = "ffmpeg"  # CPU-bound as ffmpeg is: the same slots (AYTADA_LIMIT_FFMPEG_*)
+    limit_per_machine = True  # the CPUs of this machine, shared by its stage workers
+
     def __init__(self, assets: AssetStore, scale: float = 1.0) -> None:
         self.assets = assets
         self.scale = scale

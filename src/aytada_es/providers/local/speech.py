@@ -63,6 +63,9 @@ def fit(source: Path, duration_s: float) -> bytes:
 class LocalSpeech:
     """A voiceover WAV of the script, spoken to fit the video's length."""
 
+    limit_key = "ffmpeg"  # CPU-bound as ffmpeg is: the same slots (AYTADA_LIMIT_FFMPEG_*)
+    limit_per_machine = True  # the CPUs of this machine, shared by its stage workers
+
     def __init__(self, assets: AssetStore) -> None:
         self.assets = assets
 

@@ -16,6 +16,9 @@ THUMBNAIL_WIDTH = 540
 class LocalStitching:
     """Concatenates the clips, muxes the voiceover, and grabs a JPEG thumbnail."""
 
+    limit_key = "ffmpeg"  # AYTADA_LIMIT_FFMPEG_*
+    limit_per_machine = True  # the CPUs of this machine, shared by its stage workers
+
     def __init__(self, assets: AssetStore) -> None:
         self.assets = assets
 
