@@ -127,6 +127,8 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
     assert not [r for r in records if KEPT.encode() in (r.value or b"")]  # sealed too
 
     assert cli(settings, monkeypatch, "audit", str(erased)) == 0
+    assert cli(settings, monkeypatch, "users", "rotate-token", "alice") == 2  # for good
+    assert "was erased" in capsys.readouterr().err
     assert cli(settings, monkeypatch, "audit", "--account", "alice") == 0
     assert cli(settings, monkeypatch, "audit", str(kept)) == 0
     assert not [a for a in assets if (settings.assets_dir / a[:2] / a).exists()]

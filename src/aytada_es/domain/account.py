@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate
 
 from .copying import copy_aggregate
 from .credits import CreditMovement, Movement
-from .errors import BadInput, InsufficientCredits
+from .errors import BadInput, Conflict, InsufficientCredits
 from .storable import MAX_INTEGER
 
 ROLES = ("user", "auditor", "support")
@@ -198,6 +198,8 @@ class Account(Aggregate):
         self, token_hash: str, *, actor: str, token_expires_at: datetime | None = None
     ) -> None:
         """Replace the token (the old one stops working); enables a disabled account."""
+        if self.erased:
+            raise Conflict(f"{self.name!r} was erased: it cannot be given a token again")
         if token_expires_at is not None and token_expires_at.tzinfo is None:
             raise BadInput("bad expiry", {"token_expires_at": "a time with its time zone"})
         self.trigger_event(
