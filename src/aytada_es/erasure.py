@@ -50,7 +50,7 @@ def erase_user(
     store = SQLStore.of(studio)
     _erase_call_results(store, ids)
     _erase_webhook_bodies(store, ids)
-    deleted, shared = _delete_assets(studio, read_models, assets, account_id, projects)
+    deleted, shared = _delete_assets(studio, assets, projects)
     plaintext = sum(_plaintext_events(studio, p) for p in projects)
     return Erasure(account_id, position, len(projects), deleted, shared, compact(store), plaintext)
 
@@ -73,20 +73,17 @@ def _erase_call_results(store: SQLStore, project_ids: list[str]) -> None:
     if store.missing(["aytada_provider_calls"]):
         return
     with store.transaction() as tx:
-        for chunk in chunks(project_ids):
-            for project_id in chunk:
-                rows = tx.query(
-                    "SELECT key, result FROM {aytada_provider_calls}"
-                    " WHERE key LIKE ? AND result IS NOT NULL",
-                    (f"{project_id}/%",),
-                )
-                erased = [
-                    (to_json(each_string(from_json(r["result"]), lambda _: ERASED)), r["key"])
-                    for r in rows
-                ]
-                tx.executemany(
-                    "UPDATE {aytada_provider_calls} SET result = ? WHERE key = ?", erased
-                )
+        for project_id in project_ids:  # a call's key starts with its project's id
+            rows = tx.query(
+                "SELECT key, result FROM {aytada_provider_calls}"
+                " WHERE key LIKE ? AND result IS NOT NULL",
+                (f"{project_id}/%",),
+            )
+            erased = [
+                (to_json(each_string(from_json(r["result"]), lambda _: ERASED)), r["key"])
+                for r in rows
+            ]
+            tx.executemany("UPDATE {aytada_provider_calls} SET result = ? WHERE key = ?", erased)
 
 
 def _erase_webhook_bodies(store: SQLStore, project_ids: list[str]) -> None:
@@ -111,24 +108,34 @@ def _erase_webhook_bodies(store: SQLStore, project_ids: list[str]) -> None:
             )
 
 
-def _delete_assets(
-    studio: Studio,
-    read_models: ReadModels,
-    assets: AssetStore,
-    account_id: UUID,
-    projects: list[UUID],
-) -> tuple[int, int]:
+def _delete_assets(studio: Studio, assets: AssetStore, projects: list[UUID]) -> tuple[int, int]:
+    """Delete the files of the projects' assets that no other project holds."""
     deleted = shared = 0
-    for project_id in projects:
-        for asset in studio.project(project_id).assets:
-            owners = read_models.images.asset_owners(str(asset["id"]))
-            if any(owner != str(account_id) for owner, _, _ in owners):
-                shared += 1  # the same content is another user's too: theirs stays
-                continue
-            with contextlib.suppress(AssetNotFound, FileNotFoundError):
-                assets.path(str(asset["id"])).unlink()
-                deleted += 1
+    ids = {str(a["id"]) for project_id in projects for a in studio.project(project_id).assets}
+    for asset_id in sorted(ids):
+        # Assets are stored by content: another user's project may hold the same file. The
+        # event store says so (asset records are not sealed), whatever the read models know.
+        if _holders(studio, asset_id) - set(projects):
+            shared += 1
+            continue
+        with contextlib.suppress(AssetNotFound, FileNotFoundError):
+            assets.path(asset_id).unlink()
+            deleted += 1
     return deleted, shared
+
+
+def _holders(studio: Studio, asset_id: str) -> set[UUID]:
+    """Every aggregate with a stored event that names the asset."""
+    store = SQLStore.of(studio)
+    table = getattr(studio.recorder, "events_table_name", "stored_events")
+    found = "instr(state, ?) > 0" if store.dialect == "sqlite" else "position(? in state) > 0"
+    rows = store.query(
+        f"SELECT DISTINCT originator_id FROM {{{table}}} WHERE {found}",  # noqa: S608 (ours)
+        (asset_id.encode(),),
+    )
+    return {
+        id if isinstance(id, UUID) else UUID(str(id)) for id in (r["originator_id"] for r in rows)
+    }
 
 
 def compact(store: SQLStore) -> bool:

@@ -108,6 +108,7 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
         run.system.read_models.catch_up()
         assert run.system.read_models.videos.videos_of(alice)[1][0]["title"] == f"{WORD} Soda"
         assets = [a["id"] for a in run.project(erased).assets]
+        bobs = [a["id"] for a in run.project(kept).assets]
         assert assets and all(run.system.assets.path(a).exists() for a in assets)
     finally:
         await run.stop()
@@ -132,6 +133,7 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
     assert cli(settings, monkeypatch, "audit", "--account", "alice") == 0
     assert cli(settings, monkeypatch, "audit", str(kept)) == 0
     assert not [a for a in assets if (settings.assets_dir / a[:2] / a).exists()]
+    assert all((settings.assets_dir / a[:2] / a).exists() for a in bobs)  # theirs stay
 
     run = await StudioRun.start(settings, broker, ())
     try:
@@ -197,3 +199,29 @@ async def test_a_process_that_cached_the_text_reads_erased_once_another_erased_i
     finally:
         other.close()
         serving.close()
+
+
+def test_an_asset_file_another_users_project_holds_is_kept(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aytada_es.adapters.assets import AssetStore
+
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        store = AssetStore(settings.assets_dir)
+        shared = store.put(b"the same still", kind="scene_still", content_type="image/png")
+        own = store.put(b"erin's own still", kind="scene_still", content_type="image/png")
+        ids = []
+        for name, assets in (("erin", [shared, own]), ("fred", [shared])):
+            owner, _ = studio.open_account(name, credits=10, actor="cli")
+            project = studio.create_project(
+                owner.id, title="Stills", format="1:1", brief="Two.", actor=f"user:{name}"
+            )
+            studio.add_assets(project.id, assets=assets, actor="cli")
+            ids.append(project.id)
+    finally:
+        studio.close()
+
+    assert cli(settings, monkeypatch, "users", "erase", "erin", "--yes") == 0
+    assert store.path(shared["id"]).exists()  # fred's too
+    assert not store.path(own["id"]).exists()
