@@ -18,9 +18,19 @@ from eventsourcing.application import (
     ProcessingEvent,
     project_aggregate,
 )
-from eventsourcing.persistence import EventStore, Mapper, RecordConflictError, Recording
+from eventsourcing.persistence import (
+    EventStore,
+    Mapper,
+    RecordConflictError,
+    Recording,
+    StoredEvent,
+)
+from eventsourcing.utils import get_topic
 
 from .adapters.chain import ChainedEventStore, ChainMapper
+from .adapters.sealed_text import ERASED, SealedTextMapper
+from .adapters.sql import SQLStore
+from .adapters.text_keys import TextKeys
 from .domain.account import Account, account_id
 from .domain.credits import CreditMovement
 from .domain.errors import (
@@ -110,6 +120,15 @@ class Studio(Application[UUID]):
         }
         with creating_tables(env):
             super().__init__(env)
+        try:
+            store: SQLStore | None = SQLStore.of(self)
+        except TypeError:
+            store = None  # an in-memory store: keys in memory too
+        self.text_keys = TextKeys(store)
+        assert isinstance(self.mapper, SealedTextMapper)
+        self.mapper.attach(self.text_keys, self.recorder)
+        # What leaves the store (the relay's envelopes) keeps personal text sealed.
+        self.sealed_mapper = ChainMapper(self.mapper.transcoder)
         self.sole_writer = sole_writer
         self._on_saved: list[Callable[[], None]] = []
         self.saved_events = 0  # by this process, for the metrics
@@ -118,7 +137,7 @@ class Studio(Application[UUID]):
         self._local = threading.local()
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return ChainMapper(self.construct_transcoder())
+        return SealedTextMapper(self.construct_transcoder())
 
     def construct_event_store(self) -> EventStore[UUID]:
         """Every stored event is sealed into its aggregate's hash chain (adapters/chain.py)."""
@@ -245,7 +264,22 @@ class Studio(Application[UUID]):
         events after all, the save conflicts and the command runs again (see `_refresh`).
         """
         cached = None if at_least is None else self._cached(aggregate_id, at_least)
-        return cached if cached is not None else self.repository.get(aggregate_id)
+        found = cached if cached is not None else self.repository.get(aggregate_id)
+        if (
+            isinstance(found, Project)
+            and found.title != ERASED
+            and self.text_keys.erased(found.owner_id)
+        ):
+            found = self._read_again(found)
+        return found
+
+    def _read_again(self, project: Project) -> Project:
+        """An erased owner's project from the store, not the cache, which held its text."""
+        fresh: object = self.repository.get(project.id, version=project.version)  # not cached
+        assert isinstance(fresh, Project)
+        if self.repository.cache is not None:
+            self.repository.cache.put(project.id, deepcopy(fresh))
+        return fresh
 
     # ---- loading -----------------------------------------------------------------------
 
@@ -368,6 +402,41 @@ class Studio(Application[UUID]):
             return account.disable(actor=actor)
 
         return self.last_position() if self._retrying(disable) else None
+
+    def erase_account(self, name: str, *, actor: str = "cli") -> tuple[UUID, int | None]:
+        """Record the erasure and destroy the user's text key; again, it only destroys the key.
+
+        Returns the account's id and the position of `AccountErased` (None when erased already).
+        """
+
+        def erase(unit: UnitOfWork) -> tuple[UUID, bool]:
+            account = self.account_named(name)
+            unit.keep(account)
+            return account.id, account.erase(actor=actor)
+
+        account_id, recorded = self._retrying(erase)
+        position = self.last_position() if recorded else None
+        self.text_keys.destroy(account_id)
+        return account_id, position
+
+    def projects_owned_by(self, owner_id: UUID) -> list[UUID]:
+        """Every project the owner created, deleted ones too, read from the event store."""
+        store = SQLStore.of(self)
+        table = getattr(self.recorder, "events_table_name", "stored_events")
+        rows = store.query(
+            f"SELECT originator_id, state FROM {{{table}}} WHERE topic = ?",  # noqa: S608 (ours)
+            (get_topic(Project.ProjectCreated),),
+        )
+        owned = []
+        for row in rows:
+            id = row["originator_id"]
+            project_id = id if isinstance(id, UUID) else UUID(str(id))
+            state = row["state"]
+            stored = StoredEvent(project_id, 1, get_topic(Project.ProjectCreated), _bytes(state))
+            event = self.sealed_mapper.to_domain_event(stored)
+            if getattr(event, "owner_id", None) == owner_id:
+                owned.append(project_id)
+        return owned
 
     # ---- commands of the user ----------------------------------------------------------
 
@@ -775,3 +844,7 @@ class Studio(Application[UUID]):
             for k, v in vars(event).items()
             if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")
         }
+
+
+def _bytes(state: bytes | memoryview | str) -> bytes:
+    return state.encode() if isinstance(state, str) else bytes(state)

@@ -95,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
         "disable", help="stop a user's token and sessions working (rotate-token enables it)"
     )
     disable.add_argument("name")
+    erase = users.add_parser(
+        "erase",
+        help="erase a user's titles, briefs, ideas, scripts, scenes and asset files for good"
+        " (their key is destroyed; audits and statements still reconcile)",
+    )
+    erase.add_argument("name")
+    erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
 
     credits = commands.add_parser("credits", help="settle credit disputes").add_subparsers(
         dest="credits_command", required=True
@@ -238,6 +245,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _users(settings: Settings, args: argparse.Namespace) -> int:
+    if args.users_command == "erase" and not args.yes:
+        print(
+            f"aytada-es: erasing {args.name!r} cannot be undone; run again with --yes",
+            file=sys.stderr,
+        )
+        return 2
     system = bootstrap(settings)
     try:
         if args.users_command == "add":
@@ -257,6 +270,8 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
                 f"({_expiry(new.account.token_expires_at)})"
             )
             print(new.token)
+        elif args.users_command == "erase":
+            return _erase(system, args.name)
         else:
             position = system.studio.disable_account(args.name)
             if position is None:
@@ -269,6 +284,38 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
                 )
     finally:
         system.close()
+    return 0
+
+
+def _erase(system: System, name: str) -> int:
+    from .erasure import erase_user  # only this command needs it
+
+    # Not waiting for the accounts read model as `disable` does: the key is gone at once, and
+    # the token stops once a running service applies AccountErased.
+    done = erase_user(system.studio, system.read_models, system.assets, name)
+    print(
+        f"erased {name!r}: the text of {done.projects} project(s) reads [erased]; "
+        f"{done.assets_deleted} asset file(s) deleted"
+        + (
+            f", {done.assets_shared} kept (another user's project holds them)"
+            if done.assets_shared
+            else ""
+        )
+    )
+    if not done.compacted:
+        print(
+            "aytada-es: another process was using the database, so it is not compacted yet and "
+            "may still hold the old text in free pages; run the erase again with it stopped",
+            file=sys.stderr,
+        )
+    if done.plaintext_events:
+        print(
+            f"aytada-es: {done.plaintext_events} event(s) of {name!r} were stored before text "
+            "was sealed (release 1) and still hold it: the hash chain forbids rewriting them "
+            "(docs/auditing.md, Erasure)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

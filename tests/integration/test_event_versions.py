@@ -109,7 +109,7 @@ def as_release_one_stored(studio: Studio, events: list[Any]) -> list[StoredEvent
             old = object.__new__(old_class)
             old.__dict__.update({k: v for k, v in vars(event).items() if k in shape})
             event = old
-        plain = studio.mapper.to_stored_event(event)
+        plain = studio.sealed_mapper.to_stored_event(event)  # release 1 sealed no text
         assert b'"class_version"' not in plain.state  # release 1 wrote no class versions
         previous = heads.get(event.originator_id, "0" * 64)
         digest = release_one_hash(

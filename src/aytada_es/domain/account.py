@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate
 
 from .copying import copy_aggregate
 from .credits import CreditMovement, Movement
-from .errors import BadInput, InsufficientCredits
+from .errors import BadInput, Conflict, InsufficientCredits
 from .storable import MAX_INTEGER, integer_problem, text_problem
 
 ROLES = ("user", "auditor", "support")
@@ -52,6 +52,7 @@ class Account(Aggregate):
         token_hash: str
         token_expires_at: datetime | None
         disabled: bool
+        erased: bool
         balance: int
         reserved: int
 
@@ -72,6 +73,7 @@ class Account(Aggregate):
             account.token_hash = self.token_hash
             account.token_expires_at = self.token_expires_at
             account.disabled = False
+            account.erased = False
             account.balance = 0
             account.reserved = 0
 
@@ -148,6 +150,15 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.disabled = True
 
+    class AccountErased(Event):
+        """The user's text key was destroyed on request: their text reads `[erased]`."""
+
+        class_version = 1
+
+        def apply(self, account: Account) -> None:
+            account.disabled = True
+            account.erased = True
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Account:
         return copy_aggregate(self)
 
@@ -221,6 +232,8 @@ class Account(Aggregate):
         self, token_hash: str, *, actor: str, token_expires_at: datetime | None = None
     ) -> None:
         """Replace the token (the old one stops working); enables a disabled account."""
+        if self.erased:
+            raise Conflict(f"{self.name!r} was erased: it cannot be given a token again")
         if token_expires_at is not None and token_expires_at.tzinfo is None:
             raise BadInput("bad expiry", {"token_expires_at": "a time with its time zone"})
         self.trigger_event(
@@ -232,6 +245,13 @@ class Account(Aggregate):
         if self.disabled:
             return False
         self.trigger_event(self.AccountDisabled, actor=actor)
+        return True
+
+    def erase(self, *, actor: str) -> bool:
+        """Record the erasure (it also disables the token); False when already erased."""
+        if self.erased:
+            return False
+        self.trigger_event(self.AccountErased, actor=actor)
         return True
 
     def apply_movements(

@@ -105,7 +105,8 @@ class Relay:
 
     def envelope(self, notification: Notification) -> Outgoing:
         """The topic, key, value and type header a notification is published as."""
-        event = self.studio.mapper.to_domain_event(notification)
+        # Personal text stays sealed on the topics: erasing its key erases it there too.
+        event = self.studio.sealed_mapper.to_domain_event(notification)
         assert isinstance(event, Aggregate.Event)
         aggregate_id = notification.originator_id
         assert isinstance(aggregate_id, UUID)

@@ -135,7 +135,7 @@ def _apply(account: Row, event: Account.Event) -> None:
         account["token_hash"] = event.token_hash
         account["token_expires_at"] = _seconds(event.token_expires_at)
         account["disabled"] = 0
-    elif isinstance(event, Account.AccountDisabled):
+    elif isinstance(event, Account.AccountDisabled | Account.AccountErased):
         account["disabled"] = 1
 
 

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
+from ..adapters.sealed_text import ERASED
 from ..adapters.sql import SQLStore, Transaction
 
 DomainEvent = DomainEventProtocol[UUID]
@@ -114,6 +115,8 @@ class Projection(ABC):
     # The event classes `apply` acts on (subclasses included); the runner hands it no others.
     # None: every event.
     events: ClassVar[tuple[type[Any], ...] | None] = None
+    # A person's text this read model keeps: table -> (its project id column, text columns).
+    personal: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
 
     def __init__(self, store: SQLStore) -> None:
         self.store = store
@@ -134,8 +137,26 @@ class Projection(ABC):
         for table in self.tables:
             tx.execute(f"DELETE FROM {{{table}}}")  # noqa: S608 (our own table names)
 
+    def erase(self, tx: Transaction, project_ids: Sequence[str]) -> None:
+        """Overwrite the `personal` text of these projects with `[erased]`."""
+        for table, (key, columns) in self.personal.items():
+            erased = ", ".join(
+                f"{c} = CASE WHEN {c} IS NULL THEN NULL ELSE '{ERASED}' END" for c in columns
+            )
+            for chunk in chunks(project_ids):
+                marks = ",".join("?" * len(chunk))
+                tx.execute(
+                    f"UPDATE {{{table}}} SET {erased} WHERE {key} IN ({marks})",  # noqa: S608 (ours)
+                    chunk,
+                )
+
     def position(self, tx: Transaction | None = None) -> int:
         """The notification id up to which this read model is built."""
         sql = "SELECT position FROM {aytada_positions} WHERE name = ?"
         rows = self.store.query(sql, (self.name,)) if tx is None else tx.query(sql, (self.name,))
         return int(rows[0]["position"]) if rows else 0
+
+
+def chunks(values: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    """`values` in slices short enough for one statement's parameters."""
+    return [values[i : i + size] for i in range(0, len(values), size)]

@@ -75,6 +75,7 @@ class CreditStatements(Projection):
     version = 2
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
     events = (Account.AccountOpened, *_MOVEMENTS, Project.ProjectCreated, *_MARKS, *_SETTLEMENTS)
+    personal = {PROJECTS: ("project_id", ("title",))}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,

@@ -40,6 +40,7 @@ class DeletedProjects(Projection):
         Project.ProjectDeleted,
         Project.ProjectRestored,
     )
+    personal = {DELETIONS: ("project_id", ("title",))}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_project_deletions} (
             project_id TEXT PRIMARY KEY,

@@ -208,6 +208,12 @@ class ReadModelRunner:
             projection.version,
         )
 
+    def erase(self, project_ids: Sequence[str]) -> None:
+        """Overwrite the personal text of these projects in every read model, in one transaction."""
+        with self.store.transaction() as tx:
+            for projection in self.projections:
+                projection.erase(tx, project_ids)
+
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with the card changes of every committed batch; returns an unsubscribe.
 

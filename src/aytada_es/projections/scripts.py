@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 from uuid import UUID
 
+from ..adapters.sealed_text import ERASED, each_string
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.project import Project
 from ._project_rows import ProjectRows
-from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id
+from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id, chunks
 from .videos import _shown, _sortable
 
 SCRIPTS = "aytada_scripts"
@@ -42,6 +43,26 @@ class MyScripts(Projection):
         Project.ProjectDeleted,
         Project.ProjectRestored,
     )
+    personal = {
+        PROJECTS: ("project_id", ("title",)),
+        SCRIPTS: ("project_id", ("project_title", "title", "text")),
+    }
+
+    def erase(self, tx: Transaction, project_ids: Sequence[str]) -> None:
+        super().erase(tx, project_ids)
+        for chunk in chunks(project_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = tx.query(
+                f"SELECT id, idea FROM {{aytada_scripts}} WHERE project_id IN ({marks})"  # noqa: S608
+                " AND idea IS NOT NULL",
+                chunk,
+            )
+            erased = [
+                (to_json(each_string(from_json(r["idea"]), lambda _: ERASED)), r["id"])
+                for r in rows
+            ]
+            tx.executemany("UPDATE {aytada_scripts} SET idea = ? WHERE id = ?", erased)
+
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_script_projects} (
             project_id TEXT PRIMARY KEY,

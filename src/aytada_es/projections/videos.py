@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from ..adapters.sealed_text import ERASED
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
 from ..domain.project import Project
 from ..domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from ..domain.steps import SPECS, Step
 from ..notation import utc_iso
-from .base import Batch, Card, CardChange, DomainEvent, Projection, aggregate_id
+from .base import Batch, Card, CardChange, DomainEvent, Projection, aggregate_id, chunks
 from .generations import epoch_of
 
 VIDEOS = "aytada_videos"
@@ -81,6 +82,22 @@ class MyVideos(Projection):
     name = "videos"
     tables = (VIDEOS, CHANGES)
     events = (Project.Event,)
+    personal = {VIDEOS: ("id", ("title",))}
+
+    def erase(self, tx: Transaction, project_ids: Sequence[str]) -> None:
+        super().erase(tx, project_ids)
+        for chunk in chunks(project_ids):
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                "SELECT position, card FROM {aytada_video_changes}"  # noqa: S608 (our names)
+                f" WHERE project_id IN ({marks}) AND card IS NOT NULL"
+            )
+            rows = tx.query(sql, chunk)
+            erased = [
+                (to_json({**from_json(r["card"]), "title": ERASED}), r["position"]) for r in rows
+            ]
+            tx.executemany("UPDATE {aytada_video_changes} SET card = ? WHERE position = ?", erased)
+
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_videos} (
             id TEXT PRIMARY KEY,
