@@ -626,23 +626,31 @@ class ReadModels(ReadModelRunner):
         The read model's row when it has one (taken as it is: a token rotated away stays a
         miss); else the account events it has not applied yet, folded in memory.
         """
+        applied = self._accounts_applied()  # before the row: what it misses comes after
         found = self.accounts.account_by_token_hash(token_hash)
         if found is not None:
             return found
-        ahead = (view for view in self._accounts_ahead() if view["token_hash"] == token_hash)
+        views = self._accounts_ahead(applied)
+        ahead = (view for view in views if view["token_hash"] == token_hash)
         return next(ahead, None)
 
     def account(self, account_id: object) -> AccountView | None:
         """An account by id, as of the log's head, the way `account_by_token_hash` finds it."""
+        applied = self._accounts_applied()
         found = self.accounts.account(account_id)
         if found is not None:
             return found
-        ahead = (view for view in self._accounts_ahead() if view["id"] == str(account_id))
+        ahead = (view for view in self._accounts_ahead(applied) if view["id"] == str(account_id))
         return next(ahead, None)
 
-    def _accounts_ahead(self) -> list[AccountView]:
-        """The accounts that events the read model has not applied yet change, in memory."""
-        position = self.positions()[self.accounts.name]
+    def _accounts_applied(self) -> int:
+        rows = self.store.query(
+            "SELECT position FROM {aytada_positions} WHERE name = ?", (self.accounts.name,)
+        )
+        return int(rows[0]["position"]) if rows else 0
+
+    def _accounts_ahead(self, position: int) -> list[AccountView]:
+        """The accounts that events after `position` change, folded in memory."""
         notifications = self.application.recorder.select_notifications(
             position + 1, ACCOUNTS_AHEAD_LIMIT, topics=account_topics(), inclusive_of_start=True
         )
