@@ -163,7 +163,7 @@ def folded(known: Iterable[AccountView], events: Iterable[tuple[int, object]]) -
                 "reserved": 0,
             }
         elif row is None:
-            continue  # opened before the rows were read and not among them: left out
+            continue  # its opening is neither among the events nor the rows: left out
         _apply(row, event)
         row["position"] = position
     return [_view(row) for row in rows.values()]

@@ -626,28 +626,35 @@ class ReadModels(ReadModelRunner):
         The read model's row when it has one (taken as it is: a token rotated away stays a
         miss); else the account events it has not applied yet, folded in memory.
         """
-        applied = self._accounts_applied()  # before the row: what it misses comes after
-        found = self.accounts.account_by_token_hash(token_hash)
-        if found is not None:
-            return found
-        views = self._accounts_ahead(applied)
-        ahead = (view for view in views if view["token_hash"] == token_hash)
-        return next(ahead, None)
+        return self._at_head(
+            lambda: self.accounts.account_by_token_hash(token_hash),
+            lambda view: view["token_hash"] == token_hash,
+        )
 
     def account(self, account_id: object) -> AccountView | None:
         """An account by id, as of the log's head, the way `account_by_token_hash` finds it."""
-        applied = self._accounts_applied()
-        found = self.accounts.account(account_id)
+        return self._at_head(
+            lambda: self.accounts.account(account_id),
+            lambda view: view["id"] == str(account_id),
+        )
+
+    def _at_head(
+        self, lookup: Callable[[], AccountView | None], wanted: Callable[[AccountView], bool]
+    ) -> AccountView | None:
+        """The read model's answer; on a miss, its position, the row again, the events after."""
+        found = lookup()
         if found is not None:
             return found
-        ahead = (view for view in self._accounts_ahead(applied) if view["id"] == str(account_id))
-        return next(ahead, None)
-
-    def _accounts_applied(self) -> int:
         rows = self.store.query(
             "SELECT position FROM {aytada_positions} WHERE name = ?", (self.accounts.name,)
         )
-        return int(rows[0]["position"]) if rows else 0
+        applied = int(rows[0]["position"]) if rows else 0
+        # Looked up again after reading the position: an event the runner applies in between
+        # is then in the row, or after `applied`, never in neither.
+        found = lookup()
+        if found is not None:
+            return found
+        return next((view for view in self._accounts_ahead(applied) if wanted(view)), None)
 
     def _accounts_ahead(self, position: int) -> list[AccountView]:
         """The accounts that events after `position` change, folded in memory."""
