@@ -43,3 +43,22 @@ def test_a_kafka_module_that_imports_a_stage_breaks_the_transport_rule(tmp_path:
     broken = result.stdout.split("Broken contracts", 1)[1]
     assert "kafka is transport only" in broken
     assert "aytada_es.kafka.relay -> aytada_es.consumers.stage" in broken
+
+
+def test_a_web_module_that_reaches_past_the_read_side_breaks_its_rules(tmp_path: Path) -> None:
+    copy = tmp_path / "src"
+    shutil.copytree(REPO / "src", copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    hub = copy / "aytada_es" / "web" / "hub.py"
+    hub.write_text(
+        hub.read_text()
+        + "\nfrom ..adapters.sql import SQLStore  # noqa\nfrom ..bootstrap import System  # noqa\n"
+    )
+
+    result = lint_imports(copy, tmp_path)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    broken = result.stdout.split("Broken contracts", 1)[1]
+    assert "web reads the read models through their queries" in broken
+    assert "aytada_es.web.hub -> aytada_es.adapters.sql" in broken
+    assert "web gets the narrow service, never bootstrap" in broken
+    assert "aytada_es.web.hub -> aytada_es.bootstrap" in broken

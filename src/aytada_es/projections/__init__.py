@@ -4,6 +4,7 @@ from .accounts import Accounts, AccountView
 from .base import Card, CardChange, Projection
 from .credits import CreditStatements, Ledger, Movement, Statement
 from .deleted import DeletedProject, DeletedProjects
+from .feed import ChangeFeed
 from .images import AssetView, ImageView, MyImages
 from .runner import ProjectionFailed, ReadModelRunner, ReadModels, read_models
 from .scripts import MyScripts, ScriptView
@@ -19,6 +20,7 @@ __all__ = [
     "Backoff",
     "Card",
     "CardChange",
+    "ChangeFeed",
     "CreditStatements",
     "DeletedProject",
     "DeletedProjects",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import TypedDict
+
+from eventsourcing.utils import get_topic
 
 from ..adapters.sql import Row, SQLStore, Transaction
 from ..domain.account import Account
@@ -111,12 +114,59 @@ class Accounts(Projection):
         rows = self.store.query("SELECT * FROM {aytada_accounts} WHERE id = ?", (str(account_id),))
         return _view(rows[0]) if rows else None
 
+    def some(self, account_ids: Iterable[str]) -> list[AccountView]:
+        """The read model's rows of these accounts (those it has)."""
+        found = [self.account(id) for id in sorted(set(account_ids))]
+        return [view for view in found if view is not None]
+
     def changed_after(self, position: int) -> list[AccountView]:
         """The accounts an event after `position` changed (their credits, token or state)."""
         rows = self.store.query(
             "SELECT * FROM {aytada_accounts} WHERE position > ? ORDER BY position", (position,)
         )
         return [_view(row) for row in rows]
+
+
+@cache
+def account_topics() -> tuple[str, ...]:
+    """The topics of every account event, to read only those from the log."""
+    kinds = [
+        k for k in vars(Account).values() if isinstance(k, type) and issubclass(k, Account.Event)
+    ]
+    return tuple(sorted(get_topic(kind) for kind in kinds))
+
+
+def folded(known: Iterable[AccountView], events: Iterable[tuple[int, object]]) -> list[AccountView]:
+    """Accounts as the read model will hold them once it applies `events`: in memory only.
+
+    `known` are the read model's rows of the events' accounts; an event a row already holds
+    (at or before its position) is passed over, so a row read after the runner moved on is
+    not counted twice.
+    """
+    rows: dict[str, Row] = {view["id"]: dict(view) for view in known}
+    for position, event in events:
+        if not isinstance(event, Account.Event):
+            continue
+        id = aggregate_id(event)
+        row = rows.get(id)
+        if row is not None and row["position"] >= position:
+            continue
+        if isinstance(event, Account.AccountOpened):
+            row = rows[id] = {
+                "id": id,
+                "name": event.name,
+                "role": event.role,
+                "token_hash": event.token_hash,
+                "token_expires_at": _seconds(event.token_expires_at),
+                "disabled": 0,
+                "balance": 0,
+                "reserved": 0,
+            }
+        elif row is None:
+            continue  # its opening is neither among the events nor the rows: left out
+        _apply(row, event)
+        row["position"] = position
+    return [_view(row) for row in rows.values()]
 
 
 def _apply(account: Row, event: Account.Event) -> None:

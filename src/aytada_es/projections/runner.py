@@ -17,7 +17,7 @@ from eventsourcing.persistence import Notification
 from .._waiting import Doorbell
 from ..adapters.sql import SQLStore, Transaction
 from . import stopped as stops
-from .accounts import Accounts
+from .accounts import Accounts, AccountView, account_topics, folded
 from .applied import AppliedPositions
 from .base import (
     POSITIONS,
@@ -27,10 +27,12 @@ from .base import (
     CardChange,
     DomainEvent,
     Projection,
+    aggregate_id,
     forget_aggregate_ids,
 )
 from .credits import CreditStatements
 from .deleted import DeletedProjects
+from .feed import ChangeFeed
 from .generations import POINTER_DDL, REFRESH_S, Follower, ddl_of, epoch_of, lock_serving
 from .images import MyImages
 from .open_steps import OpenSteps
@@ -48,6 +50,8 @@ CATCH_UP_RETRY_MAX_S = 8.0
 # Events per transaction of a rebuild. Measured (docs/benchmarks.md): 2,000 to 5,000 is
 # fastest; bigger batches keep more decoded events alive for the collector to walk.
 REBUILD_BATCH = 5000
+# Account events not yet applied that a lookup at the log's head reads, at most.
+ACCOUNTS_AHEAD_LIMIT = 1000
 
 
 class ProjectionFailed(Exception):
@@ -221,6 +225,10 @@ class ReadModelRunner:
         """
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def answers(self) -> None:
+        """Ask the read models' database a trivial question; raises when it cannot answer."""
+        self.store.query("SELECT 1 AS up")
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracked position."""
@@ -587,6 +595,7 @@ class ReadModels(ReadModelRunner):
     ) -> None:
         store = store or SQLStore.of(application)
         self.videos = MyVideos(store)
+        self.feed = ChangeFeed(store)  # the change feed My Videos appends to
         self.deleted = DeletedProjects(store)
         self.accounts = Accounts(store)
         self.scripts = MyScripts(store)
@@ -610,6 +619,53 @@ class ReadModels(ReadModelRunner):
             generation=generation,
             refresh_s=refresh_s,
         )
+
+    def account_by_token_hash(self, token_hash: str) -> AccountView | None:
+        """The account whose token has this hash, as of the log's head; reads, never writes.
+
+        The read model's row when it has one (taken as it is: a token rotated away stays a
+        miss); else the account events it has not applied yet, folded in memory.
+        """
+        return self._at_head(
+            lambda: self.accounts.account_by_token_hash(token_hash),
+            lambda view: view["token_hash"] == token_hash,
+        )
+
+    def account(self, account_id: object) -> AccountView | None:
+        """An account by id, as of the log's head, the way `account_by_token_hash` finds it."""
+        return self._at_head(
+            lambda: self.accounts.account(account_id),
+            lambda view: view["id"] == str(account_id),
+        )
+
+    def _at_head(
+        self, lookup: Callable[[], AccountView | None], wanted: Callable[[AccountView], bool]
+    ) -> AccountView | None:
+        """The read model's answer; on a miss, its position, the row again, the events after."""
+        found = lookup()
+        if found is not None:
+            return found
+        rows = self.store.query(
+            "SELECT position FROM {aytada_positions} WHERE name = ?", (self.accounts.name,)
+        )
+        applied = int(rows[0]["position"]) if rows else 0
+        # Looked up again after reading the position: an event the runner applies in between
+        # is then in the row, or after `applied`, never in neither.
+        found = lookup()
+        if found is not None:
+            return found
+        return next((view for view in self._accounts_ahead(applied) if wanted(view)), None)
+
+    def _accounts_ahead(self, position: int) -> list[AccountView]:
+        """The accounts that events after `position` change, folded in memory."""
+        notifications = self.application.recorder.select_notifications(
+            position + 1, ACCOUNTS_AHEAD_LIMIT, topics=account_topics(), inclusive_of_start=True
+        )
+        events, _ = self._decode(notifications)  # up to the first it cannot read
+        if not events:
+            return []
+        known = self.accounts.some(aggregate_id(event) for _, event in events)
+        return folded(known, events)
 
 
 def read_models(application: Application[Any]) -> ReadModels:

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..application import hash_token
 from ..domain.errors import Forbidden, TokenExpired, Unauthenticated
 from ..projections import AccountView
-from .context import Web, fresh, web_of
+from .context import Web, web_of
 from .revocations import TOKEN_EXPIRED, Credential, void_reason
 from .session import SESSION_COOKIE
 
@@ -69,7 +69,7 @@ def account_of_token(web: Web, token: str) -> AccountView:
     if len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("the token is not valid")
     token_hash = hash_token(token)
-    account = fresh(web, lambda: web.read_models.accounts.account_by_token_hash(token_hash))
+    account = web.read_models.account_by_token_hash(token_hash)
     if account is None:
         raise Unauthenticated("the token is not valid")
     reason = void_reason(account, _credential(account), time.time())
@@ -90,7 +90,7 @@ def _by_cookie(web: Web, cookie: str) -> Principal:
     session = web.sessions.find(cookie)
     if session is None or session.ended(now, web.sessions.idle_s):
         raise Unauthenticated(SESSION_ENDED)
-    account = fresh(web, lambda: web.read_models.accounts.account(session.account_id))
+    account = web.read_models.account(session.account_id)
     if account is None:
         raise Unauthenticated(SESSION_ENDED)
     credential = Credential(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
 from starlette.requests import HTTPConnection
 
@@ -21,9 +19,6 @@ from .video_lists import VideoLists
 
 if TYPE_CHECKING:
     from .hub import Hub
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,20 +84,3 @@ def web_of(conn: HTTPConnection) -> Web:
     web = conn.app.state.web
     assert isinstance(web, Web)
     return web
-
-
-def fresh(web: Web, lookup: Callable[[], T | None]) -> T | None:
-    """Look up in a read model; on a miss (it lags the store a little), catch up once, look again.
-
-    Only the read model is asked, never an aggregate (a process's cached aggregates may predate
-    another process's change), and a row is taken as it is: a token rotated away stays a miss.
-    Blocking: run it in a thread.
-    """
-    found = lookup()
-    if found is None:
-        try:
-            web.read_models.catch_up()
-        except Exception:
-            log.warning("the read models could not catch up for a lookup", exc_info=True)
-        found = lookup()
-    return found

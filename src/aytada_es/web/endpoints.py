@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
@@ -137,14 +137,8 @@ class Endpoint:
         position = min_position(request)
         if position is None:
             return
-        options = web.options
-        poll_s = options.position_poll_s
-        if poll_s is None:
-            runs_projections = "projections" in web.service.roles
-            poll_s = POSITION_POLL_WITH_RUNNER_S if runs_projections else POSITION_POLL_S
-        applied = web.read_models.applied
-        if not await applied.reach(position, self.reads, options.position_wait_s, poll_s):
-            raise NotYetApplied(position, options.position_wait_s, RETRY_AFTER_S)
+        if not await applied_in_time(web, position, self.reads):
+            raise NotYetApplied(position, web.options.position_wait_s, RETRY_AFTER_S)
 
     @property
     def error_statuses(self) -> tuple[int, ...]:
@@ -161,6 +155,17 @@ class Endpoint:
         if self.reads:
             statuses |= {422, 503}  # a bad `min_position`; not applied in time
         return tuple(sorted(statuses))
+
+
+async def applied_in_time(web: Web, position: int, reads: Collection[str]) -> bool:
+    """Wait (without applying anything) until the named read models have applied `position`."""
+    options = web.options
+    poll_s = options.position_poll_s
+    if poll_s is None:
+        runs_projections = "projections" in web.service.roles
+        poll_s = POSITION_POLL_WITH_RUNNER_S if runs_projections else POSITION_POLL_S
+    applied = web.read_models.applied
+    return await applied.reach(position, reads, options.position_wait_s, poll_s)
 
 
 def min_position(request: Request) -> int | None:

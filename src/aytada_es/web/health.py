@@ -24,7 +24,7 @@ async def store_up(models: ReadModels) -> bool:
     """Whether the event store's database answers a trivial query in time."""
     try:
         async with asyncio.timeout(STORE_TIMEOUT_S):
-            await run_in_threadpool(models.store.query, "SELECT 1 AS up")
+            await run_in_threadpool(models.answers)
     except Exception:
         log.warning("the store does not answer", exc_info=True)
         return False

@@ -33,7 +33,6 @@ from typing import Literal
 
 from ..adapters.sessions import Sessions
 from ..projections import CardChange, ReadModels
-from .feed import ChangeFeed
 from .revocations import REVOKED, Credential, RevocationWatch
 
 log = logging.getLogger(__name__)
@@ -126,7 +125,7 @@ class Hub:
         self.source = source
         self.queue_limit = queue_limit
         self.poll_s = poll_s
-        self.feed = ChangeFeed(read_models.store)
+        self.feed = read_models.feed
         self.position = 0  # of the last change published
         self.published = 0
         self.batches = 0

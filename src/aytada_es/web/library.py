@@ -9,8 +9,7 @@ from starlette.responses import FileResponse, Response
 
 from ..domain.errors import AssetNotFound
 from ..projections.images import AssetView
-from .context import fresh
-from .endpoints import Call, Endpoint, Parameter
+from .endpoints import Call, Endpoint, Parameter, applied_in_time
 from .models import CreditStatement, ImageList, ScriptList
 
 # Served files are ours, but never let a browser run one as a page of this site.
@@ -52,7 +51,11 @@ async def asset_file(call: Call) -> Response:
             return images.asset(asset_id)
         return images.asset_for(principal.account_id, asset_id)
 
-    asset = await run_in_threadpool(fresh, web, lookup)
+    asset = await run_in_threadpool(lookup)
+    if asset is None:  # maybe just made: wait for My Images to reach the log's end, look again
+        head = await run_in_threadpool(web.studio.recorder.max_notification_id)
+        if head and await applied_in_time(web, head, (images.name,)):
+            asset = await run_in_threadpool(lookup)
     if asset is None:
         raise AssetNotFound(asset_id)
     path = web.assets.path(asset_id)

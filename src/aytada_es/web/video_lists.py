@@ -10,8 +10,7 @@ from uuid import UUID
 from pydantic_core import to_json
 
 from ..domain.status import ACTIVE
-from ..projections import MyVideos
-from .feed import ChangeFeed
+from ..projections import ChangeFeed, MyVideos
 
 POLL_INTERVAL_S = 8
 ACTIVE_NAMES = frozenset(status.value for status in ACTIVE)

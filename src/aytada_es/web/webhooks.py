@@ -7,14 +7,13 @@ import secrets
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ..adapters.addresses import MAX_URL, AddressGuard
-from ..adapters.sql import Row
 from ..adapters.webhooks import Webhooks
 from ..domain.errors import BadInput, WebhookNotFound
 from ..notation import utc_iso
@@ -84,7 +83,7 @@ def _time(seconds: float | None) -> str | None:
     return None if seconds is None else utc_iso(datetime.fromtimestamp(seconds, UTC))
 
 
-def _listed(row: Row) -> WebhookEndpoint:
+def _listed(row: dict[str, Any]) -> WebhookEndpoint:
     return WebhookEndpoint(
         id=row["id"], url=row["url"], events=row["events"], created_at=str(_time(row["created_at"]))
     )
@@ -118,7 +117,7 @@ async def list_webhooks(call: Call) -> WebhookList:
     return WebhookList(webhooks=[_listed(r) for r in rows])
 
 
-def _own(call: Call, webhooks: Webhooks) -> Row:
+def _own(call: Call, webhooks: Webhooks) -> dict[str, Any]:
     """The endpoint of the path, if it is the caller's and not deleted."""
     endpoint_id = call.request.path_params["id"]
     endpoint = webhooks.endpoint(endpoint_id)
@@ -146,7 +145,7 @@ async def delete_webhook(call: Call) -> Response:
 async def list_deliveries(call: Call) -> DeliveryList:
     webhooks = _webhooks(call)
 
-    def deliveries() -> list[Row]:
+    def deliveries() -> list[dict[str, Any]]:
         return webhooks.deliveries_of(_own(call, webhooks)["id"])
 
     rows = await run_in_threadpool(deliveries)

@@ -1,11 +1,11 @@
-"""The My Videos change feed, read straight from its table: every owner's changes in order."""
+"""The My Videos change feed: every owner's changes in position order, read from its table."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 from ..adapters.sql import Row, SQLStore, from_json
-from ..projections import CardChange
+from .base import CardChange
 
 
 class ChangeFeed:
