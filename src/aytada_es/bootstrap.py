@@ -52,10 +52,10 @@ from .providers.cloud import cloud_providers
 from .providers.instant import instant_providers
 from .providers.limited import limited_providers
 from .providers.local import local_providers
+from .roles import ROLES
 from .service import Service
 
 log = logging.getLogger(__name__)
-ROLES = ("relay", "stages", "projections")
 RESTART_DELAY_S = 1.0
 # Where every role runs in one process, each save there rings the relay and the projections;
 # what they poll for is another process's save (the CLI's), which may wait this long when idle.

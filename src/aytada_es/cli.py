@@ -3,43 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import json
-import logging
 import os
-import signal
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from uuid import UUID
+from typing import TYPE_CHECKING
 
-from .adapters.anchors import AnchorLog
-from .adapters.sql import SQLStore
-from .application import Studio
-from .audit.account import account_audit
-from .audit.project import project_audit, version_diff
-from .audit.reports import AccountAudit, AuditTrail, VersionDiff
-from .audit.text import diff_lines, statement, timeline
-from .bootstrap import ROLES, System, bootstrap, tune_collector
-from .config import Settings
-from .consumers.registry import installed, registered
-from .domain.errors import AccountExists, AytadaError, ProjectNotFound
-from .kafka.address import announced, announced_address
-from .kafka.broker import BundledBroker
-from .kafka.lag import group_lags
-from .kafka.topics import PROJECT_EVENTS
+from .domain.errors import AytadaError
 from .pack.commands import SUBCOMMANDS as PACK_COMMANDS
-from .projections import LAG_LIMIT_S, ProjectionFailed, ReadModels, ReadModelStatus
-from .projections.audited import read_side_of
-from .projections.live import SwitchFailed, rebuild_live
-from .projections.stopped import utc
-from .repeats import quiet_loop_errors
-from .web import create_app
-from .web.probes import probes_app
-from .web.quota import descriptor_budget
-from .web.serving import WebServer
+from .roles import ROLES
+
+if TYPE_CHECKING:  # each command imports what it runs when it runs: `--help` stays quick
+    from .adapters.sql import SQLStore
+    from .bootstrap import System
+    from .config import Settings
+    from .projections import ReadModels, ReadModelStatus
 
 DEMO_USER = "demo"
 DEMO_CREDITS = 5000
@@ -207,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "audit":
         _check_audit(args)
+    import logging
+
     logging.basicConfig(
         level=os.environ.get("AYTADA_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -221,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .config import Settings
+
     if args.command == "broker":
         return _broker(args.port)
     settings = Settings.from_env(os.environ)
@@ -238,6 +220,8 @@ def _run(args: argparse.Namespace) -> int:
         return _adjust(settings, args)
     if args.command == "stages":
         return _stages(settings, as_json=args.json)
+    import asyncio
+
     roles = (*ROLES, "web") if args.command == "serve" else (args.role,)
     secret_key = os.environ.get("AYTADA_SECRET_KEY") or None
     asyncio.run(_serve(settings, roles, host=args.host, port=args.port, secret_key=secret_key))
@@ -251,6 +235,8 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from .bootstrap import bootstrap
+
     system = bootstrap(settings)
     try:
         if args.users_command == "add":
@@ -331,6 +317,8 @@ def _until_applied(system: System, position: int) -> None:
     Tokens are looked up there, so only then has the change taken effect. The CLI does not
     apply events itself: that is the projections' job, and there may be none running.
     """
+    import time
+
     accounts = system.read_models.accounts
     deadline = time.monotonic() + READ_MODEL_WAIT_S
     while accounts.position() < position:
@@ -352,6 +340,9 @@ def _bar(done: int, total: int) -> None:
 
 
 def _rebuild(settings: Settings) -> int:
+    from .bootstrap import bootstrap, tune_collector
+    from .projections import ProjectionFailed
+
     system = bootstrap(settings)
     tune_collector()  # a rebuild makes millions of objects that die young
     try:
@@ -372,6 +363,11 @@ def _rebuild(settings: Settings) -> int:
 
 def _rebuild_live(settings: Settings) -> int:
     """Rebuild beside the serving read models and switch over; the service keeps running."""
+    from .application import Studio
+    from .bootstrap import tune_collector
+    from .projections import ProjectionFailed, ReadModels
+    from .projections.live import SwitchFailed, rebuild_live
+
     studio = Studio(settings.database().eventsourcing_env())
     tune_collector()  # as the rebuild without --live
 
@@ -403,6 +399,11 @@ def _rebuild_live(settings: Settings) -> int:
 
 def _projections_status(settings: Settings, *, as_json: bool) -> int:
     """Print each read model's state without applying anything; 0 when all are healthy."""
+    import json
+
+    from .application import Studio
+    from .projections import ReadModels
+
     studio = Studio(settings.database().eventsourcing_env())
     try:
         statuses = ReadModels(studio, prepare=False).statuses()
@@ -419,6 +420,9 @@ def _projections_status(settings: Settings, *, as_json: bool) -> int:
 
 def _status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
     """The read models' states as a table, one line each, and a verdict."""
+    from .projections import LAG_LIMIT_S
+    from .projections.stopped import utc
+
     lines = [f"{'read model':<10} {'position':>9} {'lag':>9} {'lag (s)':>9}  state"]
     for s in statuses:
         lag_s = "?" if s.lag_s is None else f"{s.lag_s:.1f}"
@@ -440,6 +444,17 @@ def _status_lines(statuses: Sequence[ReadModelStatus]) -> list[str]:
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     """Print the report; 0 when it passed, 1 when it did not (2, by `main`, on bad input)."""
+    from uuid import UUID
+
+    from .adapters.anchors import AnchorLog
+    from .application import Studio
+    from .audit.account import account_audit
+    from .audit.project import project_audit, version_diff
+    from .audit.reports import AccountAudit, AuditTrail, VersionDiff
+    from .audit.text import diff_lines, statement, timeline
+    from .domain.errors import ProjectNotFound
+    from .projections.audited import read_side_of
+
     studio = Studio(settings.database().eventsourcing_env())
     anchors = AnchorLog(settings.anchors_dir)
     report: AuditTrail | AccountAudit | VersionDiff
@@ -468,6 +483,8 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
 def _adjust(settings: Settings, args: argparse.Namespace) -> int:
     """Record an adjustment of a user's credits; print the balance it leaves."""
+    from .application import Studio
+
     studio = Studio(settings.database().eventsourcing_env())
     try:
         position = studio.adjust_credits(
@@ -485,6 +502,15 @@ def _adjust(settings: Settings, args: argparse.Namespace) -> int:
 
 def _stages(settings: Settings, *, as_json: bool) -> int:
     """List the stages `serve` would run, with their groups' lag when a broker answers."""
+    import asyncio
+    import json
+    import logging
+
+    from .consumers.registry import installed, registered
+    from .kafka.address import announced_address
+    from .kafka.lag import group_lags
+    from .kafka.topics import PROJECT_EVENTS
+
     stages = registered(plugins=installed(settings.runs_plugin))
     broker = settings.kafka_bootstrap or announced_address(settings.data_dir)
     groups = {r.stage.name: settings.stage_group(r.stage.name) for r in stages}
@@ -532,6 +558,10 @@ def _stages(settings: Settings, *, as_json: bool) -> int:
 
 
 def _broker(port: int) -> int:
+    import signal
+
+    from .kafka.broker import BundledBroker
+
     broker = BundledBroker(port=port)
     print(f"bundled broker on {broker.start()} (memory storage); Ctrl-C stops it", flush=True)
     try:
@@ -549,6 +579,18 @@ async def _serve(
     port: int | None,
     secret_key: str | None = None,
 ) -> None:
+    import asyncio
+    import contextlib
+    import signal
+
+    from .bootstrap import bootstrap, tune_collector
+    from .kafka.address import announced
+    from .repeats import quiet_loop_errors
+    from .web import create_app
+    from .web.probes import probes_app
+    from .web.quota import descriptor_budget
+    from .web.serving import WebServer
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     quiet_loop_errors(loop)
@@ -598,6 +640,8 @@ async def _serve(
 
 def _demo_login(system: System) -> str:
     """Open the demo account on the first start and show its token, which is shown only once."""
+    from .domain.errors import AccountExists
+
     try:
         _, token = system.studio.open_account(DEMO_USER, credits=DEMO_CREDITS, actor="cli:serve")
     except AccountExists:
