@@ -111,9 +111,16 @@ class CreditStatements(Projection):
         )""",
     )
 
-    def __init__(self, store: SQLStore, events_table: str = "stored_events") -> None:
+    def __init__(
+        self,
+        store: SQLStore,
+        events_table: str = "stored_events",
+        events_store: SQLStore | None = None,
+    ) -> None:
         super().__init__(store)
         self.events_table = events_table  # where each movement's chain head is read
+        # The event store's database, when the read models are kept in another one.
+        self.events_store = events_store
         self._balances: dict[str, Row] = {}  # the rows this batch touches
         self._ledgers: dict[str, Row] = {}
         self._touched_balances: set[str] = set()
@@ -238,14 +245,22 @@ class CreditStatements(Projection):
         """The hash each stored event at these positions claims: the chain head it sealed."""
         if not positions:
             return {}
-        column = "rowid" if self.store.dialect == "sqlite" else "notification_id"
+        if self.events_store is None:
+            rows = self._stored(tx, self.store.dialect, positions)
+        else:
+            with self.events_store.reading() as events:
+                rows = self._stored(events, self.events_store.dialect, positions)
         heads: dict[int, str] = {}
-        for row in tx.rows_at(self.events_table, column, positions):
+        for row in rows:
             state = row["state"]
             sealed = unseal(state.encode() if isinstance(state, str) else bytes(state))
             if sealed is not None:
                 heads[int(row["position"])] = sealed[0]
         return heads
+
+    def _stored(self, tx: Transaction, dialect: str, positions: list[int]) -> list[Row]:
+        column = "rowid" if dialect == "sqlite" else "notification_id"
+        return tx.rows_at(self.events_table, column, positions)
 
     # ---- queries -----------------------------------------------------------------------
 

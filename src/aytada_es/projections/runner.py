@@ -601,7 +601,10 @@ class ReadModels(ReadModelRunner):
         self.scripts = MyScripts(store)
         self.images = MyImages(store)
         events = getattr(application.recorder, "events_table_name", "stored_events")
-        self.credits = CreditStatements(store, events_table=events)
+        own = store.datastore is getattr(application.recorder, "datastore", None)
+        self.credits = CreditStatements(
+            store, events_table=events, events_store=None if own else SQLStore.of(application)
+        )
         self.open_steps = OpenSteps(store)
         super().__init__(
             application,
