@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 async def wait_or_timeout(event: asyncio.Event, timeout_s: float) -> None:
@@ -15,6 +21,22 @@ async def wait_or_timeout(event: asyncio.Event, timeout_s: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout_s):
             await event.wait()
+
+
+async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking work in a thread; a cancel waits for the thread to end before it goes on.
+
+    A cancelled `asyncio.to_thread` leaves its thread running: a loop stopped that way could
+    still be querying the store when the caller closes it, and closing an SQLite connection
+    in use by another thread crashes the process.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(functools.partial(fn, *args, **kwargs)))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await work
+        raise
 
 
 class Doorbell:

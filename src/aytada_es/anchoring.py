@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import Notification
 
+from ._waiting import in_thread
 from .adapters.anchors import Anchor, AnchorLog
 from .adapters.chain import unseal
 from .application import Studio
@@ -68,16 +69,16 @@ class Anchorer:
                     await asyncio.wait_for(stop.wait(), min(CHECK_S, self.interval_s))
                 if stop.is_set():
                     break
-                stored = await asyncio.to_thread(self._stored)
-                anchored = await asyncio.to_thread(self.anchors.last_position)
+                stored = await in_thread(self._stored)
+                anchored = await in_thread(self.anchors.last_position)
                 now = asyncio.get_running_loop().time()
                 if stored > anchored and (
                     stored - anchored >= self.every or now - since >= self.interval_s
                 ):
-                    await self._publish(await asyncio.to_thread(self.anchor))
+                    await self._publish(await in_thread(self.anchor))
                     since = now
         finally:
-            await self._publish(await asyncio.to_thread(self.anchor))
+            await self._publish(await in_thread(self.anchor))
 
     def _stored(self) -> int:
         return self.studio.recorder.max_notification_id() or 0

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks import Webhook
 
+from ._waiting import in_thread
 from .adapters.addresses import AddressGuard, Target
 from .adapters.webhooks import CANCELLED, DELIVERED, FAILED, Webhooks
 from .domain.errors import BadInput
@@ -83,7 +84,7 @@ class Deliverer:
             with contextlib.suppress(BaseException):
                 await task
         if abandoned:
-            await asyncio.to_thread(self.webhooks.release, list(abandoned.values()))
+            await in_thread(self.webhooks.release, list(abandoned.values()))
 
     async def send_due(self) -> int:
         """Claim and start the due deliveries there is room for; how many were started."""
@@ -92,7 +93,7 @@ class Deliverer:
             return 0
         now = time.time()
         busy = [e for e, n in self._flying.items() if n >= self.per_endpoint]
-        due = await asyncio.to_thread(self.webhooks.due, now, room * 4, busy)
+        due = await in_thread(self.webhooks.due, now, room * 4, busy)
         started = 0
         for delivery in due:
             endpoint = str(delivery["endpoint_id"])
@@ -100,7 +101,7 @@ class Deliverer:
                 break
             if self._flying.get(endpoint, 0) >= self.per_endpoint:
                 continue
-            claimed = await asyncio.to_thread(
+            claimed = await in_thread(
                 self.webhooks.claim, delivery["webhook_id"], now, now + self.lease_s
             )
             if not claimed:
@@ -127,10 +128,10 @@ class Deliverer:
 
     async def _attempt(self, delivery: dict[str, object]) -> None:
         webhook_id = str(delivery["webhook_id"])
-        endpoint = await asyncio.to_thread(self.webhooks.endpoint, str(delivery["endpoint_id"]))
+        endpoint = await in_thread(self.webhooks.endpoint, str(delivery["endpoint_id"]))
         now = time.time()
         if endpoint is None or endpoint["deleted_at"] is not None:
-            await asyncio.to_thread(
+            await in_thread(
                 self.webhooks.settle,
                 webhook_id,
                 status=CANCELLED,
@@ -164,14 +165,14 @@ class Deliverer:
             else:
                 changes["next_attempt_at"] = due.timestamp()
                 self.retried += 1
-        await asyncio.to_thread(self.webhooks.settle, webhook_id, **changes)
+        await in_thread(self.webhooks.settle, webhook_id, **changes)
 
     async def _post(
         self, url: str, secret: str, webhook_id: str, body: str
     ) -> tuple[int | None, str | None]:
         """One attempt: (status code, None) when delivered, else (code or None, what went wrong)."""
         try:
-            target = await asyncio.to_thread(self.guard.target, url)
+            target = await in_thread(self.guard.target, url)
         except BadInput as e:
             return None, _short(f"refused: {e.fields.get('url', e.message)}")
         moment = datetime.now(UTC)

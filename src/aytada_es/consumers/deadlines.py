@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
-from .._waiting import wait_or_timeout
+from .._waiting import in_thread, wait_or_timeout
 from ..application import Studio
 from ..domain.deadlines import Deadlines
 from ..domain.errors import AytadaError
@@ -108,7 +108,7 @@ class DeadlineWatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Check every `check_s` until `stop` is set."""
         while not stop.is_set():
-            await asyncio.to_thread(self.check)
+            await in_thread(self.check)
             await wait_or_timeout(stop, self.check_s)
 
     @staticmethod

@@ -7,7 +7,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Collection
 
-from .._waiting import wait_or_timeout
+from .._waiting import in_thread, wait_or_timeout
 
 Positions = Callable[[], dict[str, int]]
 
@@ -52,7 +52,7 @@ class AppliedPositions:
         try:
             while True:
                 woken.clear()
-                if await asyncio.to_thread(self.reached, position, names):
+                if await in_thread(self.reached, position, names):
                     return True
                 left = deadline - loop.time()
                 if left <= 0:

@@ -165,10 +165,20 @@ class StudioRun:
         return len(found)
 
     async def until_consumed(self, stage: str, *, timeout_s: float = WAIT_S) -> None:
-        """Wait until the stage's consumer group has handled and committed every message."""
+        """Wait until the stage's consumer group has handled and committed every stored event.
+
+        First until this process's relay has published every event stored so far: a lag of 0
+        over a topic that lacks the newest events would say nothing about them.
+        """
         group = self.system.runners[stage].group_id
         topic = self.settings.topic(PROJECT_EVENTS)
         deadline = asyncio.get_running_loop().time() + timeout_s
+        stored = self.studio.recorder.max_notification_id() or 0
+        relay = self.system.relay
+        while relay is not None and relay.position < stored:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the relay is at {relay.position}, not yet at {stored}")
+            await asyncio.sleep(0.05)
         while True:
             lags = await group_lags(self.system.bootstrap_servers, topic, [group])
             if lags is not None and lags[group] == 0:

@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal
 
+from .._waiting import in_thread
 from ..adapters.sessions import Sessions
 from ..projections import CardChange, ReadModels
 from .revocations import REVOKED, Credential, RevocationWatch
@@ -144,13 +145,13 @@ class Hub:
     async def start(self) -> None:
         """Start receiving changes: listen to the projections, or start tailing the feed."""
         self._loop = asyncio.get_running_loop()
-        self.epoch = await asyncio.to_thread(self.read_models.epoch)
+        self.epoch = await in_thread(self.read_models.epoch)
         self._epochs = asyncio.create_task(self._watch_epoch(), name="web:epoch-watch")
         self._unlisten = contextlib.ExitStack()
         if self.source == "projections":
             self._unlisten.callback(self.read_models.listen(self._from_runner))
         else:
-            self.position = await asyncio.to_thread(self.feed.latest)
+            self.position = await in_thread(self.feed.latest)
             self._tailer = asyncio.create_task(self._tail(), name="web:feed-tailer")
         await self.revocations.start()
 
@@ -262,7 +263,7 @@ class Hub:
     async def _watch_epoch(self) -> None:
         while True:
             try:
-                self.resync(await asyncio.to_thread(self.read_models.epoch))
+                self.resync(await in_thread(self.read_models.epoch))
             except Exception:
                 log.exception("the read models' epoch could not be read; trying again")
             await asyncio.sleep(self.epoch_check_s)
@@ -270,7 +271,7 @@ class Hub:
     async def _tail(self) -> None:
         while True:
             try:
-                changes = await asyncio.to_thread(self.feed.after, self.position, FEED_BATCH)
+                changes = await in_thread(self.feed.after, self.position, FEED_BATCH)
             except Exception:
                 log.exception("the change feed could not be read; trying again in %.1f s", RETRY_S)
                 await asyncio.sleep(RETRY_S)

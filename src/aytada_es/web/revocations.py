@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .._waiting import wait_or_timeout
+from .._waiting import in_thread, wait_or_timeout
 from ..adapters.sessions import Sessions
 from ..projections import Accounts, AccountView
 
@@ -108,7 +108,7 @@ class RevocationWatch:
         return self._position
 
     async def start(self) -> None:
-        self._position = await asyncio.to_thread(self.accounts.position)
+        self._position = await in_thread(self.accounts.position)
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="web:revocation-watch")
 
@@ -142,7 +142,7 @@ class RevocationWatch:
             if self._stop.is_set():
                 return
             try:
-                accounts, logged_out = await asyncio.to_thread(self._look)
+                accounts, logged_out = await in_thread(self._look)
             except Exception:
                 log.exception("could not look for revoked credentials; trying again")
                 continue
@@ -150,7 +150,7 @@ class RevocationWatch:
             if time.monotonic() - purged >= PURGE_EVERY_S:
                 purged = time.monotonic()
                 try:
-                    await asyncio.to_thread(self.sessions.purge)
+                    await in_thread(self.sessions.purge)
                 except Exception:
                     log.exception("could not purge ended sessions")
 
