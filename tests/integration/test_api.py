@@ -177,6 +177,22 @@ async def test_login_sets_an_httponly_samesite_strict_cookie_and_redirects(site:
         assert_error(await http.get("/api/videos"), 401, "unauthenticated")
 
 
+async def test_the_root_sends_the_signed_in_to_my_videos_and_others_to_login(
+    site: Site,
+) -> None:
+    _, token = site.user()
+    async with site.client() as http:
+        signed_out = await http.get("/")
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == "/login"
+        assert (await http.post("/login", data={"token": token})).status_code == 303
+        signed_in = await http.get("/")
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/dashboard/videos"
+    async with site.client(token) as http:  # a bearer token signs in as well as the cookie
+        assert (await http.get("/")).headers["location"] == "/dashboard/videos"
+
+
 async def test_a_bad_login_is_refused(site: Site) -> None:
     async with site.client() as http:
         assert_error(await http.post("/login", json={"token": "ayt_nope"}), 401, "unauthenticated")
