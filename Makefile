@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# `make run PORT=8080 HOST=0.0.0.0`: the public URL follows unless AYTADA_PUBLIC_URL is set.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: $(STAMP)
-	$(BIN)/aytada-es serve
+	$(BIN)/aytada-es serve --host $(HOST) --port $(PORT)
 
 plugins: $(STAMP)
 	rm -rf $(WHEELS) $(PLUGINS:=/build)
