@@ -92,3 +92,39 @@ def test_the_readme_and_the_docs_link_only_to_files_of_the_repository() -> None:
                 assert anchor in anchors(linked.read_text(encoding="utf-8")), (
                     f"{document.name}: no heading for {target}"
                 )
+
+
+def event_classes() -> dict[str, list[str]]:
+    """Every stored event type of the domain, with the fields its `data` carries."""
+    from aytada_es.domain.account import Account
+    from aytada_es.domain.project import Project
+
+    found: dict[str, list[str]] = {}
+    for aggregate in (Project, Account):
+        for name, cls in vars(aggregate).items():
+            if not (isinstance(cls, type) and issubclass(cls, aggregate.Event)):
+                continue
+            if cls is aggregate.Event or name in ("Created", "StepRequested"):
+                continue  # the library's default and the requests' base: never stored as such
+            fields: dict[str, object] = {}
+            for klass in reversed(cls.__mro__):
+                fields.update(getattr(klass, "__annotations__", {}))
+            bookkeeping = {"originator_id", "originator_version", "timestamp", "actor"}
+            found[name] = [
+                f
+                for f in fields
+                if f not in bookkeeping and not f.startswith(("originator", "STEP"))
+            ]
+    return found
+
+
+def test_docs_events_md_lists_every_event_type_with_its_fields() -> None:
+    text = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    rows: dict[str, str] = {}  # the first row of each event: the list, not the versions' table
+    for row in re.finditer(r"^\| `(\w+)` \|.*$", text, re.MULTILINE):
+        rows.setdefault(row.group(1), row.group(0))
+    for name, fields in event_classes().items():
+        assert name in rows, f"docs/events.md: no row for {name}"
+        missing = [f for f in fields if f"`{f}`" not in rows[name]]
+        assert not missing, f"docs/events.md: {name} does not name {missing}"
+    assert len(event_classes()) >= 35  # the scan found the events, not an empty namespace
