@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT §2) on a real server on loopback, over SQLite and PostgreSQL."""
+"""The HTTP API (docs/api.md §2) on a real server on loopback, over SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -501,7 +501,7 @@ async def test_bad_input_is_422_naming_the_fields_at_fault_and_stores_nothing(
         ("POST", "/api/projects", {**BRIEF, "title": 5}, {"title"}),
         ("POST", "/api/projects", {**BRIEF, "autopilot": "yes"}, {"autopilot"}),
         ("POST", "/api/projects", {**BRIEF, "owner_id": "x"}, {"owner_id"}),
-        # What a store could not hold, or a reader would be fooled by (CONTRACT §7).
+        # What a store could not hold, or a reader would be fooled by (docs/api.md §2).
         ("POST", "/api/projects", {**BRIEF, "title": "a\u0000b"}, {"title"}),
         ("POST", "/api/projects", {**BRIEF, "title": "Fizz\u202eevil"}, {"title"}),
         ("POST", "/api/projects", {**BRIEF, "title": "two\nlines"}, {"title"}),
