@@ -1,5 +1,5 @@
 """Arbitrary text and numbers through every command: whatever the domain accepts, every read
-model applies, on SQLite and on PostgreSQL (CONTRACT §7: nothing unstorable enters the store)."""
+model applies, on SQLite and on PostgreSQL (docs/api.md §2: nothing unstorable enters the store)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Project and Account aggregates, example by example: CONTRACT §1, status by status."""
+"""The Project and Account aggregates, example by example: docs/api.md §1, status by status."""
 
 from __future__ import annotations
 

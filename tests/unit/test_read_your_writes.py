@@ -1,4 +1,4 @@
-"""The route table declares read-your-writes as CONTRACT §7 lists it."""
+"""The route table declares read-your-writes as docs/api.md §2 lists it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The request and response bodies of the HTTP API (CONTRACT §2), as pydantic models."""
+"""The request and response bodies of the HTTP API (docs/api.md §2), as pydantic models."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ FailureCodeName = Literal[
 
 
 class Failure(Answer):
-    """What failed and why, for a person: `message` is a plain sentence (CONTRACT §7).
+    """What failed and why, for a person: `message` is a plain sentence (docs/api.md §2).
 
     The provider's raw error is for auditors only (`GET /api/audit/projects/{id}`).
     """
@@ -291,7 +291,7 @@ class Health(Answer):
 
 
 class Message(Answer):
-    """A live-push message of `/ws/videos` (CONTRACT §3)."""
+    """A live-push message of `/ws/videos` (docs/api.md §3)."""
 
     type: Literal["snapshot", "update", "removed", "resync"]
     position: int | None = None
