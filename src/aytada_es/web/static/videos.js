@@ -401,6 +401,7 @@ sortSelect.addEventListener("change", () => {
   render();
 });
 window.addEventListener("popstate", () => {
+  clearTimeout(typing);
   readUrl();
   render();
 });
