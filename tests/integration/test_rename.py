@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +13,7 @@ import pytest
 import pytest_asyncio
 from web_server import Site, json_of, site, site_settings, wait_for
 
+from aytada_es.pack.verify import verify
 from aytada_es.web.models import Card
 
 __all__ = ["site", "site_settings"]
@@ -63,6 +65,15 @@ async def test_a_rename_answers_the_card_and_every_read_model_follows(
         credits = json_of(await http.get("/api/credits", params=read))["history"]
         titled = {m["project_title"] for m in credits if m.get("project_id") == id}
         assert titled == {"Fizzy Lime Sparkling Water"}
+
+        # The user's own dispute pack holds the rename (its title sealed) and still verifies.
+        pack = await http.get("/api/account/pack")
+        assert pack.status_code == 200
+        lines = [json.loads(line) for line in pack.content.splitlines()]
+        renames = [r for r in lines if str(r.get("topic", "")).endswith(".ProjectRenamed")]
+        assert len(renames) == 1 and b"Fizzy Lime Sparkling Water" not in pack.content
+        verdict = verify(pack.content)
+        assert verdict.passed, verdict.problems
 
         # The same title again records nothing, and still answers where the log stands.
         before = version_of(site, id)
