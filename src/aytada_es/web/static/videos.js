@@ -1,6 +1,7 @@
 // My Videos: every project as a card, kept live over the WebSocket (or polling while it is down).
 
 import { ApiError, api, explain, writtenPosition } from "./api.js";
+import { confirmDelete } from "./delete_dialog.js";
 import { LiveFeed } from "./live.js";
 import { closeMenus, menuButton } from "./menus.js";
 import { notificationsOn, notifyEnded, toggleNotifications } from "./notifications.js";
@@ -412,11 +413,7 @@ const renameDialog = document.getElementById("rename-dialog");
 const renameForm = document.getElementById("rename-form");
 const renameInput = document.getElementById("rename-input");
 const renameError = document.getElementById("rename-error");
-const deleteDialog = document.getElementById("delete-dialog");
-const deleteForm = document.getElementById("delete-form");
-const deleteError = document.getElementById("delete-error");
 let renaming = null;
-let deleting = null;
 
 for (const closer of document.querySelectorAll("[data-close-dialog]")) {
   closer.addEventListener("click", () => closer.closest("dialog").close());
@@ -475,30 +472,17 @@ renameForm.addEventListener("submit", async (event) => {
   }
 });
 
-function openDelete(card) {
-  deleting = card;
-  document.getElementById("delete-name").textContent = card.title;
-  announce(deleteError, "");
-  deleteDialog.showModal();
-}
-
-deleteForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const card = deleting;
-  const confirm = document.getElementById("delete-confirm");
-  confirm.disabled = true;
+async function openDelete(card) {
+  if (!(await confirmDelete(card.title))) return;
   try {
     await api(`/api/projects/${encodeURIComponent(card.id)}`, { method: "DELETE" });
-    deleteDialog.close();
     remove(card.id);
     render();
     toast(toasts, `Deleted “${card.title}”`);
   } catch (error) {
-    announce(deleteError, explain(error));
-  } finally {
-    confirm.disabled = false;
+    toast(toasts, explain(error), { kind: "error" });
   }
-});
+}
 
 async function downloadVideo(card) {
   try {
