@@ -100,13 +100,21 @@ def test_the_card_menu_works_by_keyboard_and_renames_downloads_and_deletes(
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.locator("#rename-error")).to_have_text("Enter a title.")
     expect(dialog.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    dialog.get_by_label("Title").evaluate("input => { input.value = 'Bad \\ud800 title'; }")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator("#rename-error")).to_have_text(
+        "Remove the characters that cannot be stored."
+    )
     assert site.project(draft).title == "Alpha lime"
+    other_tab = new_page(token)  # a second tab of the same person, kept live
+    expect(card(other_tab, draft)).to_be_visible()
     dialog.get_by_label("Title").fill("Alpha lime, renamed")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden()
     expect(card(page, draft).locator(".card-title")).to_have_text("Alpha lime, renamed")
     expect(page.locator("[data-toast]")).to_contain_text("Renamed to “Alpha lime, renamed”")
     assert site.project(draft).title == "Alpha lime, renamed"
+    expect(card(other_tab, draft).locator(".card-title")).to_have_text("Alpha lime, renamed")
 
     # Delete: a styled dialog says what is kept; Cancel keeps the project, Delete removes it.
     menu_button(page, draft).click()
@@ -129,7 +137,18 @@ def test_the_card_menu_works_by_keyboard_and_renames_downloads_and_deletes(
     page.reload()
     expect(card(page, done)).to_be_visible()
     expect(card(page, draft)).to_have_count(0)
-    assert native == [] and page.js_errors == []
+
+    # The server's refusal comes back under the field: here, a project deleted meanwhile.
+    gone = site.create(owner, "Gone soon")
+    expect(card(page, gone)).to_be_visible()
+    menu_button(page, gone).click()
+    page.get_by_role("menuitem", name="Rename").click()
+    site.studio.delete_project(owner, gone, actor="user:test")
+    dialog.get_by_label("Title").fill("Too late")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator("#rename-error")).to_have_text("This project no longer exists.")
+    assert site.project(gone).title == "Gone soon"
+    assert native == [] and page.js_errors == [] and other_tab.js_errors == []
 
 
 def test_toasts_and_the_created_banner_go_by_themselves_or_when_dismissed(

@@ -429,8 +429,9 @@ function showFieldError(message) {
 function titleProblem(title) {
   if (!title) return "Enter a title.";
   if (title.length > 200) return "At most 200 characters.";
-  if (/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(title)) {
-    return "Remove the control or direction characters.";
+  // The server's rules (domain/storable.py): no control or direction characters, valid Unicode.
+  if (/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|\p{Cs}/u.test(title)) {
+    return "Remove the characters that cannot be stored.";
   }
   return null;
 }
