@@ -41,6 +41,7 @@ def test_every_command_that_stores_events_answers_its_position() -> None:
         ("POST", "/api/projects/{id}/render"),
         ("POST", "/api/projects/{id}/retry"),
         ("POST", "/api/projects/{id}/cancel"),
+        ("PATCH", "/api/projects/{id}"),
         ("DELETE", "/api/projects/{id}"),
         ("POST", "/api/support/projects/{id}/restore"),
         ("POST", "/api/support/accounts/{user}/adjustments"),

@@ -57,6 +57,12 @@ class NewProject(Request):
     autopilot: bool = False
 
 
+class Rename(Request):
+    """`PATCH /api/projects/{id}`: a new title (the rules of `NewProject.title`)."""
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+
+
 class IdeasRequest(Request):
     """`POST /api/projects/{id}/ideas`: how many concepts (default 3)."""
 
