@@ -62,6 +62,24 @@ def test_the_sidebar_balance_follows_each_charge_live_on_every_page(
     assert page.js_errors == []
 
 
+def test_without_the_websocket_the_balance_is_read_every_8_s(site: Site, new_page: Any) -> None:
+    owner, token = site.user(credits=50)
+    project_id = site.create(owner, "Balance while polling")
+    page = new_page(token, clock=True, block_ws=True)
+    page.goto("/dashboard/images")  # no feed of its own: the balance's feed polls
+    expect(balance(page)).to_have_attribute("data-balance", "50")
+    site.studio.request_ideas(owner, project_id, actor="user:test")
+    site.wait_for(project_id, "ideas_ready")
+    charged = site.project(project_id).charged
+    credits = site.system.read_models.credits
+    site.wait_until(lambda: credits.statement(owner)["balance"] == 50 - charged, "the charge")
+    # the socket is refused and the page's timers stand still: nothing has read it yet
+    assert balance(page).get_attribute("data-balance") == "50"
+    page.clock.run_for(8_000)
+    expect(balance(page)).to_have_attribute("data-balance", str(50 - charged))
+    assert page.js_errors == []
+
+
 def test_every_step_button_shows_what_it_reserves_as_the_api_says(
     site: Site, new_page: Any
 ) -> None:
