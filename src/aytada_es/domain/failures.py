@@ -32,20 +32,20 @@ _STEP_WORDS = {
 # One sentence of what happened, one of what to do; never a count of attempts or a raw error
 # (the Studio shows the attempts and the time beside it, from the failure's own fields).
 _MESSAGES = {
-    FailureCode.CANCELLED: "You stopped the {step} before it was done. Nothing was charged for"
-    " it; retry to make it again.",
+    FailureCode.CANCELLED: "You stopped making the {step}. Nothing was charged for this step;"
+    " retry to make it again.",
     FailureCode.TIMED_OUT: "Making the {step} took too long, so it was stopped. Nothing was"
-    " charged for it; retry to make it again.",
+    " charged for this step; retry to make it again.",
     FailureCode.PROVIDER_UNAVAILABLE: "The service that makes the {step} could not be reached"
-    " or failed on its side. Nothing was charged for it; retry in a few minutes.",
+    " or failed on its side. Nothing was charged for this step; retry in a few minutes.",
     FailureCode.PROVIDER_REJECTED: "The service that makes the {step} refused the request."
-    " Nothing was charged for it; if retrying does not help, contact support.",
+    " Nothing was charged for this step; if retrying does not help, contact support.",
     FailureCode.RATE_LIMITED: "The service that makes the {step} is busy with too many"
-    " requests. Nothing was charged for it; retry in a few minutes.",
+    " requests. Nothing was charged for this step; retry in a few minutes.",
     FailureCode.INVALID_OUTPUT: "The {step} came back in a form we could not use. Nothing was"
-    " charged for it; retry to make it again.",
+    " charged for this step; retry to make it again.",
     FailureCode.INTERNAL: "Something went wrong on our side while making the {step}. Nothing"
-    " was charged for it; retry, and contact support if it happens again.",
+    " was charged for this step; retry, and contact support if it happens again.",
 }
 
 
