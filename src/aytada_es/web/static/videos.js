@@ -112,7 +112,7 @@ function pausedNote(card) {
     "p",
     { class: "card-paused" },
     el("strong", {}, `Paused: ${needs}`),
-    " to go on. Add credits, or continue by hand in the Studio.",
+    " to go on. Ask support for credits, or continue by hand in the Studio.",
   );
 }
 
