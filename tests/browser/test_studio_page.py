@@ -119,7 +119,8 @@ def test_a_failed_project_shows_what_failed_and_retries(site: Site, new_page: An
     )
     expect(failure).not_to_contain_text("system_busy")
     attempts = site.project(project_id).failure["attempts"]
-    expect(failure.locator("dd").nth(1)).to_have_text(str(attempts))
+    failure.get_by_text("Technical details").click()  # folded away until asked for
+    expect(failure.locator('dd[data-detail="attempts"]')).to_have_text(str(attempts))
     expect(page.locator('.steps li[data-state="failed"]')).to_have_text("Voiceover (failed)")
 
     site.controls.heal("Flaky voice")

@@ -129,7 +129,9 @@ async def test_stopping_a_render_abandons_it_and_nothing_is_charged_afterwards(
                     view = json_of(await http.get(f"/api/projects/{project_id}"))
                     assert view["failure"]["code"] == "cancelled"
                     assert view["failure"]["step"] == "video"
-                    assert view["failure"]["message"].startswith("You cancelled the video clips")
+                    assert view["failure"]["message"].startswith(
+                        "You stopped making the video clips"
+                    )
                     assert set(view["failure"]) == {
                         "step",
                         "code",

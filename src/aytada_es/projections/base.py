@@ -62,6 +62,8 @@ class Card(TypedDict):
     progress: int
     action: str | None
     thumbnail_url: str | None
+    # An addition of release 2: the autopilot pause the project stands at, if any.
+    paused: dict[str, Any] | None
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,14 @@ class Login(Request):
 # ---- answers ------------------------------------------------------------------------------
 
 
+class Paused(Answer):
+    """Autopilot stopped before `step`: it needed `needed` credits and `balance` were free."""
+
+    step: str
+    needed: int | None
+    balance: int | None
+
+
 class Card(Answer):
     """A project as My Videos shows it."""
 
@@ -109,6 +117,11 @@ class Card(Answer):
     progress: int = Field(ge=0, le=100)
     action: Action | None
     thumbnail_url: str | None
+    paused: Paused | None = Field(
+        None,
+        description="set while autopilot stands paused for lack of credits; the owner can add"
+        " credits or take the next step by hand",
+    )
 
 
 class VideoList(Answer):
@@ -176,6 +189,30 @@ class StudioView(Card):
     add_ons: list[AddOn]
     failure: Failure | None
     credits: Reconciliation
+    costs: dict[str, int] = Field(
+        default_factory=dict,
+        description="the credits each command the owner can give now reserves, by its path"
+        " (`ideas`, `script`, `scenes`, `render`, `retry`)",
+    )
+
+
+class StepPrice(Answer):
+    """What a step costs: `credits_per_unit` credits per `units_per_charge` units of `unit`."""
+
+    step: str
+    unit: str
+    credits_per_unit: int
+    units_per_charge: int
+
+
+class Prices(Answer):
+    """`GET /api/prices`: the price list, and what autopilot reserves over a whole run."""
+
+    steps: list[StepPrice]
+    autopilot: int = Field(
+        description="the credits autopilot reserves, step by step, from a new draft to the"
+        " finished ad, with the longest estimates (the real charge is usually lower)"
+    )
 
 
 class Script(Answer):

@@ -90,6 +90,7 @@ def studio_view(project: Project, labels: Mapping[str, str] = ASSET_LABELS) -> d
             "still_reserved": ledger.still_reserved,
             "consistent": ledger.consistent,
         },
+        "costs": project.step_costs(),
     }
 
 

@@ -163,6 +163,19 @@ function cardMenu(card) {
   });
 }
 
+/** "Paused: needs N credits" under a card whose autopilot stopped for lack of credits. */
+function pausedNote(card) {
+  const paused = card.paused;
+  if (!paused) return null;
+  const needs = typeof paused.needed === "number" ? `needs ${paused.needed.toLocaleString()} credits` : "needs more credits";
+  return el(
+    "p",
+    { class: "card-paused" },
+    el("strong", {}, `Paused: ${needs}`),
+    " to go on. Ask support for credits, or continue by hand in the Studio.",
+  );
+}
+
 function buildCard(card) {
   const titleId = `title-${card.id}`;
   return el(
@@ -171,6 +184,7 @@ function buildCard(card) {
       class: "card",
       "data-project-id": card.id,
       "data-status": card.status,
+      "data-paused": card.paused ? String(card.paused.needed ?? "") : null,
       "aria-labelledby": titleId,
     },
     thumbnail(card),
@@ -195,6 +209,7 @@ function buildCard(card) {
         timeElement(card.created_at),
       ),
       el("div", { class: "card-status" }, statusBadge(card.status)),
+      pausedNote(card),
       el("div", { class: "card-foot" }, actionButton(card)),
     ),
   );
@@ -206,7 +221,8 @@ function patchCard(node, before, card) {
     before.status === card.status &&
     before.title === card.title &&
     before.thumbnail_url === card.thumbnail_url &&
-    before.action === card.action;
+    before.action === card.action &&
+    JSON.stringify(before.paused || null) === JSON.stringify(card.paused || null);
   if (!same) {
     if (node.contains(document.activeElement) || node.querySelector('[aria-expanded="true"]')) {
       closeMenus();
@@ -346,11 +362,183 @@ filters.addEventListener("click", (event) => {
 const dialog = document.getElementById("new-video");
 const form = document.getElementById("new-video-form");
 const formError = document.getElementById("new-video-error");
+const costLine = document.getElementById("nv-cost");
+const briefCount = document.getElementById("nv-brief-count");
+const autopilotBox = document.getElementById("nv-autopilot");
+
+// What the server checks (CONTRACT §2 and §7), said next to the field before sending.
+const MAX_TITLE = 200;
+const MAX_BRIEF = 5000;
+const FORMATS = ["9:16", "16:9", "1:1", "4:5"];
+const CONTROL = /\p{Cc}/u;
+const BIDI = /[\u202a-\u202e\u2066-\u2069]/u;
+const LONE_SURROGATE = /\p{Cs}/u;
+const FORM_FIELDS = ["title", "format", "brief", "autopilot"];
+
+function codePoint(character) {
+  return `U+${character.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+function textProblem(text, { multiline = false } = {}) {
+  const checked = multiline ? text.replace(/[\n\t]/g, "") : text;
+  const control = checked.match(CONTROL);
+  if (control) {
+    const allowed = multiline ? " (line breaks and tabs are fine)" : "";
+    return `Remove the invisible control character ${codePoint(control[0])}${allowed}.`;
+  }
+  const bidi = text.match(BIDI);
+  if (bidi) return `Remove the text-direction character ${codePoint(bidi[0])}.`;
+  if (LONE_SURROGATE.test(text)) return "The text holds a broken character: retype it.";
+  return null;
+}
+
+function length(text) {
+  return [...text].length; // characters as the server counts them, not UTF-16 units
+}
+
+function draftOf(data) {
+  return {
+    title: String(data.get("title") || "").trim(),
+    format: String(data.get("format") || ""),
+    brief: String(data.get("brief") || "").replace(/\r\n/g, "\n"),
+    autopilot: data.get("autopilot") === "on",
+  };
+}
+
+function problemsOf(draft) {
+  const problems = {};
+  if (!draft.title) problems.title = "Give the video a title.";
+  else if (length(draft.title) > MAX_TITLE)
+    problems.title = `Keep the title to ${MAX_TITLE} characters (it has ${length(draft.title)}).`;
+  else problems.title = textProblem(draft.title);
+  if (!FORMATS.includes(draft.format)) problems.format = "Choose a format.";
+  if (length(draft.brief) > MAX_BRIEF)
+    problems.brief = `Keep the brief to 5,000 characters (it has ${length(draft.brief).toLocaleString()}).`;
+  else problems.brief = textProblem(draft.brief, { multiline: true });
+  for (const name of Object.keys(problems)) if (!problems[name]) delete problems[name];
+  return problems;
+}
+
+function fieldError(name) {
+  return document.getElementById(`nv-${name}-error`);
+}
+
+function showProblems(problems) {
+  for (const name of FORM_FIELDS) {
+    const message = problems[name] || "";
+    const error = fieldError(name);
+    error.textContent = message;
+    error.hidden = !message;
+    for (const input of form.querySelectorAll(`[name="${name}"]`)) {
+      if (message) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    }
+    form.querySelector(`[data-field="${name}"]`).classList.toggle("invalid", Boolean(message));
+  }
+}
+
+function focusFirst(problems) {
+  const first = FORM_FIELDS.find((name) => problems[name]);
+  const input = first && form.querySelector(`[name="${first}"]:checked, [name="${first}"]`);
+  if (input) input.focus();
+}
+
+/** The server's 422 on the fields it names; what names no field of the form goes above them. */
+function serverProblems(error) {
+  const problems = {};
+  const rest = [];
+  for (const [name, why] of Object.entries(error.fields || {})) {
+    const text = Array.isArray(why) ? why.join(", ") : String(why);
+    const sentence = text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".");
+    if (FORM_FIELDS.includes(name)) problems[name] = sentence;
+    else rest.push(sentence);
+  }
+  return { problems, rest };
+}
+
+let tried = false; // once the person has tried to send, fields are checked as they type
+let serverSaid = {}; // the server's word on a field stands until that field changes
+
+function check() {
+  showProblems({ ...serverSaid, ...problemsOf(draftOf(new FormData(form))) });
+}
+
+form.addEventListener("input", (event) => {
+  if (event.target.name === "brief") briefCount.textContent = length(event.target.value).toLocaleString();
+  if (event.target.name === "autopilot") showCost();
+  delete serverSaid[event.target.name];
+  if (tried) check();
+});
+form.addEventListener("change", (event) => {
+  if (event.target.name === "autopilot") showCost();
+});
+form.addEventListener(
+  "blur",
+  (event) => {
+    const name = event.target.name;
+    if (!FORM_FIELDS.includes(name) || !event.target.value) return;
+    const problems = problemsOf(draftOf(new FormData(form)));
+    showProblems(tried ? problems : { [name]: problems[name] });
+  },
+  true,
+);
+
+// ---- what autopilot costs ----
+
+let prices = null;
+
+async function loadPrices() {
+  if (prices) return prices;
+  try {
+    prices = await api("/api/prices");
+  } catch (error) {
+    console.warn("prices not read", error);
+  }
+  return prices;
+}
+
+function showCost() {
+  if (!autopilotBox.checked) {
+    costLine.dataset.cost = "0";
+    costLine.textContent = "Creating a draft is free: each step shows its price in the Studio.";
+    costLine.classList.remove("short");
+    return;
+  }
+  if (!prices) {
+    costLine.removeAttribute("data-cost");
+    costLine.textContent = "Reading the prices…";
+    loadPrices().then(() => prices && showCost());
+    return;
+  }
+  const total = prices.autopilot;
+  costLine.dataset.cost = String(total);
+  const balanceNode = document.querySelector("[data-balance]");
+  const balance = balanceNode ? Number(balanceNode.dataset.balance) : NaN;
+  const parts = [
+    el("strong", {}, `Autopilot total: about ${total.toLocaleString()} credits`),
+    ", reserved step by step; each step is charged what it really used.",
+  ];
+  const short = Number.isFinite(balance) && balance < total;
+  if (short) {
+    parts.push(
+      ` Your balance is ${balance.toLocaleString()}: autopilot pauses when it runs short, and you`,
+      " can then add credits or go on by hand.",
+    );
+  }
+  costLine.classList.toggle("short", short);
+  costLine.replaceChildren(...parts);
+}
 
 for (const opener of document.querySelectorAll("[data-open-new-video]")) {
   opener.addEventListener("click", () => {
     announce(formError, "");
     form.reset();
+    tried = false;
+    serverSaid = {};
+    showProblems({});
+    briefCount.textContent = "0";
+    showCost();
+    loadPrices();
     dialog.showModal();
   });
 }
@@ -359,25 +547,34 @@ document.getElementById("new-video-cancel").addEventListener("click", () => dial
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const submit = form.querySelector('[type="submit"]');
-  const data = new FormData(form);
+  const draft = draftOf(new FormData(form));
+  tried = true;
+  serverSaid = {};
+  announce(formError, "");
+  const problems = problemsOf(draft);
+  showProblems(problems);
+  if (Object.keys(problems).length) {
+    focusFirst(problems);
+    return;
+  }
   submit.disabled = true;
   try {
-    const card = await api("/api/projects", {
-      method: "POST",
-      body: {
-        title: String(data.get("title") || "").trim(),
-        format: String(data.get("format") || "9:16"),
-        brief: String(data.get("brief") || ""),
-        autopilot: data.get("autopilot") === "on",
-      },
-    });
+    const card = await api("/api/projects", { method: "POST", body: draft });
     dialog.close();
     upsert(card);
     render();
     feed.refresh();
     flash(messages, `“${card.title}” was created.`, "ok");
   } catch (error) {
-    announce(formError, explain(error));
+    if (error instanceof ApiError && error.status === 422 && error.fields) {
+      const { problems: fromServer, rest } = serverProblems(error);
+      serverSaid = fromServer;
+      showProblems(fromServer);
+      focusFirst(fromServer);
+      if (rest.length) announce(formError, `Please check the form. ${rest.join(" ")}`);
+    } else {
+      announce(formError, explain(error));
+    }
   } finally {
     submit.disabled = false;
   }
