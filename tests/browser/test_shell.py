@@ -78,7 +78,7 @@ def test_my_videos_is_accessible_with_its_cards_and_the_new_video_dialog(
     expect(page.get_by_role("dialog")).to_be_visible()
     assert_accessible(page, "My Videos with the New video dialog open")
     page.get_by_role("button", name="Create project").click()  # no title: an error shows
-    expect(page.get_by_role("dialog").get_by_role("alert").first).to_be_visible()
+    expect(page.locator("#nv-title-error")).to_be_visible()
     assert_accessible(page, "the New video dialog showing an error")
 
 
