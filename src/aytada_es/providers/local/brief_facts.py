@@ -15,7 +15,7 @@ from functools import lru_cache
 from ..base import Brief
 
 FALLBACK_NAME = "our product"
-MAX_NAME_CHARS, MAX_NAME_WORDS = 40, 6
+MAX_NAME_CHARS, MAX_NAME_WORDS = 40, 7
 MAX_PHRASE_WORDS = 9
 _UNSAFE = re.compile(r"[{}\x00-\x1f\x7f]")
 _EDGE = " .,;:?!'\"-\u2013\u2014\u201c\u201d\u2018\u2019\u00ab\u00bb()[]"
@@ -446,6 +446,8 @@ def _fit_name(name: str) -> str:
         if len(f"{kept} {word}".strip()) > MAX_NAME_CHARS:
             break
         kept = f"{kept} {word}".strip()
+    while " " in kept and kept.rsplit(" ", 1)[1].lower() in STOP_TAIL:
+        kept = kept.rsplit(" ", 1)[0]
     return kept.strip(_EDGE) or name[:MAX_NAME_CHARS].strip(_EDGE)
 
 
@@ -457,8 +459,11 @@ def _quoted(text: str) -> str | None:
     return None
 
 
-def _after_marker(text: str, markers: re.Pattern[str]) -> str | None:
+def _after_marker(text: str, markers: re.Pattern[str], lead: bool = False) -> str | None:
+    """The name after "introducing", "for", ...; with `lead`, only after ad words ("Summer ad for")."""
     for found in markers.finditer(text):
+        if lead and any(w.lower() not in AD_WORDS for w in words(text[: found.start()])):
+            continue
         run = _NAME_RUN.match(text, found.end())
         if run and words(run.group(0)):
             return run.group(0).strip(_EDGE)
@@ -480,19 +485,19 @@ def _without_ad_words(title: str) -> str:
     kept = text.split()
     while kept and kept[-1].lower().strip(_EDGE) in AD_WORDS:
         kept.pop()
-    while kept and kept[0].lower().strip(_EDGE) in AD_WORDS - {"the", "new"}:
+    while kept and kept[0].lower().strip(_EDGE) in AD_WORDS - {"the", "new", "a", "an"}:
         kept.pop(0)
     return " ".join(kept).strip(_EDGE)
 
 
 def product_name(title: str, brief: str) -> str:
     """The product's whole name, from the title first and the brief where the title has none."""
-    title, brief = clean(title), clean(brief)
     labelled = _labelled(brief).get("name")
+    title, brief = clean(title), clean(brief)
     name = (
         labelled
         or _quoted(title)
-        or _after_marker(title, _TITLE_MARKERS)
+        or _after_marker(title, _TITLE_MARKERS, lead=True)
         or _without_ad_words(title)
         or _quoted(brief)
         or _after_marker(brief, _BRIEF_MARKERS)

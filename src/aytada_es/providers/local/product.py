@@ -95,7 +95,8 @@ def _label(draw: ImageDraw.ImageDraw, name: str, box: tuple[int, int, int, int],
 
 
 def package(facts: BriefFacts, colours: Palette, height: int) -> Image.Image:
-    """The product's package, `height` pixels tall, on a transparent ground."""
+    """The product's package, `height` pixels tall (48 at least), on a transparent ground."""
+    height = max(height, 48)
     width = max(int(height / SHAPES[facts.kind]), 8)
     w, h = width, height
     image = Image.new("RGBA", (w, h), (0, 0, 0, 0))
@@ -179,8 +180,9 @@ def package(facts: BriefFacts, colours: Palette, height: int) -> Image.Image:
             y = int(h * (0.36 + 0.14 * i))
             card = (screen[0] + sw // 10, y, screen[2] - sw // 10, y + int(h * 0.1))
             draw.rounded_rectangle(card, radius=max(w // 30, 2), fill=(255, 255, 255, 200))
+            dot, inset = int(h * 0.1), max(int(h * 0.015), 1)
             draw.ellipse(
-                (card[0] + 8, y + 8, card[0] + int(h * 0.1) - 8, y + int(h * 0.1) - 8), fill=accent
+                (card[0] + inset, y + inset, card[0] + dot - inset, y + dot - inset), fill=accent
             )
         draw.rounded_rectangle(
             (screen[0] + sw // 4, int(h * 0.82), screen[2] - sw // 4, int(h * 0.9)),

@@ -98,7 +98,15 @@ PADS = {
     "lively": ("Bright, bold and ready to go.", "Big energy.", "Why wait?", "Let's go."),
     "calm": ("Take a breath.", "Slow down and enjoy the moment.", "Simple and honest.", "Relax."),
     "premium": ("Crafted with care.", "Nothing less will do.", "Made to last.", "Pure quality."),
-    "friendly": ("Made with care.", "You are going to love it.", "Why wait?", "Easy."),
+    "friendly": (
+        "Made with care.",
+        "You are going to love it.",
+        "Why wait?",
+        "See for yourself.",
+        "It is that simple.",
+        "Give it a try.",
+        "Easy.",
+    ),
 }
 PACKAGES = {
     "can": "can",
@@ -198,8 +206,13 @@ def _angle(idea: JSON | None, brief: Brief) -> int:
 
 
 def _hook(facts: BriefFacts, angle: int) -> tuple[str, str]:
-    sentence, headline = _first(ANGLES[angle][2], _slots(facts)).split("|")
-    return sentence, headline_of(headline)
+    slots = _slots(facts)
+    for template in ANGLES[angle][2]:
+        sentence, headline = template.split("|")
+        filled = _fill(sentence, slots)
+        if filled:
+            return filled, headline_of(_fill(headline, slots) or filled)
+    raise AssertionError("the last hook of each angle needs no slot")
 
 
 def _action(facts: BriefFacts, short_name: str) -> str:

@@ -12,7 +12,7 @@ RGB = tuple[int, int, int]
 @cache
 def font(size: int) -> ImageFont.FreeTypeFont:
     """Pillow's bundled TrueType font at `size` pixels."""
-    loaded = ImageFont.load_default(size=size)
+    loaded = ImageFont.load_default(size=max(size, 1))
     assert isinstance(loaded, ImageFont.FreeTypeFont)
     return loaded
 
