@@ -14,6 +14,12 @@ from functools import lru_cache
 
 from ..base import Brief
 
+
+def _listed(text: str) -> list[str]:
+    """The words of a vocabulary written as one string."""
+    return text.split()
+
+
 FALLBACK_NAME = "our product"
 MAX_NAME_CHARS, MAX_NAME_WORDS = 40, 7
 MAX_PHRASE_WORDS = 9
@@ -35,50 +41,12 @@ _BRIEF_MARKERS = re.compile(
     r"\b(?:introducing|meet|presenting|say hello to|launch(?:ing)? of)\s+", re.IGNORECASE
 )
 AD_WORDS = frozenset(
-    [
-        "ad",
-        "ads",
-        "advert",
-        "advertisement",
-        "video",
-        "videos",
-        "promo",
-        "promotion",
-        "commercial",
-        "spot",
-        "campaign",
-        "teaser",
-        "launch",
-        "reel",
-        "trailer",
-        "clip",
-        "draft",
-        "test",
-        "new",
-        "my",
-        "our",
-        "the",
-        "a",
-        "an",
-        "summer",
-        "spring",
-        "autumn",
-        "fall",
-        "winter",
-        "holiday",
-        "q1",
-        "q2",
-        "q3",
-        "q4",
-        "v1",
-        "v2",
-        "tiktok",
-        "instagram",
-        "youtube",
-        "social",
-        "story",
-        "stories",
-    ]
+    _listed(
+        "ad ads advert advertisement video videos promo promotion commercial spot "
+        "campaign teaser launch reel trailer clip draft test new my our the a an summer "
+        "spring autumn fall winter holiday q1 q2 q3 q4 v1 v2 tiktok instagram youtube "
+        "social story stories"
+    )
 )
 LABELS = {
     "product": "name",
@@ -111,40 +79,11 @@ _LABEL = re.compile(
     r"^\s*(" + "|".join(sorted(LABELS, key=len, reverse=True)) + r")(?:\s*[:=]|\s+[-\u2013]\s)\s*",
     re.IGNORECASE,
 )
-ACTION_VERBS = [
-    "shop",
-    "buy",
-    "order",
-    "try",
-    "get",
-    "grab",
-    "visit",
-    "download",
-    "sign",
-    "join",
-    "discover",
-    "find",
-    "pre-order",
-    "preorder",
-    "subscribe",
-    "start",
-    "call",
-    "claim",
-    "pick",
-    "taste",
-    "explore",
-    "learn",
-    "install",
-    "reserve",
-    "book",
-    "sip",
-    "enjoy",
-    "register",
-    "save",
-    "upgrade",
-    "switch",
-    "treat",
-]
+ACTION_VERBS = _listed(
+    "shop buy order try get grab visit download sign join discover find pre-order "
+    "preorder subscribe start call claim pick taste explore learn install reserve "
+    "book sip enjoy register save upgrade switch treat"
+)
 # Sentence openers that speak to the ad's maker, not to the viewer.
 DIRECTIONS = re.compile(
     r"^(?:make it|make the|keep it|use|show|we want|we need|we'd like|the ad|this ad|the video|"
@@ -166,230 +105,53 @@ AUDIENCE = re.compile(
 )
 _CLAUSE_END = re.compile(r"\s+(?:who|that|which|to|because|so|while|when|but|with|by|in|on)\s")
 NOT_AUDIENCE = frozenset(
-    [
-        "you",
-        "your",
-        "it",
-        "its",
-        "the",
-        "a",
-        "an",
-        "this",
-        "that",
-        "those",
-        "these",
-        "less",
-        "more",
-        "free",
-        "only",
-        "just",
-        "sale",
-        "everyone",
-        "anyone",
-    ]
+    _listed(
+        "you your it its the a an this that those these less more free only just sale "
+        "everyone anyone"
+    )
 )
 OCCASIONS = frozenset(
-    [
-        "weekend",
-        "weekends",
-        "morning",
-        "mornings",
-        "day",
-        "days",
-        "night",
-        "nights",
-        "summer",
-        "winter",
-        "spring",
-        "autumn",
-        "holiday",
-        "holidays",
-        "trips",
-        "trip",
-        "travel",
-        "work",
-        "office",
-        "home",
-        "school",
-        "gym",
-        "parties",
-        "party",
-        "adventures",
-        "evenings",
-        "life",
-        "hikes",
-        "hiking",
-        "trails",
-    ]
+    _listed(
+        "weekend weekends morning mornings day days night nights summer winter spring "
+        "autumn holiday holidays trips trip travel work office home school gym parties "
+        "party adventures evenings life hikes hiking trails"
+    )
 )
 TONES = {
-    "lively": [
-        "energetic",
-        "fun",
-        "playful",
-        "upbeat",
-        "bold",
-        "exciting",
-        "lively",
-        "vibrant",
-        "punchy",
-        "fizzy",
-        "zesty",
-        "youthful",
-        "cheeky",
-        "loud",
-        "dynamic",
-    ],
-    "calm": [
-        "calm",
-        "relaxing",
-        "relaxed",
-        "gentle",
-        "soothing",
-        "peaceful",
-        "natural",
-        "mindful",
-        "cozy",
-        "cosy",
-        "warm",
-        "soft",
-        "quiet",
-        "serene",
-        "slow",
-    ],
-    "premium": [
-        "premium",
-        "luxury",
-        "luxurious",
-        "elegant",
-        "sophisticated",
-        "refined",
-        "exclusive",
-        "classy",
-        "timeless",
-        "crafted",
-        "artisan",
-    ],
+    "lively": _listed(
+        "energetic fun playful upbeat bold exciting lively vibrant punchy fizzy zesty "
+        "youthful cheeky loud dynamic"
+    ),
+    "calm": _listed(
+        "calm relaxing relaxed gentle soothing peaceful natural mindful cozy cosy warm "
+        "soft quiet serene slow"
+    ),
+    "premium": _listed(
+        "premium luxury luxurious elegant sophisticated refined exclusive classy timeless "
+        "crafted artisan"
+    ),
 }
 TONE_WORDS = frozenset(w for cues in TONES.values() for w in cues) | {"and", "very", "but", "yet"}
 # Package shapes, by the first word of the title (then the brief) that names one.
 KINDS = {
-    "can": [
-        "soda",
-        "cola",
-        "sparkling",
-        "fizzy",
-        "seltzer",
-        "beer",
-        "cider",
-        "can",
-        "tonic",
-        "energy",
-    ],
-    "bottle": [
-        "water",
-        "juice",
-        "drink",
-        "drinks",
-        "beverage",
-        "kombucha",
-        "smoothie",
-        "wine",
-        "oil",
-        "sauce",
-        "shampoo",
-        "lotion",
-        "perfume",
-        "serum",
-        "brew",
-        "lemonade",
-        "bottle",
-        "milk",
-        "syrup",
-        "vodka",
-        "gin",
-    ],
-    "cup": [
-        "coffee",
-        "tea",
-        "latte",
-        "espresso",
-        "cappuccino",
-        "matcha",
-        "cocoa",
-        "chai",
-        "cafe",
-        "caf\u00e9",
-    ],
-    "jar": [
-        "cream",
-        "honey",
-        "jam",
-        "balm",
-        "moisturiser",
-        "moisturizer",
-        "candle",
-        "jar",
-        "butter",
-        "spread",
-        "salsa",
-    ],
-    "phone": [
-        "app",
-        "apps",
-        "software",
-        "platform",
-        "saas",
-        "website",
-        "online",
-        "digital",
-        "subscription",
-        "service",
-        "tool",
-        "tracker",
-        "game",
-    ],
-    "tube": ["toothpaste", "sunscreen", "gel", "tube", "lipstick", "mascara"],
-    "box": [
-        "boots",
-        "boot",
-        "shoes",
-        "shoe",
-        "sneakers",
-        "trainers",
-        "box",
-        "kit",
-        "toy",
-        "gift",
-        "cereal",
-        "chocolate",
-        "snack",
-        "bar",
-        "cookies",
-    ],
+    "can": _listed("soda cola sparkling fizzy seltzer beer cider can tonic energy"),
+    "bottle": _listed(
+        "water juice drink drinks beverage kombucha smoothie wine oil sauce shampoo "
+        "lotion perfume serum brew lemonade bottle milk syrup vodka gin"
+    ),
+    "cup": _listed("coffee tea latte espresso cappuccino matcha cocoa chai cafe café"),
+    "jar": _listed("cream honey jam balm moisturiser moisturizer candle jar butter spread salsa"),
+    "phone": _listed(
+        "app apps software platform saas website online digital subscription service tool "
+        "tracker game"
+    ),
+    "tube": _listed("toothpaste sunscreen gel tube lipstick mascara"),
+    "box": _listed(
+        "boots boot shoes shoe sneakers trainers box kit toy gift cereal chocolate snack "
+        "bar cookies"
+    ),
 }
-STOP_TAIL = frozenset(
-    [
-        "and",
-        "or",
-        "with",
-        "the",
-        "a",
-        "an",
-        "of",
-        "for",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "our",
-        "your",
-        "its",
-        "that",
-        "which",
-    ]
-)
+STOP_TAIL = frozenset(_listed("and or with the a an of for to in on at by our your its that which"))
 
 
 @dataclass(frozen=True)
@@ -460,7 +222,7 @@ def _quoted(text: str) -> str | None:
 
 
 def _after_marker(text: str, markers: re.Pattern[str], lead: bool = False) -> str | None:
-    """The name after "introducing", "for", ...; with `lead`, only after ad words ("Summer ad for")."""
+    """The name after "introducing", "for", ...; with `lead`, only after ad words ("Promo for")."""
     for found in markers.finditer(text):
         if lead and any(w.lower() not in AD_WORDS for w in words(text[: found.start()])):
             continue
