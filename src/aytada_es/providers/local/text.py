@@ -274,11 +274,12 @@ def script_for(brief: Brief, idea: JSON | None) -> JSON:
             action = _trim(action, over)
     lines = [hook, intro, " ".join(body) or _sentence(facts.name), action]
     text = " ".join(lines)
-    benefit_headline = headline_of(facts.benefits[0]) if facts.benefits else ""
+    # The claims' scene shows its first claim: the one the hook did not make already.
+    claim = body[0].rstrip(".!?") if body else facts.name
     headlines = [
         shorten(hook_headline),
-        shorten(f"Meet {facts.name}") if len(facts.name) <= 35 else shorten(facts.name),
-        benefit_headline or shorten(body[0].rstrip(".!?") if body else facts.name),
+        shorten(intro.rstrip(".!")) if len(intro) <= MAX_HEADLINE + 1 else shorten(facts.name),
+        headline_of(claim),
         shorten(action.rstrip(".!")),
     ]
     title = _first(ANGLES[angle][1], _slots(facts))
