@@ -36,6 +36,9 @@ PROJECT = uuid.UUID(int=3)
         ),
         ("Sunrise Cold Brew \u2013 TikTok teaser", "", "Sunrise Cold Brew"),
         ("Ad", "Product: Sockly Smart Socks\nAudience: runners", "Sockly Smart Socks"),
+        ("Black Friday sale \u2013 Acme Boots", "", "Acme Boots"),
+        ("Launch of Nimbus Notes 2.0", "", "Nimbus Notes 2.0"),
+        ("Black Harbour Gin", "", "Black Harbour Gin"),
         ("{{weird}} name", "", "weird name"),
         ("...", "", "our product"),
     ],
@@ -57,6 +60,11 @@ def test_a_brief_is_read_into_its_parts() -> None:
     assert facts.benefits[:2] == ("Smooth cold brew coffee", "ready in the fridge")
     assert (facts.audience, facts.problem) == ("early risers", "bitter instant coffee")
     assert (facts.action, facts.tone, facts.kind) == ("Order at sunrise.coffee", "calm", "bottle")
+
+
+def test_a_price_or_a_pronoun_is_no_audience() -> None:
+    for text in ("Yours for 20% off.", "Made for you.", "Great for the first time."):
+        assert read_brief(Brief(PROJECT, "Acme", "9:16", text)).audience is None
 
 
 def test_words_for_the_maker_are_not_copy() -> None:

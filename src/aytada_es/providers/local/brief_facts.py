@@ -45,7 +45,7 @@ AD_WORDS = frozenset(
         "ad ads advert advertisement video videos promo promotion commercial spot "
         "campaign teaser launch reel trailer clip draft test new my our the a an summer "
         "spring autumn fall winter holiday q1 q2 q3 q4 v1 v2 tiktok instagram youtube "
-        "social story stories"
+        "social story stories sale deal deals offer discount"
     )
 )
 LABELS = {
@@ -291,7 +291,7 @@ def _audience(text: str, name: str) -> str | None:
         candidate = _CLAUSE_END.split(f"{found.group(1)} ", maxsplit=1)[0]
         kept = phrase(candidate, 6)
         first = kept.split()[0].lower() if kept else ""
-        if kept and first not in NOT_AUDIENCE and kept.lower() not in name.lower():
+        if kept[:1].isalpha() and first not in NOT_AUDIENCE and kept.lower() not in name.lower():
             return kept
     return None
 
