@@ -1,4 +1,4 @@
-"""Cancel and delete stop spending (CONTRACT §7 "Stopping work"): the step in flight is abandoned,
+"""Cancel and delete stop spending (docs/api.md §2, cancel): the step in flight is abandoned,
 nothing is requested or charged afterwards, and a cancel racing a completion settles once."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ MAX_ERROR = 1000
 
 
 class FailureCode(StrEnum):
-    """What kind of failure ended a step (CONTRACT §7 `failure.code`)."""
+    """What kind of failure ended a step (docs/api.md §2 `failure.code`)."""
 
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"

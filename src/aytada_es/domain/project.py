@@ -35,16 +35,21 @@ MAX_BRIEF = 5000
 JSON = dict[str, Any]
 
 
+def title_problem(title: object) -> str | None:
+    """What is wrong with a project's title, or None (the same rule on create and rename)."""
+    if not isinstance(title, str) or not title.strip():
+        return "a title of 1 to 200 characters is required"
+    if len(title.strip()) > MAX_TITLE:
+        return f"at most {MAX_TITLE} characters"
+    return text_problem(title)
+
+
 def validate_brief(
     title: object, format: object, brief: object, autopilot: object = False
 ) -> tuple[str, str, str]:
     """Check a new project's fields; raise BadInput naming every field at fault."""
     fields: dict[str, str] = {}
-    if not isinstance(title, str) or not title.strip():
-        fields["title"] = "a title of 1 to 200 characters is required"
-    elif len(title.strip()) > MAX_TITLE:
-        fields["title"] = f"at most {MAX_TITLE} characters"
-    elif (problem := text_problem(title)) is not None:
+    if (problem := title_problem(title)) is not None:
         fields["title"] = problem
     if format not in FORMATS:
         fields["format"] = f"one of {', '.join(FORMATS)}"
@@ -390,6 +395,13 @@ class Project(Aggregate):
             """Release 1 kept the amounts only in the words of its reason."""
             state["needed"], state["balance"] = amounts_of_old_reason(str(state.get("reason", "")))
 
+    class ProjectRenamed(Event):
+        class_version = 1
+        title: str
+
+        def apply(self, project: Project) -> None:
+            project.title = self.title
+
     class ProjectDeleted(Event):
         class_version = 1
 
@@ -608,6 +620,15 @@ class Project(Aggregate):
             raise IllegalTransition("cancel", self.status)
         self.trigger_event(self.StepCancelled, step=self.request["step"], actor=actor)
         return self._release_all(actor)
+
+    def rename(self, *, title: object, actor: str) -> list[CreditMovement]:
+        """Give the project a new title (checked as on create); the same title records nothing."""
+        if (problem := title_problem(title)) is not None:
+            raise BadInput("the title is not valid", {"title": problem})
+        assert isinstance(title, str)
+        if title.strip() != self.title:
+            self.trigger_event(self.ProjectRenamed, title=title.strip(), actor=actor)
+        return []
 
     def delete(self, *, actor: str) -> list[CreditMovement]:
         """Soft-delete; a project with a step in flight is cancelled first."""

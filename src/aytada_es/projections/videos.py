@@ -225,6 +225,13 @@ class MyVideos(Projection):
             )
         return epoch, position, [card(row) for row in rows]
 
+    def title_of(self, project_id: UUID | str) -> str | None:
+        """A project's current title (deleted ones too), None when the view has no such project."""
+        rows = self.store.query(
+            "SELECT title FROM {aytada_videos} WHERE id = ?", (str(project_id),)
+        )
+        return str(rows[0]["title"]) if rows else None
+
     def changes_after(self, owner_id: UUID | str, after: int) -> list[CardChange]:
         """The owner's changes after a position, in order."""
         rows = self.store.query(
@@ -276,6 +283,7 @@ _CHANGE_ROW: tuple[type[Project.Event], ...] = (
     *_RESULTS,
     Project.StepFailed,
     Project.StepCancelled,
+    Project.ProjectRenamed,
     *_KEEP_TIME,
 )
 
@@ -309,6 +317,8 @@ def _apply(video: Row, event: Project.Event) -> None:
             _advance(video, done)
     elif isinstance(event, (Project.StepFailed, Project.StepCancelled)):
         _set_status(video, Status.FAILED)
+    elif isinstance(event, Project.ProjectRenamed):
+        video["title"] = event.title
     elif isinstance(event, Project.ProjectDeleted):
         video["deleted"] = 1
     elif isinstance(event, Project.ProjectRestored):

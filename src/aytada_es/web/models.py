@@ -1,4 +1,4 @@
-"""The request and response bodies of the HTTP API (CONTRACT §2), as pydantic models."""
+"""The request and response bodies of the HTTP API (docs/api.md §2), as pydantic models."""
 
 from __future__ import annotations
 
@@ -55,6 +55,12 @@ class NewProject(Request):
     format: Format
     brief: str = Field(max_length=MAX_BRIEF)
     autopilot: bool = False
+
+
+class Rename(Request):
+    """`PATCH /api/projects/{id}`: a new title (the rules of `NewProject.title`)."""
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
 
 
 class IdeasRequest(Request):
@@ -139,7 +145,7 @@ FailureCodeName = Literal[
 
 
 class Failure(Answer):
-    """What failed and why, for a person: `message` is a plain sentence (CONTRACT §7).
+    """What failed and why, for a person: `message` is a plain sentence (docs/api.md §2).
 
     The provider's raw error is for auditors only (`GET /api/audit/projects/{id}`).
     """
@@ -291,7 +297,7 @@ class Health(Answer):
 
 
 class Message(Answer):
-    """A live-push message of `/ws/videos` (CONTRACT §3)."""
+    """A live-push message of `/ws/videos` (docs/api.md §3)."""
 
     type: Literal["snapshot", "update", "removed", "resync"]
     position: int | None = None

@@ -23,6 +23,7 @@ from .models import (
     IdeasRequest,
     NewProject,
     NoFields,
+    Rename,
     ScriptRequest,
     StudioView,
     VideoList,
@@ -166,6 +167,14 @@ async def cancel(call: Call) -> Card:
     )
 
 
+async def rename_project(call: Call) -> Card:
+    title = call.parsed(Rename).title
+    return await _command(
+        call,
+        lambda studio, owner, id, actor: studio.rename_project(owner, id, title=title, actor=actor),
+    )
+
+
 async def delete_project(call: Call) -> Response:
     await _command(
         call, lambda studio, owner, id, actor: studio.delete_project(owner, id, actor=actor)
@@ -276,6 +285,19 @@ ENDPOINTS = (
         roles=WRITERS,
         stores=True,
         errors=(404, 409),
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/projects/{id}",
+        rename_project,
+        "Rename a project (the title's rules are those of create; personal text, sealed and"
+        " erasable like the first title); the same title records nothing",
+        status=200,
+        body=Rename,
+        answer=Card,
+        roles=WRITERS,
+        stores=True,
+        errors=(404,),
     ),
     Endpoint(
         "DELETE",

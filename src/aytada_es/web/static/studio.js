@@ -1,5 +1,6 @@
 // Project Studio: one project, its next step, its failure, its final ad; kept live.
 
+import { confirmDelete } from "./delete_dialog.js";
 import { ApiError, api, explain, writtenPosition } from "./api.js";
 import { LiveFeed } from "./live.js";
 import {
@@ -133,10 +134,7 @@ root.addEventListener("click", (event) => {
 document.getElementById("delete-project").addEventListener("click", async (event) => {
   const button = event.currentTarget;
   const title = project ? project.title : "this project";
-  const ok = window.confirm(
-    `Delete “${title}”? It will disappear from My Videos. Its generation and credit history are kept.`,
-  );
-  if (!ok) return;
+  if (!(await confirmDelete(title))) return;
   button.disabled = true;
   try {
     await api(`/api/projects/${encodeURIComponent(projectId)}`, { method: "DELETE" });

@@ -1,11 +1,16 @@
 // My Videos: every project as a card, kept live over the WebSocket (or polling while it is down).
 
-import { api, explain, writtenPosition } from "./api.js";
+import { ApiError, api, explain, writtenPosition } from "./api.js";
+import { confirmDelete } from "./delete_dialog.js";
 import { LiveFeed } from "./live.js";
+import { closeMenus, menuButton } from "./menus.js";
+import { notificationsOn, notifyEnded, toggleNotifications } from "./notifications.js";
+import { flash, toast } from "./toasts.js";
 import {
   ACTIONS,
   STATUSES,
   announce,
+  downloadUrl,
   el,
   gradientFor,
   icon,
@@ -25,6 +30,11 @@ const badge = document.getElementById("processing-badge");
 const connection = document.getElementById("connection");
 const filters = document.getElementById("filters");
 const messages = document.getElementById("videos-messages");
+const search = document.getElementById("videos-search");
+const sortSelect = document.getElementById("videos-sort");
+const noMatch = document.getElementById("videos-nomatch");
+const toasts = document.getElementById("toasts");
+const notifyToggle = document.getElementById("notify-toggle");
 
 const cards = new Map(); // id -> card
 const nodes = new Map(); // id -> <li>
@@ -41,6 +51,39 @@ const FILTERS = {
 function newestFirst(a, b) {
   if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1;
   return a.id < b.id ? 1 : -1;
+}
+
+const byTitle = new Intl.Collator(undefined, { sensitivity: "base", numeric: true });
+const SORTS = {
+  newest: newestFirst,
+  oldest: (a, b) => newestFirst(b, a),
+  title: (a, b) => byTitle.compare(a.title, b.title) || newestFirst(a, b),
+};
+
+// The search and the order live in the URL (?q=…&sort=…): kept on reload, back and forward.
+let query = "";
+let sort = "newest";
+
+function readUrl() {
+  const params = new URLSearchParams(location.search);
+  query = (params.get("q") || "").trim();
+  sort = SORTS[params.get("sort")] ? params.get("sort") : "newest";
+  search.value = query;
+  sortSelect.value = sort;
+}
+
+function writeUrl() {
+  const params = new URLSearchParams(location.search);
+  if (query) params.set("q", query);
+  else params.delete("q");
+  if (sort !== "newest") params.set("sort", sort);
+  else params.delete("sort");
+  const next = params.toString() ? `?${params}` : location.pathname;
+  if (next !== (location.search || location.pathname)) history.pushState(null, "", next);
+}
+
+function matches(card) {
+  return !query || card.title.toLocaleLowerCase().includes(query.toLocaleLowerCase());
 }
 
 function thumbnail(card) {
@@ -103,6 +146,23 @@ function actionButton(card) {
   );
 }
 
+function cardMenu(card) {
+  return menuButton({
+    id: `menu-${card.id}`,
+    label: `More actions for ${card.title}`,
+    items: () => {
+      const current = cards.get(card.id) || card;
+      return [
+        { key: "rename", label: "Rename", action: () => openRename(current) },
+        current.status === "completed"
+          ? { key: "download", label: "Download video", action: () => downloadVideo(current) }
+          : null,
+        { key: "delete", label: "Delete", danger: true, action: () => openDelete(current) },
+      ].filter(Boolean);
+    },
+  });
+}
+
 function buildCard(card) {
   const titleId = `title-${card.id}`;
   return el(
@@ -118,9 +178,14 @@ function buildCard(card) {
       "div",
       { class: "card-body" },
       el(
-        "h2",
-        { class: "card-title", id: titleId, title: card.title },
-        el("a", { href: `/studio/${encodeURIComponent(card.id)}` }, card.title),
+        "div",
+        { class: "card-head" },
+        el(
+          "h2",
+          { class: "card-title", id: titleId, title: card.title },
+          el("a", { href: `/studio/${encodeURIComponent(card.id)}` }, card.title),
+        ),
+        cardMenu(card),
       ),
       el(
         "div",
@@ -143,6 +208,9 @@ function patchCard(node, before, card) {
     before.thumbnail_url === card.thumbnail_url &&
     before.action === card.action;
   if (!same) {
+    if (node.contains(document.activeElement) || node.querySelector('[aria-expanded="true"]')) {
+      closeMenus();
+    }
     const fresh = buildCard(card);
     const oldBar = node.querySelector('[role="progressbar"]');
     const newBar = fresh.querySelector('[role="progressbar"]');
@@ -163,8 +231,11 @@ function patchCard(node, before, card) {
   return node;
 }
 
+const ENDED = new Set(["completed", "failed"]);
+
 function upsert(card) {
   const before = cards.get(card.id);
+  if (before && before.status !== card.status && ENDED.has(card.status)) notifyEnded(card);
   cards.set(card.id, card);
   const node = nodes.get(card.id);
   if (node && before) nodes.set(card.id, patchCard(node, before, card));
@@ -186,7 +257,7 @@ function replaceAll(videos) {
 
 function render() {
   loading.hidden = true;
-  const ordered = [...cards.values()].sort(newestFirst);
+  const ordered = [...cards.values()].sort(SORTS[sort]);
   // reorder only when needed, so CSS transitions are not restarted
   let previous = null;
   for (const card of ordered) {
@@ -196,9 +267,10 @@ function render() {
       if (previous) previous.after(node);
       else grid.prepend(node);
     }
-    node.hidden = !FILTERS[filter](card);
+    node.hidden = !FILTERS[filter](card) || !matches(card);
     previous = node;
   }
+  noMatch.hidden = !query || ordered.length === 0 || ordered.some(matches);
   const active = ordered.filter((card) => isActive(card.status)).length;
   empty.hidden = ordered.length > 0;
   grid.hidden = ordered.length === 0;
@@ -212,8 +284,9 @@ function render() {
     badge.hidden = true;
     badge.removeAttribute("data-processing");
   }
+  const searched = ordered.filter(matches);
   for (const chip of filters.querySelectorAll("[data-filter]")) {
-    const count = ordered.filter(FILTERS[chip.dataset.filter]).length;
+    const count = searched.filter(FILTERS[chip.dataset.filter]).length;
     chip.querySelector(".count").textContent = String(count);
   }
 }
@@ -302,7 +375,7 @@ form.addEventListener("submit", async (event) => {
     upsert(card);
     render();
     feed.refresh();
-    announce(messages, `“${card.title}” was created.`, "ok");
+    flash(messages, `“${card.title}” was created.`, "ok");
   } catch (error) {
     announce(formError, explain(error));
   } finally {
@@ -310,4 +383,136 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
+// ---- search and sort ----------------------------------------------------------------------
+
+let typing = null;
+search.addEventListener("input", () => {
+  clearTimeout(typing);
+  query = search.value.trim();
+  render();
+  typing = setTimeout(writeUrl, 300); // one history entry per pause, not per key
+});
+search.addEventListener("change", () => {
+  clearTimeout(typing);
+  writeUrl();
+});
+sortSelect.addEventListener("change", () => {
+  sort = sortSelect.value;
+  writeUrl();
+  render();
+});
+window.addEventListener("popstate", () => {
+  clearTimeout(typing);
+  readUrl();
+  render();
+});
+
+// ---- the card menu: rename, download, delete --------------------------------------------
+
+const renameDialog = document.getElementById("rename-dialog");
+const renameForm = document.getElementById("rename-form");
+const renameInput = document.getElementById("rename-input");
+const renameError = document.getElementById("rename-error");
+let renaming = null;
+
+for (const closer of document.querySelectorAll("[data-close-dialog]")) {
+  closer.addEventListener("click", () => closer.closest("dialog").close());
+}
+
+function showFieldError(message) {
+  renameError.textContent = message || "";
+  renameError.hidden = !message;
+  if (message) renameInput.setAttribute("aria-invalid", "true");
+  else renameInput.removeAttribute("aria-invalid");
+}
+
+function titleProblem(title) {
+  if (!title) return "Enter a title.";
+  if (title.length > 200) return "At most 200 characters.";
+  // The server's rules (domain/storable.py): no control or direction characters, valid Unicode.
+  if (/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|\p{Cs}/u.test(title)) {
+    return "Remove the characters that cannot be stored.";
+  }
+  return null;
+}
+
+function openRename(card) {
+  renaming = card;
+  showFieldError("");
+  renameInput.value = card.title;
+  renameDialog.showModal();
+  renameInput.select();
+}
+
+renameForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const title = renameInput.value.trim();
+  const problem = titleProblem(title);
+  if (problem) {
+    showFieldError(problem);
+    renameInput.focus();
+    return;
+  }
+  const submit = renameForm.querySelector('[type="submit"]');
+  submit.disabled = true;
+  try {
+    const card = await api(`/api/projects/${encodeURIComponent(renaming.id)}`, {
+      method: "PATCH",
+      body: { title },
+    });
+    renameDialog.close();
+    upsert(card);
+    render();
+    toast(toasts, `Renamed to “${card.title}”`);
+  } catch (error) {
+    const why = error instanceof ApiError && error.fields && error.fields.title;
+    showFieldError(why ? String(why) : explain(error));
+    renameInput.focus();
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+async function openDelete(card) {
+  if (!(await confirmDelete(card.title))) return;
+  try {
+    await api(`/api/projects/${encodeURIComponent(card.id)}`, { method: "DELETE" });
+    remove(card.id);
+    render();
+    toast(toasts, `Deleted “${card.title}”`);
+  } catch (error) {
+    toast(toasts, explain(error), { kind: "error" });
+  }
+}
+
+async function downloadVideo(card) {
+  try {
+    const view = await api(`/api/projects/${encodeURIComponent(card.id)}`);
+    const video = (view.assets || []).find((asset) => asset.kind === "final_video");
+    if (!video) throw new Error("The final video is not ready yet.");
+    const link = el("a", { href: downloadUrl(video), download: "", hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } catch (error) {
+    toast(toasts, explain(error), { kind: "error" });
+  }
+}
+
+// ---- notifications ----------------------------------------------------------------------
+
+function showNotifyState() {
+  const on = notificationsOn();
+  notifyToggle.setAttribute("aria-pressed", String(on));
+  notifyToggle.querySelector(".notify-label").textContent = on ? "Notifications on" : "Notify me";
+}
+
+notifyToggle.addEventListener("click", async () => {
+  const { message } = await toggleNotifications();
+  showNotifyState();
+  toast(toasts, message, { kind: "" });
+});
+
+readUrl();
+showNotifyState();
 feed.start();
