@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 from PIL import Image, ImageDraw, ImageFilter
@@ -219,7 +220,6 @@ def _props(facts: BriefFacts) -> list[tuple[str, RGB]]:
 
 
 def _slice(draw: ImageDraw.ImageDraw, x: int, y: int, r: int, colour: RGB, turn: float) -> None:
-    import math
 
     rim = tuple(int(c * 0.7) for c in colour)
     flesh = tuple(min(255, int(c * 0.6 + 255 * 0.4)) for c in colour)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 
 from ..base import JSON, Brief, Call
-from .brief_facts import BriefFacts, clean, phrase, read_brief, words
+from .brief_facts import BriefFacts, clean, phrase, read_brief
 from .palette import palette_for
 
 AD_SECONDS = 12
@@ -375,6 +375,3 @@ class LocalText:
 
     async def scenes(self, brief: Brief, script: JSON, call: Call) -> list[JSON]:
         return scenes_for(brief, script)
-
-
-__all__ = ["ANGLES", "LocalText", "ideas_for", "scenes_for", "script_for", "seed", "words"]
