@@ -79,7 +79,7 @@ def button(brief: Brief) -> str:
 
 
 def bands(layer: Image.Image) -> list[tuple[tuple[int, int, int, int], Image.Image, Image.Image]]:
-    """The layer's non-empty horizontal bands, each as (box, RGB, alpha): cheap to paste."""
+    """The layer's inked boxes, a band of rows each, as (box, RGB, alpha): cheap to paste."""
     alpha = layer.getchannel("A")
     strips = [
         (y, min(y + STRIP, layer.height))
@@ -94,7 +94,9 @@ def bands(layer: Image.Image) -> list[tuple[tuple[int, int, int, int], Image.Ima
             merged.append((top, bottom))
     found = []
     for top, bottom in merged:
-        box = (0, top, layer.width, bottom)
+        inked = alpha.crop((0, top, layer.width, bottom)).getbbox()
+        assert inked is not None
+        box = (inked[0], top, inked[2], bottom)  # only the columns that hold type
         part = layer.crop(box)
         found.append((box, part.convert("RGB"), part.getchannel("A")))
     return found
