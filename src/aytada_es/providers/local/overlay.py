@@ -32,25 +32,23 @@ def overlay(brief: Brief, scene: JSON, size: tuple[int, int]) -> Image.Image:
     count = max(int(scene.get("count", 4)), index + 1)
     width, height = size
     unit = min(width, height)
-    landscape = width > height
+    tall = height > width * 1.3  # 9:16 has room for three lines; 4:5, 1:1 and 16:9 for two
     image = Image.new("RGBA", size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
+    tag = max(unit // 24, 1)
     draw.text(
         (width // 2, int(height * 0.06)),
         shorten(facts.name, 48).upper(),
-        font=font(unit // 24),
+        font=font(tag),
         fill=colours.accent,
         anchor="ma",
     )
     headline = str(scene.get("headline") or facts.name)
-    text_size, lines = fit_text(headline, int(width * 0.84), unit // 9, 3)
-    bottom_y = block(
-        draw,
-        lines,
-        text_size,
-        (width // 2, int(height * (0.24 if landscape else 0.2))),
-        colours.ink,
-    )
+    start, most = (unit // 9, 3) if tall else (unit // 11, 2)
+    text_size, lines = fit_text(headline, int(width * 0.84), start, most)
+    top = int(height * 0.06) + tag * 2  # below the name
+    centre = top + int(text_size * 1.18) * len(lines) // 2
+    bottom_y = block(draw, lines, text_size, (width // 2, centre), colours.ink)
     bar = int(unit * 0.16)
     top_y = bottom_y + unit // 40
     draw.rounded_rectangle(
