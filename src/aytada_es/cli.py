@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .backup.commands import add_commands as add_backup_commands
 from .domain.errors import AytadaError
 from .pack.commands import SUBCOMMANDS as PACK_COMMANDS
 from .roles import ROLES
@@ -139,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--json", action="store_true", help="a machine-readable report")
     audit.set_defaults(usage=audit)
+    add_backup_commands(commands)
     return parser
 
 
@@ -205,6 +207,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "broker":
         return _broker(args.port)
+    if args.command in ("backup", "restore"):
+        from .backup.commands import run as backup_run  # verify needs no store nor settings
+
+        return backup_run(args)
     settings = Settings.from_env(os.environ)
     if args.command == "users":
         return _users(settings, args)

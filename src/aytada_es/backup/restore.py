@@ -1,0 +1,374 @@
+"""`aytada-es restore FILE`: into an empty target only, proven whole before it is moved into place.
+
+Nothing of the target is touched until the end: the backup is checked byte by byte first, then
+restored aside (a directory beside the data dir; on PostgreSQL a schema beside the target one),
+its read models rebuilt and every chain, reconciliation and asset proven there. Only then is it
+renamed into place. A corrupt file, a wrong passphrase, a non-empty target or a copy that does
+not prove whole is refused, and what was made aside is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..adapters import acts, calls, sessions, webhooks
+from ..adapters.anchors import LOG_FILE
+from ..adapters.permissions import PRIVATE_DIR, PRIVATE_FILE
+from ..adapters.sql import SQLStore
+from ..adapters.sqlite import LOCK_SUFFIX
+from ..application import Studio
+from ..config import Database, Settings
+from ..domain.errors import BackupRefused
+from .archive import unpack
+from .keys import Keys
+from .manifest import ANCHORS, ASSETS, STORE, Manifest
+from .proof import prove
+from .snapshot import COLUMNS, ENDPOINTS, POSTGRES_EVENTS, TEXT_KEYS, Progress
+from .verify import check
+
+SQLITE_TRACKING = "tracking"  # the relay's position: a restored store was never published
+_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A restore that was proven whole and moved into place."""
+
+    manifest: Manifest
+    projects: int
+    accounts: int
+    assets: int
+    rebuilt: int
+    seconds: float
+
+
+@dataclass
+class _Aside:
+    """What a restore made beside its target, to move into place or to remove."""
+
+    data_dir: Path
+    moves: list[tuple[Path, Path]] = field(default_factory=list)  # (aside, final)
+    schema: str | None = None  # PostgreSQL: the schema restored into
+    moved: bool = False  # the data dir made aside is in place
+
+
+def restore_backup(
+    settings: Settings, path: Path, phrase: str, *, progress: Progress | None = None
+) -> Restored:
+    """Restore the backup at `path` into the empty target `settings` names, or refuse."""
+    began = time.monotonic()
+    database = settings.database()
+    path = path.expanduser().absolute()
+    if not path.is_file():
+        raise BackupRefused(f"{path} is not a file")
+    _refuse_non_empty(settings, database)
+    token = secrets.token_hex(4)
+    target = settings.data_dir
+    aside = _Aside(target.parent / f".{target.name}.restoring-{token}")
+    target.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    aside.data_dir.mkdir(mode=PRIVATE_DIR)
+    try:
+        unpacked = unpack(path, aside.data_dir / ".backup")
+        verdict = check(unpacked, phrase)
+        if not verdict.passed:
+            raise BackupRefused(
+                f"{path} is not an intact backup; nothing was restored:\n  "
+                + "\n  ".join(verdict.problems[:20])
+            )
+        manifest, keys, contents = verdict.manifest, verdict.keys, verdict.contents
+        assert manifest is not None and keys is not None and contents is not None
+        if manifest.store.kind != database.kind:
+            raise BackupRefused(
+                f"{path} is a backup of a {manifest.store.kind} store; AYTADA_DATABASE_URL names"
+                f" a {database.kind} one (restore it into the kind it came from)"
+            )
+        anchors_dir = _place(aside, settings.anchors_dir, target, token)
+        anchors_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        os.replace(unpacked.path(ANCHORS), anchors_dir / LOG_FILE)
+        assets = unpacked.path(ASSETS.rstrip("/"))
+        if assets.exists():
+            os.replace(assets, aside.data_dir / "assets")
+        for name, content in keys.files.items():
+            _write_private(aside.data_dir / name, content)
+        if database.kind == "sqlite":
+            db = _place(aside, Path(database.path).absolute(), target, token)
+            os.replace(unpacked.path(STORE), db)
+            _keys_back_sqlite(db, keys)
+            env = Database(kind="sqlite", path=str(db)).eventsourcing_env()
+        else:
+            aside.schema = _schema_name(database, token)
+            env = _load_postgres(database, aside.schema, unpacked.path(STORE), manifest, keys)
+        problems, rebuilt = prove(
+            env, anchors_dir, aside.data_dir / "assets", manifest, contents, progress
+        )
+        if problems:
+            raise BackupRefused(
+                "the restored copy did not prove whole, so it was not moved into place:\n  "
+                + "\n  ".join(problems[:20])
+            )
+        shutil.rmtree(aside.data_dir / ".backup")
+        if database.kind == "sqlite":
+            _settle_sqlite(db)
+        _move_into_place(aside, target, database)
+    except BaseException:
+        _remove(aside, database)
+        raise
+    return Restored(
+        manifest,
+        len(contents.projects),
+        len(contents.accounts),
+        manifest.counts.assets,
+        rebuilt,
+        time.monotonic() - began,
+    )
+
+
+def _refuse_non_empty(settings: Settings, database: Database) -> None:
+    """Refuse, touching nothing, unless every place the restore writes to is empty."""
+    found = []
+    data_dir = settings.data_dir
+    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        found.append(f"the data directory {data_dir} is not empty")
+    if database.kind == "sqlite":
+        db = Path(database.path).absolute()
+        if not db.is_relative_to(data_dir) and db.exists():
+            found.append(f"the database {db} exists")
+    anchors = settings.anchors_dir
+    if not anchors.is_relative_to(data_dir) and anchors.exists() and any(anchors.iterdir()):
+        found.append(f"the anchor directory {anchors} is not empty")
+    if database.kind == "postgres":
+        relations = _schema_relations(database, database.db_schema or "public")
+        if relations:
+            found.append(
+                f"the schema {database.db_schema or 'public'} of {database.name} holds"
+                f" {relations} tables, sequences or other relations"
+            )
+    if found:
+        raise BackupRefused(
+            "refusing to restore over existing data (nothing was changed): "
+            + "; ".join(found)
+            + ". Restore into an empty AYTADA_DATA_DIR (and an empty schema on PostgreSQL)."
+        )
+
+
+def _place(aside: _Aside, final: Path, target: Path, token: str) -> Path:
+    """Where `final` is made aside: inside the data dir made aside, or beside it."""
+    if final.is_relative_to(target):
+        return aside.data_dir / final.relative_to(target)
+    made = final.with_name(f".{final.name}.restoring-{token}")
+    aside.moves.append((made, final))
+    return made
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _keys_back_sqlite(db: Path, keys: Keys) -> None:
+    connection = sqlite3.connect(db, isolation_level=None)
+    try:
+        tables = _sqlite_tables(connection)
+        connection.execute("BEGIN")
+        if TEXT_KEYS in tables:
+            connection.executemany(
+                f"INSERT INTO {TEXT_KEYS} (owner_id, key) VALUES (?, ?)"  # noqa: S608
+                " ON CONFLICT (owner_id) DO UPDATE SET key = excluded.key",
+                sorted(keys.text_keys.items()),
+            )
+        if ENDPOINTS in tables:
+            connection.executemany(
+                f"UPDATE {ENDPOINTS} SET secret = ? WHERE id = ?",  # noqa: S608
+                [(secret, id) for id, secret in sorted(keys.webhook_secrets.items())],
+            )
+        if SQLITE_TRACKING in tables:
+            connection.execute(f"DELETE FROM {SQLITE_TRACKING}")  # noqa: S608
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def _sqlite_tables(connection: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _settle_sqlite(db: Path) -> None:
+    """Fold the write-ahead log into the file and drop the lock file made aside."""
+    connection = sqlite3.connect(db)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+    for suffix in ("-wal", "-shm", LOCK_SUFFIX):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{db}{suffix}").unlink()
+
+
+def _schema_name(database: Database, token: str) -> str:
+    return f"{database.db_schema or 'public'}"[:40] + f"_restoring_{token}"
+
+
+@contextlib.contextmanager
+def _postgres(database: Database) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(
+        host=database.host,
+        port=database.port,
+        dbname=database.name,
+        user=database.user,
+        password=database.password,
+        connect_timeout=5,
+    ) as connection:
+        yield connection
+
+
+def _schema_relations(database: Database, schema: str) -> int:
+    with _postgres(database) as pg:
+        row = pg.execute(
+            "SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s",
+            (schema,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _load_postgres(
+    database: Database, schema: str, store: Path, manifest: Manifest, keys: Keys
+) -> dict[str, str]:
+    """Create the schema's tables as the service does, then copy the snapshot's rows in."""
+    with _postgres(database) as pg:
+        pg.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    env = database.model_copy(update={"db_schema": schema}).eventsourcing_env()
+    studio = Studio(env)  # the events and text keys tables, as the service makes them
+    try:
+        SQLStore.of(studio).create([*calls.DDL, *acts.DDL, *webhooks.DDL, *sessions.DDL])
+    finally:
+        studio.close()
+    copy = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        with _postgres(database) as pg:
+            events = sql.Identifier(schema, POSTGRES_EVENTS)
+            names = ["notification_id", "originator_id", "originator_version", "topic", "state"]
+            _copy_rows(pg, events, names, copy.execute(
+                f"SELECT {', '.join(names)} FROM {POSTGRES_EVENTS} ORDER BY notification_id"  # noqa: S608
+            ))
+            if manifest.position:
+                pg.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
+                    (f'"{schema}".{POSTGRES_EVENTS}', manifest.position),
+                )
+            for table in manifest.store.tables:
+                columns = copy.execute(
+                    f"SELECT column_name, data_type FROM {COLUMNS} WHERE table_name = ?"  # noqa: S608
+                    " ORDER BY ordinal",
+                    (table,),
+                ).fetchall()
+                ident = sql.Identifier(schema, table)
+                pg.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                        ident,
+                        sql.SQL(", ").join(
+                            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+                            for c, t in columns
+                        ),
+                    )
+                )
+                names = [c for c, _ in columns]
+                _copy_rows(pg, ident, names, copy.execute(
+                    f"SELECT {', '.join(names)} FROM {table}"  # noqa: S608
+                ))
+            pg.cursor().executemany(
+                sql.SQL(
+                    "INSERT INTO {} (owner_id, key) VALUES (%s, %s)"
+                    " ON CONFLICT (owner_id) DO UPDATE SET key = excluded.key"
+                ).format(sql.Identifier(schema, TEXT_KEYS)),
+                sorted(keys.text_keys.items()),
+            )
+            if keys.webhook_secrets:
+                pg.cursor().executemany(
+                    sql.SQL("UPDATE {} SET secret = %s WHERE id = %s").format(
+                        sql.Identifier(schema, ENDPOINTS)
+                    ),
+                    [(secret, id) for id, secret in sorted(keys.webhook_secrets.items())],
+                )
+    finally:
+        copy.close()
+    return env
+
+
+def _copy_rows(
+    pg: psycopg.Connection[Any], table: sql.Identifier, names: list[str], rows: Any
+) -> None:
+    columns = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table, columns)
+    with pg.cursor().copy(statement) as copy:
+        while batch := rows.fetchmany(_BATCH):
+            for row in batch:
+                copy.write_row(row)
+
+
+def _move_into_place(aside: _Aside, target: Path, database: Database) -> None:
+    """Rename what was made aside onto the (empty) target: the schema, then the data dir."""
+    if target.exists() and any(target.iterdir()):
+        raise BackupRefused(f"{target} is no longer empty; nothing was restored")
+    if aside.schema is not None:
+        wanted = database.db_schema or "public"
+        with _postgres(database) as pg:  # one transaction: both or neither
+            pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} RESTRICT").format(sql.Identifier(wanted)))
+            pg.execute(
+                sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                    sql.Identifier(aside.schema), sql.Identifier(wanted)
+                )
+            )
+        aside.schema = None
+        # The event store's insert function names its schema: made again under the new name.
+        Studio(database.eventsourcing_env()).close()
+    if target.exists():
+        target.rmdir()
+    os.rename(aside.data_dir, target)
+    aside.moved = True
+    for made, final in aside.moves:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(f"{made}{suffix}", f"{final}{suffix}")
+    aside.moves = []
+    _sync(target.parent)
+
+
+def _remove(aside: _Aside, database: Database) -> None:
+    """Remove what a failed restore made aside; the target was never touched."""
+    if not aside.moved:
+        shutil.rmtree(aside.data_dir, ignore_errors=True)
+    for made, _ in aside.moves:
+        for suffix in ("", "-wal", "-shm", LOCK_SUFFIX):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                Path(f"{made}{suffix}").unlink()
+        if made.is_dir():
+            shutil.rmtree(made, ignore_errors=True)
+    if aside.schema is not None:
+        with contextlib.suppress(psycopg.Error), _postgres(database) as pg:
+            pg.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(aside.schema))
+            )
+
+
+def _sync(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
