@@ -23,8 +23,10 @@ from ..adapters.permissions import PRIVATE_DIR, PRIVATE_FILE
 from .manifest import MANIFEST, MANIFEST_SUM, Manifest
 
 BLOCK = tarfile.BLOCKSIZE
-_NAME = re.compile(r"^(manifest\.json|manifest\.sha256|store\.sqlite|anchors\.jsonl|keys\.sealed"
-                   r"|assets/[0-9a-f]{2}/[0-9a-f]{64})$")
+_NAME = re.compile(
+    r"^(manifest\.json|manifest\.sha256|store\.sqlite|anchors\.jsonl|keys\.sealed"
+    r"|assets/[0-9a-f]{2}/[0-9a-f]{64})$"
+)
 _CHUNK = 1 << 20
 
 

@@ -36,7 +36,9 @@ class Contents:
     accounts: set[str] = field(default_factory=set)
     erased_accounts: set[str] = field(default_factory=set)
     owners: dict[str, str] = field(default_factory=dict)  # project -> owning account
-    named: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # asset -> projects
+    named: dict[str, set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )  # asset -> projects
     problems: list[str] = field(default_factory=list)
 
     def needed_assets(self) -> set[str]:
@@ -66,8 +68,8 @@ def read_contents(
         found.problems.append(f"the snapshot cannot be read: {e}")
     finally:
         connection.close()
-    for aggregate_id in sorted(anchored):
-        found.problems.append(f"{aggregate_id} was anchored but has no events in the snapshot")
+    for orphan in sorted(anchored):
+        found.problems.append(f"{orphan} was anchored but has no events in the snapshot")
     return found
 
 

@@ -70,7 +70,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    format: Literal["aytada-es-backup/1"] = FORMAT
+    format: Literal["aytada-es-backup/1"] = "aytada-es-backup/1"
     version: str
     created_at: str
     position: int = Field(ge=0)  # the last event's position in the snapshot

@@ -17,7 +17,7 @@ from ..projections import ProjectionFailed, read_models
 from ..projections.audited import ReadSideOf
 from .contents import Contents
 from .manifest import Manifest
-from .snapshot import Progress, TEXT_KEYS
+from .snapshot import TEXT_KEYS, Progress
 
 
 def prove(
@@ -58,13 +58,17 @@ def prove(
             audit = account_audit(studio, name, None, read_side, anchors)
             if not audit.passed:
                 consistent = all(p.consistent and p.matches_account for p in audit.projects)
-                problems.append(f"account {name!r}: {_why(audit.chain, consistent, audit.findings)}")
+                problems.append(
+                    f"account {name!r}: {_why(audit.chain, consistent, audit.findings)}"
+                )
         problems += _assets(assets_dir, contents)
         keys = SQLStore.of(studio).query(
             f"SELECT COUNT(*) AS n FROM {{{TEXT_KEYS}}} WHERE key IS NOT NULL"  # noqa: S608
         )[0]["n"]
         if keys != manifest.counts.text_keys:
-            problems.append(f"{keys} text keys restored, the backup holds {manifest.counts.text_keys}")
+            problems.append(
+                f"{keys} text keys restored, the backup holds {manifest.counts.text_keys}"
+            )
     finally:
         studio.close()
     return problems, rebuilt

@@ -263,9 +263,14 @@ def _load_postgres(
         with _postgres(database) as pg:
             events = sql.Identifier(schema, POSTGRES_EVENTS)
             names = ["notification_id", "originator_id", "originator_version", "topic", "state"]
-            _copy_rows(pg, events, names, copy.execute(
-                f"SELECT {', '.join(names)} FROM {POSTGRES_EVENTS} ORDER BY notification_id"  # noqa: S608
-            ))
+            _copy_rows(
+                pg,
+                events,
+                names,
+                copy.execute(
+                    f"SELECT {', '.join(names)} FROM {POSTGRES_EVENTS} ORDER BY notification_id"  # noqa: S608
+                ),
+            )
             if manifest.position:
                 pg.execute(
                     "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
@@ -288,9 +293,14 @@ def _load_postgres(
                     )
                 )
                 names = [c for c, _ in columns]
-                _copy_rows(pg, ident, names, copy.execute(
-                    f"SELECT {', '.join(names)} FROM {table}"  # noqa: S608
-                ))
+                _copy_rows(
+                    pg,
+                    ident,
+                    names,
+                    copy.execute(
+                        f"SELECT {', '.join(names)} FROM {table}"  # noqa: S608
+                    ),
+                )
             pg.cursor().executemany(
                 sql.SQL(
                     "INSERT INTO {} (owner_id, key) VALUES (%s, %s)"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from ..domain.errors import ConfigError
 from .manifest import FORMAT, Sealing
 
-PASSPHRASE_VARIABLE = "AYTADA_BACKUP_PASSPHRASE"
+PASSPHRASE_VARIABLE = "AYTADA_BACKUP_PASSPHRASE"  # noqa: S105 (a name, not a value)
 MIN_PASSPHRASE = 12
 # scrypt's cost: 2^15 x 8 x 128 bytes = 32 MiB and about 0.1 s per guess on these machines.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -44,9 +44,7 @@ def seal(plain: bytes, phrase: str) -> tuple[bytes, Sealing]:
     salt, nonce = os.urandom(16), os.urandom(12)
     key = _derive(phrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     sealed = AESGCM(key).encrypt(nonce, plain, FORMAT.encode())
-    how = Sealing(
-        n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, salt=_b64(salt), nonce=_b64(nonce)
-    )
+    how = Sealing(n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, salt=_b64(salt), nonce=_b64(nonce))
     return sealed, how
 
 

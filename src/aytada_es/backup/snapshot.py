@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..config import Database
 
@@ -115,16 +116,14 @@ def postgres_snapshot(database: Database, target: Path) -> Snapshot:
     try:
         with _connect(database) as pg:
             pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            position = _one(pg, f'SELECT COALESCE(MAX(notification_id), 0) FROM "{schema}".{POSTGRES_EVENTS}')  # noqa: S608
+            events = sql.Identifier(schema, POSTGRES_EVENTS)
+            position = _one(
+                pg, sql.SQL("SELECT COALESCE(MAX(notification_id), 0) FROM {}").format(events)
+            )
             snapshot = Snapshot(target, "postgres", POSTGRES_EVENTS, int(position))
             copy.execute("BEGIN")
-            _export(
-                pg,
-                f"SELECT notification_id, originator_id, originator_version, topic, state"  # noqa: S608
-                f' FROM "{schema}".{POSTGRES_EVENTS} ORDER BY notification_id',
-                copy,
-                f"INSERT INTO {POSTGRES_EVENTS} VALUES (?, ?, ?, ?, ?)",
-            )
+            names = ["notification_id", "originator_id", "originator_version", "topic", "state"]
+            _export(pg, schema, POSTGRES_EVENTS, names, copy, order="notification_id")
             for table in _present(pg, schema):
                 columns = pg.execute(
                     "SELECT column_name, data_type, ordinal_position FROM"
@@ -138,12 +137,7 @@ def postgres_snapshot(database: Database, target: Path) -> Snapshot:
                     [(table, c[0], c[1], c[2]) for c in columns],
                 )
                 copy.execute(f"CREATE TABLE {table} ({', '.join(names)})")
-                _export(
-                    pg,
-                    f'SELECT {", ".join(names)} FROM "{schema}".{table}',  # noqa: S608
-                    copy,
-                    f"INSERT INTO {table} VALUES ({', '.join('?' * len(names))})",  # noqa: S608
-                )
+                _export(pg, schema, table, names, copy)
                 snapshot.tables.append(table)
             copy.execute("COMMIT")
             pg.rollback()
@@ -194,16 +188,29 @@ def _present(pg: psycopg.Connection[Any], schema: str) -> list[str]:
     return [t for t in RECORD_TABLES if t in found]
 
 
-def _one(pg: psycopg.Connection[Any], sql: str) -> Any:
-    row = pg.execute(sql).fetchone()  # type: ignore[call-overload]
+def _one(pg: psycopg.Connection[Any], statement: sql.Composed) -> Any:
+    row = pg.execute(statement).fetchone()
     assert row is not None
     return row[0]
 
 
-def _export(pg: psycopg.Connection[Any], select: str, copy: sqlite3.Connection, insert: str) -> None:
+def _export(
+    pg: psycopg.Connection[Any],
+    schema: str,
+    table: str,
+    names: list[str],
+    copy: sqlite3.Connection,
+    order: str = "",
+) -> None:
+    """Copy a table's rows into the SQLite table of the same name, in batches."""
+    columns = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    select = sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier(schema, table))
+    if order:
+        select += sql.SQL(" ORDER BY {}").format(sql.Identifier(order))
+    insert = f"INSERT INTO {table} VALUES ({', '.join('?' * len(names))})"  # noqa: S608 (ours)
     with pg.cursor(name=f"backup_{uuid.uuid4().hex[:8]}") as cursor:
         cursor.itersize = _BATCH
-        cursor.execute(select)  # type: ignore[arg-type]
+        cursor.execute(select)
         while rows := cursor.fetchmany(_BATCH):
             copy.executemany(insert, ([_storable(v) for v in row] for row in rows))
 

@@ -6,10 +6,11 @@ import hashlib
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from .. import __version__
 from ..adapters.anchors import LOG_FILE, Anchor
@@ -30,7 +31,14 @@ from .manifest import (
     StoreInfo,
 )
 from .sealing import seal
-from .snapshot import STEP_PAGES, STEP_PAUSE_S, Progress, Snapshot, postgres_snapshot, sqlite_snapshot
+from .snapshot import (
+    STEP_PAGES,
+    STEP_PAUSE_S,
+    Progress,
+    Snapshot,
+    postgres_snapshot,
+    sqlite_snapshot,
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,11 @@ def take_backup(
         with writing(path) as tar:
             add_bytes(tar, MANIFEST, body, mtime)
             add_bytes(tar, MANIFEST_SUM, hashlib.sha256(body).hexdigest().encode() + b"\n", mtime)
-            add(tar, Source(STORE, members[STORE].size, partial(store.open, "rb"), members[STORE].sha256), mtime)
+            add(
+                tar,
+                Source(STORE, members[STORE].size, _reader(store), members[STORE].sha256),
+                mtime,
+            )
             add_bytes(tar, ANCHORS, anchors_bytes, mtime)
             add_bytes(tar, KEYS, sealed, mtime)
             for source in assets:
@@ -140,7 +152,7 @@ def _assets(root: Path, contents: Contents) -> tuple[list[Source], list[str]]:
             if asset in needed:
                 missing.append(asset)
             continue
-        opener = partial(file.open, "rb")
+        opener = _reader(file)
         sources.append(Source(f"{ASSETS}{asset[:2]}/{asset}", size, opener, sha256=asset))
     return sources, missing
 
@@ -166,3 +178,7 @@ def _member(data: bytes) -> Member:
 def _file_sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _reader(path: Path) -> Callable[[], BinaryIO]:
+    return lambda: path.open("rb")

@@ -137,7 +137,9 @@ def _check_assets(manifest: Manifest, contents: Contents, problems: list[str]) -
                 problems.append(f"{name}: its content is not the asset {asset}")
             present.add(asset)
     if len(present) != manifest.counts.assets:
-        problems.append(f"{len(present)} assets in the file, the manifest says {manifest.counts.assets}")
+        problems.append(
+            f"{len(present)} assets in the file, the manifest says {manifest.counts.assets}"
+        )
     for asset in sorted(contents.needed_assets() - present):
         problems.append(f"asset {asset} is named by an event but not in the backup")
     for asset in manifest.missing_assets:

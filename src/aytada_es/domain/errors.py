@@ -2,7 +2,7 @@
 
 AytadaError
  ├── ConfigError                 bad or missing configuration (fails loudly at start-up)
- ├── BackupRefused               a backup, verify or restore that would not be whole: nothing changed
+ ├── BackupRefused               a backup or restore that would not be whole: nothing changed
  ├── BadInput                    a request or message that does not validate (422)
  ├── NotFound                    (404)
  │    ├── ProjectNotFound        missing, or someone else's: the same answer
