@@ -7,6 +7,7 @@ import os
 import random
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -28,7 +29,7 @@ from aytada_es.domain.errors import BackupRefused
 from aytada_es.erasure import erase_user
 from aytada_es.pack.signing import signing_key
 from aytada_es.projections import read_models
-from conftest import PG_DSN
+from conftest import PG_DSN, require_postgres
 
 PHRASE = "a long enough passphrase"
 TITLE = "Wintergreen Quill"  # sealed in the store: readable after a restore only with the keys
@@ -40,27 +41,6 @@ def settings_for(data_dir: Path, database_url: str = "") -> Settings:
     if database_url:
         env["AYTADA_DATABASE_URL"] = database_url
     return Settings.from_env(env)
-
-
-@pytest.fixture
-def target_url(database_url: str) -> Iterator[str]:
-    """Where a restore goes: a fresh schema on PostgreSQL, a file under the data dir on SQLite."""
-    if not database_url.startswith("postgresql"):
-        yield ""
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as pg:
-        pg.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as pg:
-            pg.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            left = pg.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{schema}%",)
-            ).fetchall()
-            for (name,) in left:
-                pg.execute(f"DROP SCHEMA {name} CASCADE")
 
 
 def small_store(settings: Settings) -> dict[str, object]:
@@ -105,19 +85,66 @@ def small_store(settings: Settings) -> dict[str, object]:
         studio.close()
 
 
+@dataclass(frozen=True)
+class Made:
+    """A small store and its backup, shared by the module's tests (none changes them)."""
+
+    settings: Settings
+    path: Path
+    facts: dict[str, object]
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def made(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Made]:
+    home = tmp_path_factory.mktemp("source")
+    schema = ""
+    if request.param == "postgres":
+        require_postgres()
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_DSN, autocommit=True) as pg:
+            pg.execute(f"CREATE SCHEMA {schema}")
+    url = f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}" if schema else ""
+    settings = settings_for(home / "var", url)
+    try:
+        facts = small_store(settings)
+        path = home / "backup.tar"
+        taken = take_backup(settings, path, PHRASE)
+        assert taken.problems == []
+        yield Made(settings, path, facts)
+    finally:
+        if schema:
+            with psycopg.connect(PG_DSN, autocommit=True) as pg:
+                pg.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
-def made(settings: Settings, tmp_path: Path) -> tuple[Path, dict[str, object]]:
-    facts = small_store(settings)
-    path = tmp_path / "backup.tar"
-    taken = take_backup(settings, path, PHRASE)
-    assert taken.problems == []
-    return path, facts
+def target_url(made: Made) -> Iterator[str]:
+    """Where a restore goes: a fresh schema on PostgreSQL, a file under the data dir on SQLite."""
+    if made.settings.database().kind == "sqlite":
+        yield ""
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as pg:
+        pg.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}"
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as pg:
+            pg.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            left = pg.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{schema}%",)
+            ).fetchall()
+            for (name,) in left:
+                pg.execute(f"DROP SCHEMA {name} CASCADE")
 
 
-def test_a_backup_is_private_holds_no_key_in_clear_and_verifies(
-    settings: Settings, made: tuple[Path, dict[str, object]]
-) -> None:
-    path, facts = made
+def test_a_backup_is_private_holds_no_key_in_clear_and_verifies(made: Made) -> None:
+    settings = made.settings
+    path, facts = made.path, made.facts
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     data = path.read_bytes()
     assert str(facts["key"]).encode() not in data
@@ -132,9 +159,9 @@ def test_a_backup_is_private_holds_no_key_in_clear_and_verifies(
 
 
 def test_every_flipped_byte_is_refused_by_verify_and_restore_leaves_the_target_untouched(
-    made: tuple[Path, dict[str, object]], target_url: str, tmp_path: Path
+    made: Made, target_url: str, tmp_path: Path
 ) -> None:
-    path, _ = made
+    path = made.path
     data = path.read_bytes()
     size = len(data)
     # The first header (its checksum's last byte too), the manifest, the store, the padding
@@ -163,13 +190,13 @@ def test_every_flipped_byte_is_refused_by_verify_and_restore_leaves_the_target_u
 
 
 def test_the_commands_exit_1_on_a_corrupt_backup_and_leave_the_target_untouched(
-    made: tuple[Path, dict[str, object]],
+    made: Made,
     target_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path, _ = made
+    path = made.path
     flipped = bytearray(path.read_bytes())
     flipped[len(flipped) // 2] ^= 0x01
     broken = tmp_path / "broken.tar"
@@ -186,13 +213,13 @@ def test_the_commands_exit_1_on_a_corrupt_backup_and_leave_the_target_untouched(
 
 
 def test_a_non_empty_target_is_refused_and_untouched(
-    made: tuple[Path, dict[str, object]],
+    made: Made,
     target_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path, _ = made
+    path = made.path
     target = tmp_path / "restored"
     target.mkdir()
     (target / "notes.txt").write_text("mine")
@@ -216,12 +243,11 @@ def test_a_non_empty_target_is_refused_and_untouched(
 
 
 def test_a_restore_brings_back_sealed_text_keys_secrets_and_erasures(
-    settings: Settings,
-    made: tuple[Path, dict[str, object]],
+    made: Made,
     target_url: str,
     tmp_path: Path,
 ) -> None:
-    path, facts = made
+    path, facts, settings = made.path, made.facts, made.settings
     target = tmp_path / "restored"
     restored = settings_for(target, target_url)
     done = restore_backup(restored, path, PHRASE)
