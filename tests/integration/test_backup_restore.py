@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 import aytada_es.cli as aytada_es
 from aytada_es.application import Studio
 from aytada_es.config import Settings
+from aytada_es.testing import wait_for
 from conftest import NO_RATE_LIMITS, PG_DSN
 
 pytestmark = pytest.mark.kafka
@@ -122,11 +123,10 @@ async def test_a_backup_taken_while_projects_run_restores_into_a_serve_that_has_
 
                 first = [await create(n) for n in range(4)]
 
-                async def all_completed() -> bool:
-                    videos = (await http.get("/api/videos")).json()["videos"]
-                    return sum(v["status"] == "completed" for v in videos) >= len(first)
+                def all_completed() -> bool:
+                    return len(statuses(url, auth)["completed"]) >= len(first)
 
-                await wait_until(all_completed, 60, "the first projects to complete")
+                await wait_for(all_completed, timeout_s=60, what="the first projects to complete")
                 more: list[str] = []
 
                 async def keep_creating() -> None:
@@ -165,12 +165,10 @@ async def test_a_backup_taken_while_projects_run_restores_into_a_serve_that_has_
             assert again is None  # the demo user came back with the restore, its token too
             async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as http:
 
-                async def shown() -> bool:
-                    videos = (await http.get("/api/videos")).json()["videos"]
-                    done = {v["id"] for v in videos if v["status"] == "completed"}
-                    return complete <= done
+                def shown() -> bool:
+                    return complete <= statuses(url, auth)["completed"]
 
-                await wait_until(shown, 30, "every project complete at the backup in My Videos")
+                await wait_for(shown, timeout_s=30, what="the complete projects in My Videos")
                 monkeypatch.setenv("AYTADA_DATA_DIR", target_env["AYTADA_DATA_DIR"])
                 if postgres:
                     monkeypatch.setenv("AYTADA_DATABASE_URL", target_url)
@@ -191,21 +189,20 @@ async def test_a_backup_taken_while_projects_run_restores_into_a_serve_that_has_
                 assert answer.status_code == 201, answer.text
                 new = answer.json()["id"]
 
-                async def new_completed() -> bool:
-                    return (await http.get(f"/api/projects/{new}")).json()["status"] == "completed"
+                def new_completed() -> bool:
+                    return new in statuses(url, auth)["completed"]
 
-                await wait_until(new_completed, 60, "a new autopilot project to complete")
+                await wait_for(new_completed, timeout_s=60, what="a new project to complete")
     finally:
         if postgres:
             with psycopg.connect(PG_DSN, autocommit=True) as pg:
                 pg.execute(f"DROP SCHEMA IF EXISTS {target_schema} CASCADE")
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    """Wait for an async check to hold; fail naming what did not happen."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not await check():
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
+def statuses(url: str, auth: dict[str, str]) -> dict[str, set[str]]:
+    """My Videos: the project ids by status."""
+    videos = httpx.get(f"{url}/api/videos", headers=auth, timeout=10).json()["videos"]
+    found: dict[str, set[str]] = {"completed": set()}
+    for video in videos:
+        found.setdefault(video["status"], set()).add(video["id"])
+    return found
