@@ -203,14 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .config import Settings
-
-    if args.command == "broker":
-        return _broker(args.port)
     if args.command in ("backup", "restore"):
         from .backup.commands import run as backup_run  # verify needs no store nor settings
 
         return backup_run(args)
+    from .config import Settings
+
+    if args.command == "broker":
+        return _broker(args.port)
     settings = Settings.from_env(os.environ)
     if args.command == "users":
         return _users(settings, args)
