@@ -79,10 +79,11 @@ def test_a_subcommands_help_loads_nothing_of_the_service() -> None:
 
 
 def test_backup_verify_loads_neither_the_service_nor_the_studio(tmp_path: Path) -> None:
-    missing = tmp_path / "absent.tar"
-    status, output, modules = imported_by(["backup", "verify", str(missing)])
+    garbage = tmp_path / "garbage.tar"
+    garbage.write_bytes(b"not a backup" * 100)
+    status, output, modules = imported_by(["backup", "verify", str(garbage)])
 
-    assert status == 1
+    assert status == 1 and "NOT INTACT" in output
     assert service_only(modules) == set()
     assert "aytada_es.application" not in modules and "aytada_es.config" not in modules
 
