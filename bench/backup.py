@@ -13,6 +13,7 @@ side by side with the writer alone. `--restore` also times `backup verify` and `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -48,10 +49,8 @@ def ensure_history(settings: Settings, projects: int, owners: int) -> int:
             began = time.perf_counter()
             store_history(studio, projects, owners)
             print(f"stored the history in {time.perf_counter() - began:.1f} s (reused next)")
-        try:
+        with contextlib.suppress(AccountExists):  # made on the first run
             studio.open_account(WRITER, credits=0)
-        except AccountExists:
-            pass
         return studio.recorder.max_notification_id() or 0
     finally:
         studio.close()
