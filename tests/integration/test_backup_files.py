@@ -249,6 +249,7 @@ def test_a_restore_brings_back_sealed_text_keys_secrets_and_erasures(
 ) -> None:
     path, facts, settings = made.path, made.facts, made.settings
     target = tmp_path / "restored"
+    target.mkdir()  # an empty directory (a volume's mount point, say) is restored into
     restored = settings_for(target, target_url)
     done = restore_backup(restored, path, PHRASE)
     assert (done.projects, done.accounts) == (2, 2)

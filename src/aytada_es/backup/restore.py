@@ -25,7 +25,7 @@ from psycopg import sql
 
 from ..adapters import acts, calls, sessions, webhooks
 from ..adapters.anchors import LOG_FILE
-from ..adapters.permissions import PRIVATE_DIR, PRIVATE_FILE
+from ..adapters.permissions import PRIVATE_DIR, PRIVATE_FILE, private_dir
 from ..adapters.sql import SQLStore
 from ..adapters.sqlite import LOCK_SUFFIX
 from ..application import Studio
@@ -56,12 +56,13 @@ class Restored:
 
 @dataclass
 class _Aside:
-    """What a restore made beside its target, to move into place or to remove."""
+    """What a restore made aside (beside or inside its empty target), to move or to remove."""
 
     data_dir: Path
     moves: list[tuple[Path, Path]] = field(default_factory=list)  # (aside, final)
     schema: str | None = None  # PostgreSQL: the schema restored into
     moved: bool = False  # the data dir made aside is in place
+    inside: bool = False  # made inside the empty target dir, whose entries it becomes
 
 
 def restore_backup(
@@ -76,8 +77,11 @@ def restore_backup(
     _refuse_non_empty(settings, database)
     token = secrets.token_hex(4)
     target = settings.data_dir
-    aside = _Aside(target.parent / f".{target.name}.restoring-{token}")
-    target.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    if target.is_dir():  # empty; perhaps a mount point (a volume): restored inside, then moved up
+        aside = _Aside(target / f".restoring-{token}", inside=True)
+    else:
+        aside = _Aside(target.parent / f".{target.name}.restoring-{token}")
+        target.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     aside.data_dir.mkdir(mode=PRIVATE_DIR)
     try:
         unpacked = unpack(path, aside.data_dir / ".backup")
@@ -333,7 +337,7 @@ def _copy_rows(
 
 def _move_into_place(aside: _Aside, target: Path, database: Database) -> None:
     """Rename what was made aside onto the (empty) target: the schema, then the data dir."""
-    if target.exists() and any(target.iterdir()):
+    if target.exists() and any(e != aside.data_dir for e in target.iterdir()):
         raise BackupRefused(f"{target} is no longer empty; nothing was restored")
     if aside.schema is not None:
         wanted = database.db_schema or "public"
@@ -347,9 +351,13 @@ def _move_into_place(aside: _Aside, target: Path, database: Database) -> None:
         aside.schema = None
         # The event store's insert function names its schema: made again under the new name.
         Studio(database.eventsourcing_env()).close()
-    if target.exists():
-        target.rmdir()
-    os.rename(aside.data_dir, target)
+    if aside.inside:
+        for entry in sorted(aside.data_dir.iterdir()):
+            os.rename(entry, target / entry.name)
+        aside.data_dir.rmdir()
+        private_dir(target)  # 0700, as the service keeps it
+    else:
+        os.rename(aside.data_dir, target)
     aside.moved = True
     for made, final in aside.moves:
         for suffix in ("", "-wal", "-shm"):
