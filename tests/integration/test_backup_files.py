@@ -298,3 +298,32 @@ def assert_untouched(target: Path, target_url: str) -> None:
             ).fetchone()
         assert relations == (0,) and aside == (0,)
     assert os.path.exists(target.parent)
+
+
+@pytest.mark.parametrize("made", ["sqlite"], indirect=True)  # PostgreSQL's is a schema
+def test_a_database_and_anchors_kept_outside_the_data_dir_are_restored_where_they_belong(
+    made: Made, tmp_path: Path
+) -> None:
+    database, anchors = tmp_path / "db" / "store.sqlite", tmp_path / "anchored"
+    restored = Settings.from_env(
+        {
+            "AYTADA_DATA_DIR": str(tmp_path / "restored"),
+            "AYTADA_DATABASE_URL": f"sqlite:///{database}",
+            "AYTADA_ANCHOR_DIR": str(anchors),
+            "AYTADA_PROVIDERS": "instant",
+        }
+    )
+    database.parent.mkdir()
+    done = restore_backup(restored, made.path, PHRASE)
+    assert done.projects == 2
+    assert sorted(p.name for p in database.parent.iterdir()) == ["store.sqlite"]
+    assert (anchors / "anchors.jsonl").read_bytes() == (
+        made.settings.anchors_dir / "anchors.jsonl"
+    ).read_bytes()
+    assert not (tmp_path / "restored" / "aytada.sqlite").exists()
+    studio = Studio(restored.database().eventsourcing_env())
+    try:
+        assert studio.project(made.facts["kept"]).title == TITLE  # type: ignore[arg-type]
+    finally:
+        studio.close()
+    assert not [p for p in tmp_path.rglob("*") if ".restoring-" in p.name]
