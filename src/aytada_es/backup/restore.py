@@ -15,31 +15,23 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import psycopg
-from psycopg import sql
-
-from ..adapters import acts, calls, sessions, webhooks
 from ..adapters.anchors import LOG_FILE
 from ..adapters.permissions import PRIVATE_DIR, PRIVATE_FILE, private_dir
-from ..adapters.sql import SQLStore
 from ..adapters.sqlite import LOCK_SUFFIX
-from ..application import Studio
 from ..config import Database, Settings
 from ..domain.errors import BackupRefused
+from . import schemas
 from .archive import unpack
 from .keys import Keys
 from .manifest import ANCHORS, ASSETS, STORE, Manifest
 from .proof import prove
-from .snapshot import COLUMNS, ENDPOINTS, POSTGRES_EVENTS, TEXT_KEYS, Progress
+from .snapshot import ENDPOINTS, TEXT_KEYS, Progress
 from .verify import check
 
 SQLITE_TRACKING = "tracking"  # the relay's position: a restored store was never published
-_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -112,8 +104,8 @@ def restore_backup(
             _keys_back_sqlite(db, keys)
             env = Database(kind="sqlite", path=str(db)).eventsourcing_env()
         else:
-            aside.schema = _schema_name(database, token)
-            env = _load_postgres(database, aside.schema, unpacked.path(STORE), manifest, keys)
+            aside.schema = schemas.aside_name(database, token)
+            env = schemas.load(database, aside.schema, unpacked.path(STORE), manifest, keys)
         problems, rebuilt = prove(
             env, anchors_dir, aside.data_dir / "assets", manifest, contents, progress
         )
@@ -153,7 +145,7 @@ def _refuse_non_empty(settings: Settings, database: Database) -> None:
     if not anchors.is_relative_to(data_dir) and anchors.exists() and any(anchors.iterdir()):
         found.append(f"the anchor directory {anchors} is not empty")
     if database.kind == "postgres":
-        relations = _schema_relations(database, database.db_schema or "public")
+        relations = schemas.relations(database, database.db_schema or "public")
         if relations:
             found.append(
                 f"the schema {database.db_schema or 'public'} of {database.name} holds"
@@ -223,134 +215,13 @@ def _settle_sqlite(db: Path) -> None:
             Path(f"{db}{suffix}").unlink()
 
 
-def _schema_name(database: Database, token: str) -> str:
-    return f"{database.db_schema or 'public'}"[:40] + f"_restoring_{token}"
-
-
-@contextlib.contextmanager
-def _postgres(database: Database) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(
-        host=database.host,
-        port=database.port,
-        dbname=database.name,
-        user=database.user,
-        password=database.password,
-        connect_timeout=5,
-    ) as connection:
-        yield connection
-
-
-def _schema_relations(database: Database, schema: str) -> int:
-    with _postgres(database) as pg:
-        row = pg.execute(
-            "SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s",
-            (schema,),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _load_postgres(
-    database: Database, schema: str, store: Path, manifest: Manifest, keys: Keys
-) -> dict[str, str]:
-    """Create the schema's tables as the service does, then copy the snapshot's rows in."""
-    with _postgres(database) as pg:
-        pg.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    env = database.model_copy(update={"db_schema": schema}).eventsourcing_env()
-    studio = Studio(env)  # the events and text keys tables, as the service makes them
-    try:
-        SQLStore.of(studio).create([*calls.DDL, *acts.DDL, *webhooks.DDL, *sessions.DDL])
-    finally:
-        studio.close()
-    copy = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
-    try:
-        with _postgres(database) as pg:
-            events = sql.Identifier(schema, POSTGRES_EVENTS)
-            names = ["notification_id", "originator_id", "originator_version", "topic", "state"]
-            _copy_rows(
-                pg,
-                events,
-                names,
-                copy.execute(
-                    f"SELECT {', '.join(names)} FROM {POSTGRES_EVENTS} ORDER BY notification_id"  # noqa: S608
-                ),
-            )
-            if manifest.position:
-                pg.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
-                    (f'"{schema}".{POSTGRES_EVENTS}', manifest.position),
-                )
-            for table in manifest.store.tables:
-                columns = copy.execute(
-                    f"SELECT column_name, data_type FROM {COLUMNS} WHERE table_name = ?"  # noqa: S608
-                    " ORDER BY ordinal",
-                    (table,),
-                ).fetchall()
-                ident = sql.Identifier(schema, table)
-                pg.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-                        ident,
-                        sql.SQL(", ").join(
-                            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
-                            for c, t in columns
-                        ),
-                    )
-                )
-                names = [c for c, _ in columns]
-                _copy_rows(
-                    pg,
-                    ident,
-                    names,
-                    copy.execute(
-                        f"SELECT {', '.join(names)} FROM {table}"  # noqa: S608
-                    ),
-                )
-            pg.cursor().executemany(
-                sql.SQL(
-                    "INSERT INTO {} (owner_id, key) VALUES (%s, %s)"
-                    " ON CONFLICT (owner_id) DO UPDATE SET key = excluded.key"
-                ).format(sql.Identifier(schema, TEXT_KEYS)),
-                sorted(keys.text_keys.items()),
-            )
-            if keys.webhook_secrets:
-                pg.cursor().executemany(
-                    sql.SQL("UPDATE {} SET secret = %s WHERE id = %s").format(
-                        sql.Identifier(schema, ENDPOINTS)
-                    ),
-                    [(secret, id) for id, secret in sorted(keys.webhook_secrets.items())],
-                )
-    finally:
-        copy.close()
-    return env
-
-
-def _copy_rows(
-    pg: psycopg.Connection[Any], table: sql.Identifier, names: list[str], rows: Any
-) -> None:
-    columns = sql.SQL(", ").join(sql.Identifier(n) for n in names)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table, columns)
-    with pg.cursor().copy(statement) as copy:
-        while batch := rows.fetchmany(_BATCH):
-            for row in batch:
-                copy.write_row(row)
-
-
 def _move_into_place(aside: _Aside, target: Path, database: Database) -> None:
     """Rename what was made aside onto the (empty) target: the schema, then the data dir."""
     if target.exists() and any(e != aside.data_dir for e in target.iterdir()):
         raise BackupRefused(f"{target} is no longer empty; nothing was restored")
     if aside.schema is not None:
-        wanted = database.db_schema or "public"
-        with _postgres(database) as pg:  # one transaction: both or neither
-            pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} RESTRICT").format(sql.Identifier(wanted)))
-            pg.execute(
-                sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-                    sql.Identifier(aside.schema), sql.Identifier(wanted)
-                )
-            )
+        schemas.rename(database, aside.schema)
         aside.schema = None
-        # The event store's insert function names its schema: made again under the new name.
-        Studio(database.eventsourcing_env()).close()
     if aside.inside:
         for entry in sorted(aside.data_dir.iterdir()):
             os.rename(entry, target / entry.name)
@@ -378,10 +249,7 @@ def _remove(aside: _Aside, database: Database) -> None:
         if made.is_dir():
             shutil.rmtree(made, ignore_errors=True)
     if aside.schema is not None:
-        with contextlib.suppress(psycopg.Error), _postgres(database) as pg:
-            pg.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(aside.schema))
-            )
+        schemas.drop(database, aside.schema)
 
 
 def _sync(directory: Path) -> None:
