@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from ..application import Studio
 from ..config import Database
 from .keys import Keys
 from .manifest import Manifest
-from .snapshot import COLUMNS, ENDPOINTS, POSTGRES_EVENTS, TEXT_KEYS
+from .snapshot import COLUMNS, ENDPOINTS, POSTGRES_EVENTS, TEXT_KEYS, connect
 
 _BATCH = 5000
 
@@ -27,22 +26,9 @@ def aside_name(database: Database, token: str) -> str:
     return f"{database.db_schema or 'public'}"[:40] + f"_restoring_{token}"
 
 
-@contextlib.contextmanager
-def _postgres(database: Database) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(
-        host=database.host,
-        port=database.port,
-        dbname=database.name,
-        user=database.user,
-        password=database.password,
-        connect_timeout=5,
-    ) as connection:
-        yield connection
-
-
 def relations(database: Database, schema: str) -> int:
     """How many tables, sequences, indexes and views the schema holds (0: empty or absent)."""
-    with _postgres(database) as pg:
+    with connect(database) as pg:
         row = pg.execute(
             "SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s",
@@ -55,7 +41,7 @@ def load(
     database: Database, schema: str, store: Path, manifest: Manifest, keys: Keys
 ) -> dict[str, str]:
     """Create the schema's tables as the service does, then copy the snapshot's rows in."""
-    with _postgres(database) as pg:
+    with connect(database) as pg:
         pg.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     env = database.model_copy(update={"db_schema": schema}).eventsourcing_env()
     studio = Studio(env)  # the events and text keys tables, as the service makes them
@@ -65,7 +51,7 @@ def load(
         studio.close()
     copy = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:
-        with _postgres(database) as pg:
+        with connect(database) as pg:
             events = sql.Identifier(schema, POSTGRES_EVENTS)
             names = ["notification_id", "originator_id", "originator_version", "topic", "state"]
             _copy_rows(
@@ -139,7 +125,7 @@ def _copy_rows(
 def rename(database: Database, schema: str) -> None:
     """Put the restored schema in place of the (empty) target one, in one transaction."""
     wanted = database.db_schema or "public"
-    with _postgres(database) as pg:  # both or neither; RESTRICT: only an empty one is dropped
+    with connect(database) as pg:  # both or neither; RESTRICT: only an empty one is dropped
         pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} RESTRICT").format(sql.Identifier(wanted)))
         pg.execute(
             sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
@@ -152,5 +138,5 @@ def rename(database: Database, schema: str) -> None:
 
 def drop(database: Database, schema: str) -> None:
     """Remove a schema a failed restore made."""
-    with contextlib.suppress(psycopg.Error), _postgres(database) as pg:
+    with contextlib.suppress(psycopg.Error), connect(database) as pg:
         pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

@@ -114,7 +114,7 @@ def postgres_snapshot(database: Database, target: Path) -> Snapshot:
         " ordinal INTEGER)"
     )
     try:
-        with _connect(database) as pg:
+        with connect(database) as pg:
             pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             events = sql.Identifier(schema, POSTGRES_EVENTS)
             position = _one(
@@ -168,7 +168,8 @@ def _take_keys_out(copy: sqlite3.Connection, snapshot: Snapshot) -> None:
         raise sqlite3.DatabaseError("the snapshot failed SQLite's integrity check")
 
 
-def _connect(database: Database) -> psycopg.Connection[Any]:
+def connect(database: Database) -> psycopg.Connection[Any]:
+    """A connection to the database's server (a transaction until it is closed)."""
     return psycopg.connect(
         host=database.host,
         port=database.port,
