@@ -32,6 +32,8 @@ def add_commands(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `backup`, `backup verify` or `restore`; 0 done, 1 refused or not intact, 2 bad input."""
+    import sqlite3
+
     from ..domain.errors import BackupRefused
 
     try:
@@ -45,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         return _backup(Path(words[0]))
     except BackupRefused as e:
         print(f"aytada-es: {e.message}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as e:  # no such directory, no store to back up, ...
+        print(f"aytada-es: {args.command} failed, nothing was written: {e}", file=sys.stderr)
         return 1
 
 

@@ -74,7 +74,8 @@ def sqlite_snapshot(
 ) -> Snapshot:
     """Copy the SQLite event store at one moment into `target`, writers going on meanwhile."""
     began = time.monotonic()
-    source = sqlite3.connect(database, isolation_level=None, timeout=30)
+    # mode=rw: a missing store is an error, never an empty file made here.
+    source = sqlite3.connect(f"file:{database}?mode=rw", uri=True, isolation_level=None, timeout=30)
     copy = sqlite3.connect(target, isolation_level=None)
     steps = 0
 
