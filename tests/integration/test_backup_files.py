@@ -313,8 +313,7 @@ def test_a_database_and_anchors_kept_outside_the_data_dir_are_restored_where_the
             "AYTADA_PROVIDERS": "instant",
         }
     )
-    database.parent.mkdir()
-    done = restore_backup(restored, made.path, PHRASE)
+    done = restore_backup(restored, made.path, PHRASE)  # its directory is made
     assert done.projects == 2
     assert sorted(p.name for p in database.parent.iterdir()) == ["store.sqlite"]
     assert (anchors / "anchors.jsonl").read_bytes() == (

@@ -100,6 +100,7 @@ def restore_backup(
             _write_private(aside.data_dir / name, content)
         if database.kind == "sqlite":
             db = _place(aside, Path(database.path).absolute(), target, token)
+            db.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
             os.replace(unpacked.path(STORE), db)
             _keys_back_sqlite(db, keys)
             env = Database(kind="sqlite", path=str(db)).eventsourcing_env()
