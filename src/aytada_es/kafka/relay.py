@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
@@ -14,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification, PersistenceError, Tracking, TrackingRecorder
 
 from .._waiting import Doorbell, wait_or_timeout
+from ..adapters.sql import SQLStore
 from ..application import Studio
 from ..domain.account import Account
 from ..domain.errors import ConfigError
@@ -27,6 +30,33 @@ from .watch import BrokerWatch
 
 log = logging.getLogger(__name__)
 TRACKING_NAME = "kafka-relay"
+# What the topics promise to hold, as Kafka's `retention.ms` does: seven days by default.
+DEFAULT_RETENTION_S = 7 * 24 * 3600.0
+# Active projects' older events are read this many projects at a time.
+_ACTIVE_CHUNK = 500
+_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
+
+
+@dataclass(frozen=True)
+class ActiveProjects:
+    """The projects with a request in flight, as a read model knew them at `position`.
+
+    Events after `position` are republished whatever their age: the read model had not seen
+    them, so a request among them would otherwise be missed.
+    """
+
+    position: int
+    project_ids: Collection[UUID]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a relay publishes again after a broker loss: the active projects' events from
+    before the window, then every event of the window, `start`..`until`."""
+
+    start: int
+    until: int
+    older: list[Notification]
 
 
 def _tracking_recorder(studio: Studio) -> TrackingRecorder:
@@ -46,7 +76,9 @@ class Relay:
     Only the holder of the relay lock publishes; other relays stand by and take over when it
     dies. A restart or a takeover resumes from the recorded position, so it may publish the
     last batch again (consumers act once per event) but never skips one. When the broker has
-    lost what was published (see `BrokerWatch`), the relay publishes the whole log again.
+    lost what was published (see `BrokerWatch`), the relay publishes again what the topics
+    promise: the events of the retention window and every event of a project with a request
+    in flight (`active`; without it, the whole log).
 
     Building one touches neither the database nor the broker: `prepare` (blocking) reads how
     far the relays got, and `run` starts from what is recorded anyway.
@@ -63,6 +95,8 @@ class Relay:
         bootstrap: str = "",
         batch: int = 1000,
         lock: RelayLock | None = None,
+        retention_s: float = DEFAULT_RETENTION_S,
+        active: Callable[[], ActiveProjects] | None = None,
     ) -> None:
         self.studio = studio
         self.producer = producer
@@ -87,6 +121,17 @@ class Relay:
         self.replay_until = 0
         self._republished_before = 0
         self.position = 0
+        self.retention_s = retention_s
+        # Blocking: the projects with a request in flight (the open_steps read model).
+        self.active = active
+        # Of the last replay: where its window began, and the active projects' older events
+        # published before it (counted in `republished` too).
+        self.replay_start = 0
+        self.republished_older = 0
+        self._older: list[Notification] = []
+        # Published since the broker was last found empty (what a broker roll weighs).
+        self.published_since_loss = 0
+        self.last_replay = 0
 
     def prepare(self) -> None:
         """Read how far the relays got, creating their tracking table if need be (blocking)."""
@@ -127,6 +172,8 @@ class Relay:
 
     async def publish_batch(self) -> int:
         """Publish the next batch and record the position; returns how many were published."""
+        if self._older:
+            return await self._publish_older()
         notifications = await asyncio.to_thread(
             self.studio.recorder.select_notifications, self.position + 1, self.batch
         )
@@ -143,7 +190,83 @@ class Relay:
         self.republished += sum(1 for n in notifications if n.id <= self.replay_until)
         self.position = last
         self.published += len(notifications)
+        self.published_since_loss += len(notifications)
         return len(notifications)
+
+    async def _publish_older(self) -> int:
+        """Publish the next batch of the active projects' events from before the window."""
+        notifications, self._older = self._older[: self.batch], self._older[self.batch :]
+        messages = await asyncio.to_thread(lambda: [self.envelope(n) for n in notifications])
+        self.watch.acknowledged(await self.sender.send(messages))
+        types = frozenset(m.type for m in messages)
+        for listener in self.listeners:
+            listener(types)
+        self.republished += len(notifications)
+        self.republished_older += len(notifications)
+        self.published += len(notifications)
+        self.published_since_loss += len(notifications)
+        return len(notifications)
+
+    def replay(self, until: int, now: datetime | None = None) -> Replay:
+        """What to publish again of positions 1..`until` after a broker loss (blocking).
+
+        The window: every event stored within the retention, and every event after the
+        position the active projects were known at. Before it: the active projects' events.
+        """
+        if self.active is None:
+            return Replay(1, until, [])
+        active = self.active()
+        cutoff = (now or datetime.now(UTC)) - timedelta(seconds=self.retention_s)
+        start = min(self.first_stored_since(cutoff, until), active.position + 1)
+        return Replay(start, until, self.events_before(start, active.project_ids))
+
+    def first_stored_since(self, cutoff: datetime, until: int) -> int:
+        """The first position up to `until` stored at or after `cutoff` (else `until` + 1).
+
+        Positions come in the order events were stored, and so do their times: a binary search
+        decodes about 20 events, however long the log.
+        """
+        select = self.studio.recorder.select_notifications
+        low, high = 1, until + 1  # the answer lies in low..high
+        while low < high:
+            middle = (low + high) // 2
+            found = select(middle, 1, stop=until)
+            if not found:
+                high = middle
+                continue
+            event = self.studio.sealed_mapper.to_domain_event(found[0])
+            assert isinstance(event, Aggregate.Event)
+            if event.timestamp >= cutoff:
+                high = middle
+            else:
+                low = found[0].id + 1
+        return low
+
+    def events_before(self, start: int, project_ids: Collection[UUID]) -> list[Notification]:
+        """Every stored event of these aggregates before position `start`, in log order."""
+        if start <= 1 or not project_ids:
+            return []
+        store = SQLStore.of(self.studio)
+        table = getattr(self.studio.recorder, "events_table_name", "stored_events")
+        ids = sorted(str(i) for i in project_ids)
+        found: list[Notification] = []
+        for offset in range(0, len(ids), _ACTIVE_CHUNK):
+            chunk = ids[offset : offset + _ACTIVE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            where = f"originator_id IN ({marks}) AND notification_id < ?"
+            sql = f"SELECT {_COLUMNS} FROM {{{table}}} WHERE {where}"  # noqa: S608 (ours)
+            rows = store.query(sql, (*(_stored_id(store, i) for i in chunk), start))
+            found += [
+                Notification(
+                    id=int(row["notification_id"]),
+                    originator_id=UUID(str(row["originator_id"])),
+                    originator_version=int(row["originator_version"]),
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in rows
+            ]
+        return sorted(found, key=lambda n: n.id)
 
     def _track(self, position: int) -> None:
         self.tracking.insert_tracking(Tracking(TRACKING_NAME, position))
@@ -209,7 +332,7 @@ class Relay:
                 began = time.perf_counter()
                 published = await self.publish_batch()
                 doorbell.worked(time.perf_counter() - began)
-                if self.replay_until and self.position >= self.replay_until:
+                if self.replay_until and self.position >= self.replay_until and not self._older:
                     await self._replayed()
                 failed, delay = False, poll_interval_s
             except Exception:
@@ -243,23 +366,39 @@ class Relay:
         # topic with fewer (Tansu does, for any client that names it) acknowledges records sent
         # to the missing ones and keeps them where no consumer reads.
         await self.producer.client.force_metadata_update()
+        self.published_since_loss = 0
         if not until:
             await self.watch.put_mark()  # nothing was published yet
             return
+        replay = await asyncio.to_thread(self.replay, until)
         log.warning(
-            "relay: the broker lost what was published (%s); publishing events 1..%d again",
+            "relay: the broker lost what was published (%s); publishing again %d older events"
+            " of active projects, then events %d..%d (the retention window)",
             reason,
+            len(replay.older),
+            replay.start,
             until,
         )
-        self.replay_until, self.position = until, 0
+        self.replay_until, self.position = until, replay.start - 1
+        self.replay_start, self._older = replay.start, replay.older
         self._republished_before = self.republished
+        self.republished_older = 0
 
     async def _replayed(self) -> None:
-        """The broker holds every event again: mark it, and record positions again."""
+        """The broker holds what the topics promise again: mark it, record positions again."""
         await self.watch.put_mark()
+        self.last_replay = self.republished - self._republished_before
         log.warning(
-            "relay: republished %d events (positions 1..%d); the broker holds them all again",
-            self.republished - self._republished_before,
+            "relay: republished %d events (%d older ones of active projects, then positions"
+            " %d..%d); the broker holds what the topics promise again",
+            self.last_replay,
+            self.republished_older,
+            self.replay_start,
             self.replay_until,
         )
         self.replay_until = 0
+
+
+def _stored_id(store: SQLStore, aggregate_id: str) -> object:
+    """An aggregate id as the events table holds it: text on SQLite, a UUID on PostgreSQL."""
+    return aggregate_id if store.dialect == "sqlite" else UUID(aggregate_id)
