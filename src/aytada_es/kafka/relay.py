@@ -34,7 +34,8 @@ TRACKING_NAME = "kafka-relay"
 DEFAULT_RETENTION_S = 7 * 24 * 3600.0
 # Active projects' older events are read this many projects at a time.
 _ACTIVE_CHUNK = 500
-_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
+# The position is SQLite's rowid, PostgreSQL's notification_id column.
+_POSITION = {"sqlite": "rowid", "postgres": "notification_id"}
 
 
 @dataclass(frozen=True)
@@ -253,12 +254,14 @@ class Relay:
         for offset in range(0, len(ids), _ACTIVE_CHUNK):
             chunk = ids[offset : offset + _ACTIVE_CHUNK]
             marks = ",".join("?" * len(chunk))
-            where = f"originator_id IN ({marks}) AND notification_id < ?"
-            sql = f"SELECT {_COLUMNS} FROM {{{table}}} WHERE {where}"  # noqa: S608 (ours)
+            position = _POSITION[store.dialect]
+            columns = f"{position} AS id, originator_id, originator_version, topic, state"
+            where = f"originator_id IN ({marks}) AND {position} < ?"
+            sql = f"SELECT {columns} FROM {{{table}}} WHERE {where}"  # noqa: S608 (ours)
             rows = store.query(sql, (*(_stored_id(store, i) for i in chunk), start))
             found += [
                 Notification(
-                    id=int(row["notification_id"]),
+                    id=int(row["id"]),
                     originator_id=UUID(str(row["originator_id"])),
                     originator_version=int(row["originator_version"]),
                     topic=row["topic"],
@@ -367,8 +370,10 @@ class Relay:
         # to the missing ones and keeps them where no consumer reads.
         await self.producer.client.force_metadata_update()
         self.published_since_loss = 0
+        if not until:  # nothing recorded as published: a new relay, or a restored store
+            until = await asyncio.to_thread(lambda: self.studio.recorder.max_notification_id() or 0)
         if not until:
-            await self.watch.put_mark()  # nothing was published yet
+            await self.watch.put_mark()  # nothing to publish yet
             return
         replay = await asyncio.to_thread(self.replay, until)
         log.warning(

@@ -1,0 +1,202 @@
+"""A restart independent of history: `serve` on a store of a million events, timed to caught-up.
+
+Usage: python bench/restart.py [--projects N] [--owners N] [--days D] [--active N] [--runs N]
+Builds once, and then reuses, a SQLite store under var/bench-restart/ of N project lives stored
+through the Studio's own commands (`aytada_es.testing.history`; 20,500 lives make about a million
+events), their times spread over the last D days as a service running that long would have them,
+and the read models caught up (as the `serve` that stored them left them). Each run stores
+`--active` new autopilot projects (their requests not yet published), starts `aytada-es serve`
+with its bundled broker, and prints how long after the start the relay's lag was 0 and every
+active project had moved (a new event stored by a stage), and the broker's memory (RSS) then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import eventsourcing.domain
+import httpx
+
+from aytada_es.application import Studio
+from aytada_es.bootstrap import bootstrap
+from aytada_es.config import Settings
+from aytada_es.kafka.broker import free_port
+from aytada_es.testing.history import store_history
+
+ROOT = Path(__file__).resolve().parent.parent
+CAUGHT_UP_GOAL_S = 5.0
+BROKER_GOAL_MB = 150.0
+
+
+def settings_for(projects: int, owners: int, days: int) -> Settings:
+    data_dir = ROOT / "var" / "bench-restart" / f"sqlite-p{projects}o{owners}d{days}"
+    return Settings.from_env({"AYTADA_DATA_DIR": str(data_dir), "AYTADA_PROVIDERS": "instant"})
+
+
+@contextlib.contextmanager
+def clock_from(start: datetime, step: timedelta) -> Iterator[None]:
+    """Events stored meanwhile are timed `start`, `start + step`, ... (a service's months)."""
+    now = [start]
+    real = eventsourcing.domain.datetime_now_with_tzinfo
+
+    def fake() -> datetime:
+        now[0] += step
+        return now[0]
+
+    eventsourcing.domain.datetime_now_with_tzinfo = fake
+    try:
+        yield
+    finally:
+        eventsourcing.domain.datetime_now_with_tzinfo = real
+
+
+def ensure_store(settings: Settings, projects: int, owners: int, days: int) -> int:
+    """The number of stored events, storing the history first when the store has none."""
+    studio = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    try:
+        stored = studio.recorder.max_notification_id() or 0
+        if stored:
+            return stored
+        began = time.perf_counter()
+        span = timedelta(days=days)
+        # About 49 events a life; they end a day ago, whatever the run's date.
+        step = span / (projects * 49)
+        with clock_from(datetime.now(UTC) - span - timedelta(days=1), step):
+            store_history(studio, projects, owners)
+        stored = studio.recorder.max_notification_id() or 0
+        print(f"stored {stored:,} events in {time.perf_counter() - began:.0f} s", flush=True)
+    finally:
+        studio.close()
+    system = bootstrap(settings)
+    try:
+        began = time.perf_counter()
+        system.read_models.rebuild()
+        print(f"read models caught up in {time.perf_counter() - began:.0f} s", flush=True)
+    finally:
+        system.close()
+    return stored
+
+
+def store_active(settings: Settings, count: int) -> list[tuple[UUID, int]]:
+    """New autopilot projects of a new owner: each project's id and version."""
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        name = f"active-{int(time.time() * 1000)}"
+        owner = studio.open_account(name, credits=100_000)[0].id
+        made = []
+        for i in range(count):
+            project = studio.create_project(
+                owner, title=f"Ad {i}", format="1:1", brief="b", autopilot=True, actor="bench"
+            )
+            made.append((project.id, studio.project(project.id).version))
+        return made
+    finally:
+        studio.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def broker_pid(parent: int) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent and b"tansu" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+    return None
+
+
+def relay_lag(url: str) -> int | None:
+    with contextlib.suppress(httpx.HTTPError):
+        text = httpx.get(f"{url}/metrics", timeout=2).text
+        found = re.search(r"^aytada_relay_lag_events (\S+)$", text, re.M)
+        if found:
+            return int(float(found[1]))
+    return None
+
+
+def one_run(settings: Settings, active: int, timeout_s: float = 120.0) -> dict[str, float]:
+    """Start `serve`; seconds until caught up, and the broker's memory then (and at the end)."""
+    projects = store_active(settings, active)
+    studio = Studio(settings.database().eventsourcing_env())
+    port = free_port()
+    env = {**os.environ, "AYTADA_DATA_DIR": str(settings.data_dir), "AYTADA_PROVIDERS": "instant"}
+    log = (settings.data_dir / "serve.log").open("ab")
+    log.write(f"---- bench: serve started at {datetime.now(UTC).isoformat()}\n".encode())
+    log.flush()
+    began = time.perf_counter()
+    serve = subprocess.Popen(  # noqa: S603 - our own command
+        [str(Path(sys.executable).parent / "aytada-es"), "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        lag_zero_s = moved_s = 0.0
+        deadline = began + timeout_s
+        while (not lag_zero_s or not moved_s) and time.perf_counter() < deadline:
+            if not lag_zero_s and relay_lag(url) == 0:
+                lag_zero_s = time.perf_counter() - began
+            if not moved_s and all(
+                studio.project(pid).version > version for pid, version in projects
+            ):
+                moved_s = time.perf_counter() - began
+            time.sleep(0.02)
+        broker = broker_pid(serve.pid)
+        rss = rss_mb(broker) if broker else float("nan")
+        return {"lag_zero_s": lag_zero_s, "moved_s": moved_s, "broker_mb": rss}
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+        studio.close()
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--projects", type=int, default=20_500)
+    parser.add_argument("--owners", type=int, default=200)
+    parser.add_argument("--days", type=int, default=180, help="the span of the stored history")
+    parser.add_argument("--active", type=int, default=50, help="projects in flight at the start")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    settings = settings_for(args.projects, args.owners, args.days)
+    stored = ensure_store(settings, args.projects, args.owners, args.days)
+    print(f"store: {stored:,} events over {args.days} days; {args.active} active projects a run")
+    for run in range(args.runs):
+        figures = one_run(settings, args.active)
+        caught_up = max(figures["lag_zero_s"], figures["moved_s"])
+        load = os.getloadavg()
+        print(
+            f"run {run + 1}: caught up {caught_up:.2f} s after start (goal {CAUGHT_UP_GOAL_S:.0f} s;"
+            f" relay lag 0 at {figures['lag_zero_s']:.2f} s, every active project moved at"
+            f" {figures['moved_s']:.2f} s), broker RSS {figures['broker_mb']:.0f} MB"
+            f" (goal {BROKER_GOAL_MB:.0f} MB); load average {load[0]:.2f} {load[1]:.2f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
