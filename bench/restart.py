@@ -142,7 +142,7 @@ def one_run(settings: Settings, active: int, timeout_s: float = 120.0) -> dict[s
     log.write(f"---- bench: serve started at {datetime.now(UTC).isoformat()}\n".encode())
     log.flush()
     began = time.perf_counter()
-    serve = subprocess.Popen(  # noqa: S603 - our own command
+    serve = subprocess.Popen(
         [str(Path(sys.executable).parent / "aytada-es"), "serve", "--port", str(port)],
         env=env,
         stdout=log,
@@ -190,7 +190,8 @@ def main() -> None:
         caught_up = max(figures["lag_zero_s"], figures["moved_s"])
         load = os.getloadavg()
         print(
-            f"run {run + 1}: caught up {caught_up:.2f} s after start (goal {CAUGHT_UP_GOAL_S:.0f} s;"
+            f"run {run + 1}: caught up {caught_up:.2f} s after start"
+            f" (goal {CAUGHT_UP_GOAL_S:.0f} s;"
             f" relay lag 0 at {figures['lag_zero_s']:.2f} s, every active project moved at"
             f" {figures['moved_s']:.2f} s), broker RSS {figures['broker_mb']:.0f} MB"
             f" (goal {BROKER_GOAL_MB:.0f} MB); load average {load[0]:.2f} {load[1]:.2f}",

@@ -58,6 +58,7 @@ class Replay:
     start: int
     until: int
     older: list[Notification]
+    projects: frozenset[UUID] = frozenset()
 
 
 def _tracking_recorder(studio: Studio) -> TrackingRecorder:
@@ -129,6 +130,9 @@ class Relay:
         # published before it (counted in `republished` too).
         self.replay_start = 0
         self.republished_older = 0
+        self.replayed_projects: frozenset[UUID] = frozenset()
+        self._replayed_older: tuple[int, ...] = ()
+        self._replayed_until = 0
         self._older: list[Notification] = []
         # Published since the broker was last found empty (what a broker roll weighs).
         self.published_since_loss = 0
@@ -196,9 +200,11 @@ class Relay:
 
     async def _publish_older(self) -> int:
         """Publish the next batch of the active projects' events from before the window."""
-        notifications, self._older = self._older[: self.batch], self._older[self.batch :]
+        notifications = self._older[: self.batch]
         messages = await asyncio.to_thread(lambda: [self.envelope(n) for n in notifications])
         self.watch.acknowledged(await self.sender.send(messages))
+        # Taken off only once acknowledged: a batch that failed is sent again.
+        self._older = self._older[len(notifications) :]
         types = frozenset(m.type for m in messages)
         for listener in self.listeners:
             listener(types)
@@ -207,6 +213,10 @@ class Relay:
         self.published += len(notifications)
         self.published_since_loss += len(notifications)
         return len(notifications)
+
+    def replayed_positions(self) -> set[int]:
+        """The positions the last replay republishes (for tests and diagnostics)."""
+        return {*self._replayed_older, *range(self.replay_start, self._replayed_until + 1)}
 
     def replay(self, until: int, now: datetime | None = None) -> Replay:
         """What to publish again of positions 1..`until` after a broker loss (blocking).
@@ -219,7 +229,8 @@ class Relay:
         active = self.active()
         cutoff = (now or datetime.now(UTC)) - timedelta(seconds=self.retention_s)
         start = min(self.first_stored_since(cutoff, until), active.position + 1)
-        return Replay(start, until, self.events_before(start, active.project_ids))
+        projects = frozenset(active.project_ids)
+        return Replay(start, until, self.events_before(start, projects), projects)
 
     def first_stored_since(self, cutoff: datetime, until: int) -> int:
         """The first position up to `until` stored at or after `cutoff` (else `until` + 1).
@@ -386,6 +397,9 @@ class Relay:
         )
         self.replay_until, self.position = until, replay.start - 1
         self.replay_start, self._older = replay.start, replay.older
+        self.replayed_projects = replay.projects
+        self._replayed_older = tuple(n.id for n in replay.older)
+        self._replayed_until = until
         self._republished_before = self.republished
         self.republished_older = 0
 
@@ -405,5 +419,5 @@ class Relay:
 
 
 def _stored_id(store: SQLStore, aggregate_id: str) -> object:
-    """An aggregate id as the events table holds it: text on SQLite, a UUID on PostgreSQL."""
-    return aggregate_id if store.dialect == "sqlite" else UUID(aggregate_id)
+    """An aggregate id as the events table holds it: hex text on SQLite, a UUID on PostgreSQL."""
+    return UUID(aggregate_id).hex if store.dialect == "sqlite" else UUID(aggregate_id)
