@@ -195,10 +195,12 @@ class System:
             private_dir(settings.data_dir)
             self.broker = BundledBroker(log_file=settings.data_dir / "broker.log")
             self.bootstrap_servers = await asyncio.to_thread(self.broker.start)
+        topics = TopicNames(settings.kafka_namespace)
         await ensure_topics(
             self.bootstrap_servers,
-            TopicNames(settings.kafka_namespace).created,
+            topics.created,
             settings.topic_partitions,
+            topics.retained(settings.topic_retention_s),
         )
         self._producer = clients.producer(self.bootstrap_servers)
         await clients.start(self._producer)

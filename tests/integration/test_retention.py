@@ -10,6 +10,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from polling import read_topic, wait_for
 
 from aytada_es.adapters.assets import AssetStore
@@ -21,7 +22,7 @@ from aytada_es.domain.project import Project
 from aytada_es.kafka.broker import BundledBroker
 from aytada_es.kafka.relay import ActiveProjects, Relay
 from aytada_es.kafka.roll import BrokerRoll
-from aytada_es.kafka.topics import ACCOUNT_EVENTS, PROJECT_EVENTS
+from aytada_es.kafka.topics import ACCOUNT_EVENTS, PROJECT_EVENTS, admin_client
 from aytada_es.projections.runner import read_models
 from aytada_es.providers.instant import instant_providers
 from fakes.slow import assert_each_step_charged_once, slow_providers
@@ -208,6 +209,9 @@ async def test_a_restart_mid_pipeline_republishes_the_window_and_the_projects_in
         if loss == "serve restarted":
             system = bootstrap(settings, providers=slow)
             async with system.running():
+                # Created with the retention, as an Apache Kafka cluster would enforce it.
+                assert await retention_ms(system, PROJECT_EVENTS) == "1000"
+                assert await retention_ms(system, ACCOUNT_EVENTS) == "1000"
                 await wait_for(lambda: system.relay is not None, what="the relay")
                 relay = system.relay
                 assert relay is not None
@@ -220,6 +224,14 @@ async def test_a_restart_mid_pipeline_republishes_the_window_and_the_projects_in
         assert_each_step_charged_once(system.studio, owner, done_before + in_flight)
     finally:
         system.close()
+
+
+async def retention_ms(system: System, topic: str) -> str:
+    async with admin_client(system.bootstrap_servers) as admin:
+        resource = ConfigResource(ConfigResourceType.TOPIC, system.settings.topic(topic))
+        (response,) = await admin.describe_configs([resource])
+    (entries,) = [r[-1] for r in response.resources]
+    return str(dict((e[0], e[1]) for e in entries)["retention.ms"])
 
 
 async def assert_in_flight_completes(system: System, ids: list[UUID], before: Counter[str]) -> None:

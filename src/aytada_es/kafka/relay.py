@@ -111,7 +111,11 @@ class Relay:
         # The broker's address is needed to watch it (`run`), not to make envelopes.
         self.bootstrap = bootstrap
         self.watch = BrokerWatch(
-            bootstrap, mark=topics.relay_mark, topics=topics.created, partitions=partitions
+            bootstrap,
+            mark=topics.relay_mark,
+            topics=topics.created,
+            partitions=partitions,
+            configs=topics.retained(retention_s),
         )
         self._tracking: TrackingRecorder | None = None
         self.published = 0
