@@ -134,6 +134,7 @@ class Relay:
         # published before it (counted in `republished` too).
         self.replay_start = 0
         self.republished_older = 0
+        self._older_before = 0
         self.replayed_projects: frozenset[UUID] = frozenset()
         self._replayed_older: tuple[int, ...] = ()
         self._replayed_until = 0
@@ -405,7 +406,7 @@ class Relay:
         self._replayed_older = tuple(n.id for n in replay.older)
         self._replayed_until = until
         self._republished_before = self.republished
-        self.republished_older = 0
+        self._older_before = self.republished_older
 
     async def _replayed(self) -> None:
         """The broker holds what the topics promise again: mark it, record positions again."""
@@ -415,7 +416,7 @@ class Relay:
             "relay: republished %d events (%d older ones of active projects, then positions"
             " %d..%d); the broker holds what the topics promise again",
             self.last_replay,
-            self.republished_older,
+            self.republished_older - self._older_before,
             self.replay_start,
             self.replay_until,
         )
