@@ -27,11 +27,15 @@ from uuid import UUID
 
 import eventsourcing.domain
 import httpx
+from eventsourcing.persistence import Tracking
 
+from aytada_es.adapters.anchors import AnchorLog
+from aytada_es.anchoring import Anchorer
 from aytada_es.application import Studio
-from aytada_es.bootstrap import bootstrap
+from aytada_es.bootstrap import bootstrap, make_relay
 from aytada_es.config import Settings
 from aytada_es.kafka.broker import free_port
+from aytada_es.kafka.relay import TRACKING_NAME
 from aytada_es.testing.history import store_history
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +71,7 @@ def ensure_store(settings: Settings, projects: int, owners: int, days: int) -> i
     try:
         stored = studio.recorder.max_notification_id() or 0
         if stored:
+            left_as_serve_leaves_it(settings, stored)
             return stored
         began = time.perf_counter()
         span = timedelta(days=days)
@@ -85,7 +90,23 @@ def ensure_store(settings: Settings, projects: int, owners: int, days: int) -> i
         print(f"read models caught up in {time.perf_counter() - began:.0f} s", flush=True)
     finally:
         system.close()
+    left_as_serve_leaves_it(settings, stored)
     return stored
+
+
+def left_as_serve_leaves_it(settings: Settings, stored: int) -> None:
+    """What the `serve` that stored the events would have left: the chains' heads anchored,
+    the relay's position recorded."""
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        anchors = AnchorLog(settings.anchors_dir)
+        if anchors.last_position() < stored:
+            Anchorer(studio, anchors, interval_s=5, every=1000).anchor()
+        relay = make_relay(studio, settings, producer=None)  # type: ignore[arg-type]
+        if relay.tracked_position() < stored:
+            relay.tracking.insert_tracking(Tracking(TRACKING_NAME, stored))
+    finally:
+        studio.close()
 
 
 def store_active(settings: Settings, count: int) -> list[tuple[UUID, int]]:
@@ -101,6 +122,14 @@ def store_active(settings: Settings, count: int) -> list[tuple[UUID, int]]:
             )
             made.append((project.id, studio.project(project.id).version))
         return made
+    finally:
+        studio.close()
+
+
+def last_position(settings: Settings) -> int:
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        return studio.recorder.max_notification_id() or 0
     finally:
         studio.close()
 
@@ -135,6 +164,8 @@ def relay_lag(url: str) -> int | None:
 def one_run(settings: Settings, active: int, timeout_s: float = 120.0) -> dict[str, float]:
     """Start `serve`; seconds until caught up, and the broker's memory then (and at the end)."""
     projects = store_active(settings, active)
+    # Their requests went out before the restart, as a `serve` that stopped mid-step left them.
+    left_as_serve_leaves_it(settings, last_position(settings))
     studio = Studio(settings.database().eventsourcing_env())
     port = free_port()
     env = {**os.environ, "AYTADA_DATA_DIR": str(settings.data_dir), "AYTADA_PROVIDERS": "instant"}
