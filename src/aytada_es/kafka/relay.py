@@ -135,6 +135,7 @@ class Relay:
         self.replay_start = 0
         self.republished_older = 0
         self._older_before = 0
+        self._record_when_replayed = 0
         self.replayed_projects: frozenset[UUID] = frozenset()
         self._replayed_older: tuple[int, ...] = ()
         self._replayed_until = 0
@@ -386,8 +387,10 @@ class Relay:
         # to the missing ones and keeps them where no consumer reads.
         await self.producer.client.force_metadata_update()
         self.published_since_loss = 0
+        self._record_when_replayed = 0
         if not until:  # nothing recorded as published: a new relay, or a restored store
             until = await asyncio.to_thread(lambda: self.studio.recorder.max_notification_id() or 0)
+            self._record_when_replayed = until
         if not until:
             await self.watch.put_mark()  # nothing to publish yet
             return
@@ -410,6 +413,9 @@ class Relay:
 
     async def _replayed(self) -> None:
         """The broker holds what the topics promise again: mark it, record positions again."""
+        if self._record_when_replayed:  # a new relay: what it replayed counts as published
+            await asyncio.to_thread(self._track, self._record_when_replayed)
+            self._record_when_replayed = 0
         await self.watch.put_mark()
         self.last_replay = self.republished - self._republished_before
         log.warning(
