@@ -34,6 +34,7 @@ from aytada_es.anchoring import Anchorer
 from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap, make_relay
 from aytada_es.config import Settings
+from aytada_es.consumers.deadlines import DeadlineWatcher
 from aytada_es.kafka.broker import free_port
 from aytada_es.kafka.relay import TRACKING_NAME
 from aytada_es.testing.history import store_history
@@ -44,7 +45,7 @@ BROKER_GOAL_MB = 150.0
 
 
 def settings_for(projects: int, owners: int, days: int) -> Settings:
-    data_dir = ROOT / "var" / "bench-restart" / f"sqlite-p{projects}o{owners}d{days}"
+    data_dir = ROOT / "var" / "bench-restart" / f"sqlite-p{projects}o{owners}d{days}-v2"
     return Settings.from_env({"AYTADA_DATA_DIR": str(data_dir), "AYTADA_PROVIDERS": "instant"})
 
 
@@ -55,7 +56,7 @@ def clock_from(start: datetime, step: timedelta) -> Iterator[None]:
     real = eventsourcing.domain.datetime_now_with_tzinfo
 
     def fake() -> datetime:
-        now[0] += step
+        now[0] = min(now[0] + step, real())  # never in the future
         return now[0]
 
     eventsourcing.domain.datetime_now_with_tzinfo = fake
@@ -75,9 +76,9 @@ def ensure_store(settings: Settings, projects: int, owners: int, days: int) -> i
             return stored
         began = time.perf_counter()
         span = timedelta(days=days)
-        # About 49 events a life; they end a day ago, whatever the run's date.
-        step = span / (projects * 49)
-        with clock_from(datetime.now(UTC) - span - timedelta(days=1), step):
+        # About 52 events a life (`testing/history.py`): the last ones are stored about now.
+        step = span / (projects * 52)
+        with clock_from(datetime.now(UTC) - span, step):
             store_history(studio, projects, owners)
         stored = studio.recorder.max_notification_id() or 0
         print(f"stored {stored:,} events in {time.perf_counter() - began:.0f} s", flush=True)
@@ -95,8 +96,21 @@ def ensure_store(settings: Settings, projects: int, owners: int, days: int) -> i
 
 
 def left_as_serve_leaves_it(settings: Settings, stored: int) -> None:
-    """What the `serve` that stored the events would have left: the chains' heads anchored,
-    the relay's position recorded."""
+    """What the `serve` that stored the events would have left: the requests the history left
+    open timed out long ago, the read models caught up, the chains' heads anchored, the relay's
+    position recorded."""
+    system = bootstrap(settings)
+    try:
+        watcher = DeadlineWatcher(
+            system.studio, system.read_models.open_steps, settings.deadlines()
+        )
+        if timed_out := watcher.check():
+            print(f"timed out {timed_out:,} requests the history left open", flush=True)
+        while system.read_models.catch_up(5000):
+            pass
+    finally:
+        system.close()
+    stored = last_position(settings)
     studio = Studio(settings.database().eventsourcing_env())
     try:
         anchors = AnchorLog(settings.anchors_dir)
@@ -153,11 +167,13 @@ def broker_pid(parent: int) -> int | None:
 
 
 def relay_lag(url: str) -> int | None:
+    """The relay's lag once it has republished what the broker lost at start (else None)."""
     with contextlib.suppress(httpx.HTTPError):
         text = httpx.get(f"{url}/metrics", timeout=2).text
-        found = re.search(r"^aytada_relay_lag_events (\S+)$", text, re.M)
-        if found:
-            return int(float(found[1]))
+        lag = re.search(r"^aytada_relay_lag_events (\S+)$", text, re.M)
+        again = re.search(r"^aytada_relay_republished_total (\S+)$", text, re.M)
+        if lag and again and float(again[1]) > 0:
+            return int(float(lag[1]))
     return None
 
 

@@ -140,6 +140,8 @@ async def test_requests_published_before_the_broker_lost_them_are_published_agai
             await wait_for(lambda: relay.position == published, what="the requests to go out")
             # Nothing consumed them yet; now the broker forgets them, and the relay is idle.
             await asyncio.to_thread(own_broker.restart)
+            # All of them again: they are within the retention (and no projection runner has
+            # read the store, so the window reaches back to position 1 anyway).
             await wait_for(lambda: relay.republished == published, what="the relay to notice")
             async with stages_only.running():
                 await wait_for(

@@ -33,7 +33,7 @@ def positions(studio: Studio, project_id: UUID) -> list[int]:
     return [n.id for n in every if n.originator_id == project_id]
 
 
-def test_a_replay_is_the_window_then_the_older_events_of_projects_with_a_request_in_flight(
+def test_a_replay_is_the_projects_with_a_request_in_flight_then_the_rest_of_the_window(
     studio: Studio, settings: Settings
 ) -> None:
     owner = studio.open_account("alice", credits=1000)[0].id
@@ -61,8 +61,8 @@ def test_a_replay_is_the_window_then_the_older_events_of_projects_with_a_request
 
     assert replay.start == positions(studio, recent)[0]
     assert replay.projects == {waiting}
-    assert [n.id for n in replay.older] == positions(studio, waiting)
-    assert not set(positions(studio, idle)) & ({n.id for n in replay.older} | {replay.start})
+    assert [n.id for n in replay.active] == positions(studio, waiting)
+    assert not set(positions(studio, idle)) & ({n.id for n in replay.active} | {replay.start})
 
     # A request the read model has not applied yet: the window reaches back to it.
     studio.request_ideas(owner, idle, actor="user:alice")
@@ -149,8 +149,8 @@ def autopilot(studio: Studio, owner: UUID, count: int, title: str) -> list[UUID]
 async def assert_republished_only_what_is_promised(
     system: System, relay: Relay, done_before: list[UUID], in_flight: list[UUID]
 ) -> None:
-    """The relay republished the window and the older events of the projects in flight, and
-    the topics hold nothing else from before the loss."""
+    """The relay republished the projects in flight and the window, and the topics hold nothing
+    else from before the loss."""
     studio = system.studio
     assert relay.replay_until == 0 and relay.last_replay > 0
     # Done long before (over the retention): none of theirs went out again.

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 TRACKING_NAME = "kafka-relay"
 # What the topics promise to hold, as Kafka's `retention.ms` does: seven days by default.
 DEFAULT_RETENTION_S = 7 * 24 * 3600.0
-# Active projects' older events are read this many projects at a time.
+# Active projects' events are read this many projects at a time.
 _ACTIVE_CHUNK = 500
 # The position is SQLite's rowid, PostgreSQL's notification_id column.
 _POSITION = {"sqlite": "rowid", "postgres": "notification_id"}
@@ -52,12 +52,13 @@ class ActiveProjects:
 
 @dataclass(frozen=True)
 class Replay:
-    """What a relay publishes again after a broker loss: the active projects' events from
-    before the window, then every event of the window, `start`..`until`."""
+    """What a relay publishes again after a broker loss: first every event of the active
+    `projects` up to `until` (so that their stages move at once), then the other events of the
+    window, `start`..`until`. Each project's events keep their order."""
 
     start: int
     until: int
-    older: list[Notification]
+    active: list[Notification]
     projects: frozenset[UUID] = frozenset()
 
 
@@ -130,16 +131,16 @@ class Relay:
         self.retention_s = retention_s
         # Blocking: the projects with a request in flight (the open_steps read model).
         self.active = active
-        # Of the last replay: where its window began, and the active projects' older events
-        # published before it (counted in `republished` too).
+        # Of the last replay: where its window began; and the active projects' events,
+        # published first (counted in `republished` too).
         self.replay_start = 0
-        self.republished_older = 0
-        self._older_before = 0
+        self.republished_active = 0
+        self._active_before = 0
         self._record_when_replayed = 0
         self.replayed_projects: frozenset[UUID] = frozenset()
-        self._replayed_older: tuple[int, ...] = ()
+        self._replayed_active: tuple[int, ...] = ()
         self._replayed_until = 0
-        self._older: list[Notification] = []
+        self._first: list[Notification] = []
         # Published since the broker was last found empty (what a broker roll weighs).
         self.published_since_loss = 0
         self.last_replay = 0
@@ -183,19 +184,23 @@ class Relay:
 
     async def publish_batch(self) -> int:
         """Publish the next batch and record the position; returns how many were published."""
-        if self._older:
-            return await self._publish_older()
-        notifications = await asyncio.to_thread(
+        if self._first:
+            return await self._publish_active()
+        selected = await asyncio.to_thread(
             self.studio.recorder.select_notifications, self.position + 1, self.batch
         )
-        if not notifications:
+        if not selected:
             return 0
+        notifications = self._not_yet_replayed(selected)
+        if not notifications:  # all of the active projects, published first
+            self.position = selected[-1].id
+            return len(selected)
         messages = await asyncio.to_thread(lambda: [self.envelope(n) for n in notifications])
         self.watch.acknowledged(await self.sender.send(messages))
         types = frozenset(m.type for m in messages)
         for listener in self.listeners:
             listener(types)
-        last = notifications[-1].id
+        last = selected[-1].id
         if last > self.replay_until:  # a replay stays below the recorded position
             await asyncio.to_thread(self._track, last)
         self.republished += sum(1 for n in notifications if n.id <= self.replay_until)
@@ -204,31 +209,38 @@ class Relay:
         self.published_since_loss += len(notifications)
         return len(notifications)
 
-    async def _publish_older(self) -> int:
-        """Publish the next batch of the active projects' events from before the window."""
-        notifications = self._older[: self.batch]
+    def _not_yet_replayed(self, selected: Sequence[Notification]) -> Sequence[Notification]:
+        """Of a batch of the window, what the active projects' first part did not publish."""
+        if not self.replay_until or not self.replayed_projects:
+            return selected
+        projects, until = self.replayed_projects, self.replay_until
+        return [n for n in selected if n.id > until or n.originator_id not in projects]
+
+    async def _publish_active(self) -> int:
+        """Publish the next batch of the active projects' events (a replay's first part)."""
+        notifications = self._first[: self.batch]
         messages = await asyncio.to_thread(lambda: [self.envelope(n) for n in notifications])
         self.watch.acknowledged(await self.sender.send(messages))
         # Taken off only once acknowledged: a batch that failed is sent again.
-        self._older = self._older[len(notifications) :]
+        self._first = self._first[len(notifications) :]
         types = frozenset(m.type for m in messages)
         for listener in self.listeners:
             listener(types)
         self.republished += len(notifications)
-        self.republished_older += len(notifications)
+        self.republished_active += len(notifications)
         self.published += len(notifications)
         self.published_since_loss += len(notifications)
         return len(notifications)
 
     def replayed_positions(self) -> set[int]:
         """The positions the last replay republishes (for tests and diagnostics)."""
-        return {*self._replayed_older, *range(self.replay_start, self._replayed_until + 1)}
+        return {*self._replayed_active, *range(self.replay_start, self._replayed_until + 1)}
 
     def replay(self, until: int, now: datetime | None = None) -> Replay:
         """What to publish again of positions 1..`until` after a broker loss (blocking).
 
         The window: every event stored within the retention, and every event after the
-        position the active projects were known at. Before it: the active projects' events.
+        position the active projects were known at. First: every event of the active projects.
         """
         if self.active is None:
             return Replay(1, until, [])
@@ -236,7 +248,7 @@ class Relay:
         cutoff = (now or datetime.now(UTC)) - timedelta(seconds=self.retention_s)
         start = min(self.first_stored_since(cutoff, until), active.position + 1)
         projects = frozenset(active.project_ids)
-        return Replay(start, until, self.events_before(start, projects), projects)
+        return Replay(start, until, self.events_of(projects, until), projects)
 
     def first_stored_since(self, cutoff: datetime, until: int) -> int:
         """The first position up to `until` stored at or after `cutoff` (else `until` + 1).
@@ -260,9 +272,9 @@ class Relay:
                 low = found[0].id + 1
         return low
 
-    def events_before(self, start: int, project_ids: Collection[UUID]) -> list[Notification]:
-        """Every stored event of these aggregates before position `start`, in log order."""
-        if start <= 1 or not project_ids:
+    def events_of(self, project_ids: Collection[UUID], until: int) -> list[Notification]:
+        """Every stored event of these aggregates up to position `until`, in log order."""
+        if not project_ids:
             return []
         store = SQLStore.of(self.studio)
         table = getattr(self.studio.recorder, "events_table_name", "stored_events")
@@ -273,9 +285,9 @@ class Relay:
             marks = ",".join("?" * len(chunk))
             position = _POSITION[store.dialect]
             columns = f"{position} AS id, originator_id, originator_version, topic, state"
-            where = f"originator_id IN ({marks}) AND {position} < ?"
+            where = f"originator_id IN ({marks}) AND {position} <= ?"
             sql = f"SELECT {columns} FROM {{{table}}} WHERE {where}"  # noqa: S608 (ours)
-            rows = store.query(sql, (*(_stored_id(store, i) for i in chunk), start))
+            rows = store.query(sql, (*(_stored_id(store, i) for i in chunk), until))
             found += [
                 Notification(
                     id=int(row["id"]),
@@ -352,7 +364,7 @@ class Relay:
                 began = time.perf_counter()
                 published = await self.publish_batch()
                 doorbell.worked(time.perf_counter() - began)
-                if self.replay_until and self.position >= self.replay_until and not self._older:
+                if self.replay_until and self.position >= self.replay_until and not self._first:
                     await self._replayed()
                 failed, delay = False, poll_interval_s
             except Exception:
@@ -396,20 +408,21 @@ class Relay:
             return
         replay = await asyncio.to_thread(self.replay, until)
         log.warning(
-            "relay: the broker lost what was published (%s); publishing again %d older events"
-            " of active projects, then events %d..%d (the retention window)",
+            "relay: the broker lost what was published (%s); publishing again the %d events of"
+            " %d projects with a request in flight, then the others of %d..%d (the window)",
             reason,
-            len(replay.older),
+            len(replay.active),
+            len(replay.projects),
             replay.start,
             until,
         )
         self.replay_until, self.position = until, replay.start - 1
-        self.replay_start, self._older = replay.start, replay.older
+        self.replay_start, self._first = replay.start, replay.active
         self.replayed_projects = replay.projects
-        self._replayed_older = tuple(n.id for n in replay.older)
+        self._replayed_active = tuple(n.id for n in replay.active)
         self._replayed_until = until
         self._republished_before = self.republished
-        self._older_before = self.republished_older
+        self._active_before = self.republished_active
 
     async def _replayed(self) -> None:
         """The broker holds what the topics promise again: mark it, record positions again."""
@@ -419,10 +432,10 @@ class Relay:
         await self.watch.put_mark()
         self.last_replay = self.republished - self._republished_before
         log.warning(
-            "relay: republished %d events (%d older ones of active projects, then positions"
-            " %d..%d); the broker holds what the topics promise again",
+            "relay: republished %d events (%d of projects with a request in flight, then the"
+            " others of %d..%d); the broker holds what the topics promise again",
             self.last_replay,
-            self.republished_older - self._older_before,
+            self.republished_active - self._active_before,
             self.replay_start,
             self.replay_until,
         )
