@@ -137,6 +137,7 @@ class Relay:
         self.republished_active = 0
         self._active_before = 0
         self._record_when_replayed = 0
+        self._failed_in_replay = False
         self.replayed_projects: frozenset[UUID] = frozenset()
         self._replayed_active: tuple[int, ...] = ()
         self._replayed_until = 0
@@ -369,6 +370,9 @@ class Relay:
                 failed, delay = False, poll_interval_s
             except Exception:
                 log.exception("relay: publishing failed at position %d; retrying", self.position)
+                # Mid-replay the broker may have been lost again after acknowledging a batch
+                # (with nothing sent since, no offset would go down): replay again.
+                self._failed_in_replay = bool(self.replay_until)
                 published = 0
                 checked = None
                 failed, delay = True, min(max(delay * 2, 0.2), 5.0)
@@ -386,6 +390,8 @@ class Relay:
         """Start publishing the log again if the broker lost what was published."""
         if self.watch.offsets_went_down:
             reason = "acknowledged offsets went down"
+        elif self._failed_in_replay:
+            reason = "publishing failed during a replay"
         elif self.replay_until:
             return  # the mark is put when the replay is done
         elif not await self.watch.marked():
@@ -394,6 +400,7 @@ class Relay:
             return
         until = max(self.position, self.replay_until)
         await self.watch.restore_topics()
+        self._failed_in_replay = False
         # The producer still knows the lost topics' partitions. A broker that re-created a
         # topic with fewer (Tansu does, for any client that names it) acknowledges records sent
         # to the missing ones and keeps them where no consumer reads.
