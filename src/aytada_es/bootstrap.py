@@ -127,6 +127,7 @@ def make_relay(
         batch=batch,
         retention_s=settings.topic_retention_s,
         active=active,
+        bundled_broker=settings.kafka_bootstrap is None,
     )
 
 

@@ -100,8 +100,12 @@ class Relay:
         lock: RelayLock | None = None,
         retention_s: float = DEFAULT_RETENTION_S,
         active: Callable[[], ActiveProjects] | None = None,
+        bundled_broker: bool = False,
     ) -> None:
         self.studio = studio
+        # The bundled broker keeps topics in memory: publishing again after its restart is
+        # expected (information); an external cluster losing them is not (a warning).
+        self.replay_level = logging.INFO if bundled_broker else logging.WARNING
         self.producer = producer
         self.sender = BatchSender(producer)
         self.batch = batch
@@ -414,7 +418,8 @@ class Relay:
             await self.watch.put_mark()  # nothing to publish yet
             return
         replay = await asyncio.to_thread(self.replay, until)
-        log.warning(
+        log.log(
+            self.replay_level,
             "relay: the broker lost what was published (%s); publishing again the %d events of"
             " %d projects with a request in flight, then the others of %d..%d (the window)",
             reason,
@@ -438,7 +443,8 @@ class Relay:
             self._record_when_replayed = 0
         await self.watch.put_mark()
         self.last_replay = self.republished - self._republished_before
-        log.warning(
+        log.log(
+            self.replay_level,
             "relay: republished %d events (%d of projects with a request in flight, then the"
             " others of %d..%d); the broker holds what the topics promise again",
             self.last_replay,
