@@ -283,3 +283,38 @@ async def test_the_bundled_broker_is_rolled_once_too_big_and_only_at_a_quiet_mom
         stop.set()
         await task
         assert broker.running and broker._process is not None and broker._process.pid != pid
+
+
+@pytest.mark.kafka
+async def test_a_store_never_published_here_older_than_the_retention_sends_its_active_projects(
+    tmp_path: Path,
+) -> None:
+    # As after a restore: the relay's position is not recorded, every event is old.
+    settings = serve_settings(tmp_path)
+    with BundledBroker(log_file=tmp_path / "broker.log") as broker:
+        system = bootstrap(settings, roles=("relay",), bootstrap_servers=broker.bootstrap)
+        try:
+            studio = system.studio
+            owner = studio.open_account("alice", credits=1000)[0].id
+            idle, waiting = autopilot(studio, owner, 2, "Old")
+            studio.cancel(owner, idle, actor="user:alice")
+            while system.read_models.catch_up():
+                pass
+            ids = [idle, waiting]
+            await wait_for(lambda: aged(studio, ids, 1.0), what="the events to pass the retention")
+            async with system.running():
+                await wait_for(lambda: system.relay is not None, what="the relay")
+                relay = system.relay
+                assert relay is not None
+                await wait_for(lambda: relay.last_replay > 0, 30, "the relay to publish")
+                assert relay.replayed_projects == {waiting}
+                assert relay.replayed_positions() == set(positions(studio, waiting))
+                topic = settings.topic(PROJECT_EVENTS)
+                records = await read_topic(broker.bootstrap, topic, relay.last_replay, linger_s=0.3)
+                assert sorted(json.loads(r.value)["position"] for r in records) == positions(
+                    studio, waiting
+                )
+                last = studio.recorder.max_notification_id()
+                await wait_for(lambda: relay.tracked_position() == last, what="it to be recorded")
+        finally:
+            system.close()
