@@ -119,7 +119,7 @@ async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(
             assert relay.republished > 0
             assert relay.replay_until == 0
         # Expected of the bundled in-memory broker (AYTADA_KAFKA_BOOTSTRAP unset): information.
-        assert [r.levelno for r in replay_records(caplog)] == [logging.INFO]
+        assert {r.levelno for r in replay_records(caplog)} == {logging.INFO}
         assert sum(before[s] for s in ("completed", "failed")) < len(ids)
         assert_each_step_charged_once(studio, owner, ids)
     finally:
@@ -214,6 +214,6 @@ async def test_a_topic_the_broker_recreated_with_fewer_partitions_still_gets_eve
             assert {json.loads(r.value)["position"] for r in records} == set(
                 range(1, published + 1)
             )
-            assert [r.levelno for r in replay_records(caplog)] == [logging.WARNING]
+            assert {r.levelno for r in replay_records(caplog)} == {logging.WARNING}
     finally:
         relay_only.close()

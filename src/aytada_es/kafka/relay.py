@@ -418,11 +418,18 @@ class Relay:
             await self.watch.put_mark()  # nothing to publish yet
             return
         replay = await asyncio.to_thread(self.replay, until)
+        if self._record_when_replayed:
+            what, level = (
+                "nothing is recorded as published (a new relay, a restored store)",
+                logging.INFO,
+            )
+        else:
+            what, level = f"the broker lost what was published ({reason})", self.replay_level
         log.log(
-            self.replay_level,
-            "relay: the broker lost what was published (%s); publishing again the %d events of"
-            " %d projects with a request in flight, then the others of %d..%d (the window)",
-            reason,
+            level,
+            "relay: %s; publishing the %d events of %d projects with a request in flight, then"
+            " the others of %d..%d (the retention window)",
+            what,
             len(replay.active),
             len(replay.projects),
             replay.start,
