@@ -13,6 +13,7 @@ active project had moved (a new event stored by a stage), and the broker's memor
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import re
@@ -35,7 +36,7 @@ from aytada_es.application import Studio
 from aytada_es.bootstrap import bootstrap, make_relay
 from aytada_es.config import Settings
 from aytada_es.consumers.deadlines import DeadlineWatcher
-from aytada_es.kafka.broker import free_port
+from aytada_es.kafka.broker import BundledBroker, free_port
 from aytada_es.kafka.relay import TRACKING_NAME
 from aytada_es.testing.history import store_history
 
@@ -221,6 +222,27 @@ def one_run(settings: Settings, active: int, timeout_s: float = 120.0) -> dict[s
         log.close()
 
 
+def relay_alone(settings: Settings) -> tuple[int, float, float]:
+    """The relay alone (no stages) after a fresh broker: events republished, seconds, broker MB."""
+
+    async def run() -> tuple[int, float, float]:
+        with BundledBroker() as broker:
+            system = bootstrap(settings, roles=("relay",), bootstrap_servers=broker.bootstrap)
+            began = time.perf_counter()
+            try:
+                async with system.running():
+                    relay = None
+                    while relay is None or not relay.last_replay:
+                        await asyncio.sleep(0.02)
+                        relay = system.relay
+                    elapsed = time.perf_counter() - began
+                    return relay.last_replay, elapsed, broker.rss_bytes() / 2**20
+            finally:
+                system.close()
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--projects", type=int, default=20_500)
@@ -228,9 +250,20 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=180, help="the span of the stored history")
     parser.add_argument("--active", type=int, default=50, help="projects in flight at the start")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--relay-alone", action="store_true", help="also time the relay's replay without stages"
+    )
     args = parser.parse_args()
     settings = settings_for(args.projects, args.owners, args.days)
     stored = ensure_store(settings, args.projects, args.owners, args.days)
+    if args.relay_alone:
+        events, seconds, mb = relay_alone(settings)
+        print(
+            f"relay alone: republished {events:,} events in {seconds:.2f} s"
+            f" ({events / seconds:,.0f} events/s), broker RSS {mb:.0f} MB;"
+            f" load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
     print(f"store: {stored:,} events over {args.days} days; {args.active} active projects a run")
     for run in range(args.runs):
         figures = one_run(settings, args.active)
