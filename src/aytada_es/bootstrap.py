@@ -43,7 +43,8 @@ from .domain.webhooks import RetrySchedule
 from .group_commit import GroupCommit
 from .kafka import clients
 from .kafka.broker import BundledBroker
-from .kafka.relay import Relay
+from .kafka.relay import ActiveProjects, Relay
+from .kafka.roll import BrokerRoll
 from .kafka.topics import TopicNames, ensure_topics
 from .metrics import Metrics
 from .projections.runner import ReadModels, read_models
@@ -109,8 +110,13 @@ def make_relay(
     *,
     bootstrap: str = "",
     batch: int = 1000,
+    active: Callable[[], ActiveProjects] | None = None,
 ) -> Relay:
-    """A relay of the studio's events, with the topics and checks of `settings` (not prepared)."""
+    """A relay of the studio's events, with the topics and checks of `settings` (not prepared).
+
+    `active`: the projects with a request in flight, republished in full after a broker loss
+    (without it, the whole log is).
+    """
     return Relay(
         studio,
         producer,
@@ -119,6 +125,8 @@ def make_relay(
         check_s=settings.relay_check_s,
         bootstrap=bootstrap or settings.kafka_bootstrap or "",
         batch=batch,
+        retention_s=settings.topic_retention_s,
+        active=active,
         bundled_broker=settings.kafka_bootstrap is None,
     )
 
@@ -161,6 +169,7 @@ class System:
     broker: BundledBroker | None = None
     bootstrap_servers: str = ""
     relay: Relay | None = None
+    broker_roll: BrokerRoll | None = None
     runners: dict[str, StageRunner] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _parts: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
@@ -187,10 +196,12 @@ class System:
             private_dir(settings.data_dir)
             self.broker = BundledBroker(log_file=settings.data_dir / "broker.log")
             self.bootstrap_servers = await asyncio.to_thread(self.broker.start)
+        topics = TopicNames(settings.kafka_namespace)
         await ensure_topics(
             self.bootstrap_servers,
-            TopicNames(settings.kafka_namespace).created,
+            topics.created,
             settings.topic_partitions,
+            topics.retained(settings.topic_retention_s),
         )
         self._producer = clients.producer(self.bootstrap_servers)
         await clients.start(self._producer)
@@ -198,6 +209,8 @@ class System:
         if "relay" in self.roles:
             self._parts["relay"] = self._relay
             self._parts["anchors"] = self._anchors
+            if self.broker is not None and settings.broker_roll_mb:
+                self._parts["broker-roll"] = self._broker_roll
         if "projections" in self.roles:
             projections_bell = self._doorbell()
             self._parts["projections"] = lambda: self.read_models.run(
@@ -241,7 +254,11 @@ class System:
         if self._relay_bell is None:
             self._relay_bell = self._doorbell()
         relay = make_relay(
-            self.studio, self.settings, self._producer, bootstrap=self.bootstrap_servers
+            self.studio,
+            self.settings,
+            self._producer,
+            bootstrap=self.bootstrap_servers,
+            active=self._active_projects,
         )
         await asyncio.to_thread(relay.prepare)
         self.relay = relay
@@ -250,6 +267,26 @@ class System:
         await relay.run(
             self._stop, self.settings.poll_interval_s, self._relay_bell, self._idle_poll_s
         )
+
+    def _active_projects(self) -> ActiveProjects:
+        position, project_ids = self.read_models.open_steps.active()
+        return ActiveProjects(position, project_ids)
+
+    async def _broker_roll(self) -> None:
+        assert self.broker is not None
+        roll = BrokerRoll(
+            self.broker,
+            limit_mb=self.settings.broker_roll_mb,
+            quiet=self._quiet,
+            relay=lambda: self.relay,
+            last_position=lambda: self.studio.recorder.max_notification_id() or 0,
+        )
+        self.broker_roll = roll
+        await roll.run(self._stop)
+
+    def _quiet(self) -> bool:
+        """No stage of this process is working on or holding a message."""
+        return all(r.in_progress == 0 and r.waiting == 0 for r in self.runners.values())
 
     async def _anchors(self) -> None:
         settings = self.settings

@@ -27,6 +27,8 @@ _LIMIT_VAR = re.compile(r"^AYTADA_LIMIT_([A-Z0-9]+(?:_[A-Z0-9]+)*?)_(CONCURRENCY
 # Providers whose work is CPU-bound here: one call per two CPUs unless told otherwise (a clip
 # render keeps two cores busy: two frame threads feed x264; docs/fairness.md).
 CPU_BOUND = ("ffmpeg",)
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 24 * 3600}
 
 
 class Settings(BaseModel):
@@ -44,6 +46,13 @@ class Settings(BaseModel):
     stage_backoff_s: float = Field(1.0, ge=0, le=60)
     poll_interval_s: float = Field(0.05, gt=0, le=10)
     relay_check_s: float = Field(1.0, gt=0, le=60)
+    # What the topics promise to hold (Kafka's retention.ms; docs/operations.md, Retention):
+    # `7d`, `12h`, `30m`, `90s` or seconds. After a broker loss the relay republishes this
+    # window and the active projects' events.
+    topic_retention_s: float = Field(7 * 24 * 3600.0, ge=1, le=10 * 366 * 24 * 3600)
+    # The bundled broker is rolled (restarted empty, the window republished) at a quiet moment
+    # once its memory passes this many MB (0: never).
+    broker_roll_mb: int = Field(128, ge=0, le=1_000_000)
     elevenlabs_api_key: str | None = None
     shotstack_api_key: str | None = None
     llm_base_url: str | None = None
@@ -97,6 +106,17 @@ class Settings(BaseModel):
             except ValueError:
                 raise ValueError(f"{entry!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
         return tuple(networks)
+
+    @field_validator("topic_retention_s", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """`7d`, `12h`, `30m`, `90s`, or a number of seconds."""
+        if not isinstance(value, str):
+            return value
+        match = _DURATION.match(value.strip())
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (like 7d, 12h, 30m, 90s)")
+        return float(match[1]) * _DURATION_UNITS[match[2] or "s"]
 
     @field_validator("webhook_retry_s", mode="before")
     @classmethod
@@ -196,6 +216,8 @@ class Settings(BaseModel):
             "stage_backoff_s": "AYTADA_STAGE_BACKOFF_S",
             "poll_interval_s": "AYTADA_POLL_INTERVAL_S",
             "relay_check_s": "AYTADA_RELAY_CHECK_S",
+            "topic_retention_s": "AYTADA_TOPIC_RETENTION",
+            "broker_roll_mb": "AYTADA_BROKER_ROLL_MB",
             "elevenlabs_api_key": "ELEVENLABS_API_KEY",
             "shotstack_api_key": "SHOTSTACK_API_KEY",
             "llm_base_url": "AYTADA_LLM_BASE_URL",

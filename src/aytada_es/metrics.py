@@ -117,7 +117,7 @@ class Metrics:
             buckets=HANDLING_BUCKETS,
             registry=self.registry,
         )
-        self.relay = PartCounts("published")
+        self.relay = PartCounts("published", "republished", "republished_active")
         self.stages: dict[str, PartCounts] = {}
         self.pushes: set[LivePush] = set()
         # The webhook deliverer's counts, and what its outbox holds (pending, oldest age in s).
@@ -189,6 +189,17 @@ class SystemCollector:
                 "aytada_relay_published",
                 "Events the relay of this process published (a batch may be published again).",
                 metrics.relay.total("published"),
+            )
+            yield _counter(
+                "aytada_relay_republished",
+                "Events published again after the broker lost them: the retention window and"
+                " the active projects' events (counted in aytada_relay_published too).",
+                metrics.relay.total("republished"),
+            )
+            yield _counter(
+                "aytada_relay_republished_active",
+                "Of those, events of projects with a request in flight, published first.",
+                metrics.relay.total("republished_active"),
             )
             if relay_position is not None:
                 yield _gauge(

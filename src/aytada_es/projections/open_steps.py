@@ -186,3 +186,15 @@ class OpenSteps(Projection):
             )
             for row in rows
         ]
+
+    def active(self) -> tuple[int, set[UUID]]:
+        """The position this read model has applied, then the projects with a request in flight.
+
+        Read in that order: a request it applies meanwhile is in the rows or after the position.
+        """
+        rows = self.store.query(
+            "SELECT position FROM {aytada_positions} WHERE name = ?", (self.name,)
+        )
+        position = int(rows[0]["position"]) if rows else 0
+        projects = self.store.query("SELECT DISTINCT project_id FROM {aytada_open_steps}")
+        return position, {UUID(row["project_id"]) for row in projects}
