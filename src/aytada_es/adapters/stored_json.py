@@ -1,0 +1,55 @@
+"""The event store's JSON: written as the library writes it, read about three times faster."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+import orjson
+from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+
+# orjson reads an integer beyond 64 bits as a float: any run of 19 digits goes the slow way.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+class StoredJSON(JSONTranscoder):
+    """`JSONTranscoder` whose `decode` parses with orjson, giving the very same values.
+
+    Encoding is the library's, byte for byte: the hash chain seals the bytes as stored. A
+    document orjson refuses or reads otherwise (NaN, a lone surrogate, an integer beyond 64
+    bits) is decoded by the standard library, so every document reads as it always did.
+    """
+
+    def decode(self, data: bytes) -> Any:
+        if _LONG_NUMBER.search(data):
+            return super().decode(data)
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return super().decode(data)
+        return self._restored(value)
+
+    def _restored(self, value: Any) -> Any:
+        # What the standard library's `object_hook` does, innermost first: a registered
+        # `{"_type_": name, "_data_": data}` becomes its value; any other object stays.
+        if value.__class__ is dict:
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                return self._typed(value["_type_"], self._restored(value["_data_"]))
+            for key, item in value.items():
+                if item.__class__ is dict or item.__class__ is list:
+                    value[key] = self._restored(item)
+        elif value.__class__ is list:
+            for i, item in enumerate(value):
+                if item.__class__ is dict or item.__class__ is list:
+                    value[i] = self._restored(item)
+        return value
+
+    def _typed(self, name: Any, data: Any) -> Any:
+        try:
+            transcoding = self.names[cast("str", name)]
+        except KeyError as e:
+            raise TranscodingNotRegisteredError(
+                f"Data serialized with name '{name}' is not deserializable. Please register a "
+                "custom transcoding for this type."
+            ) from e
+        return transcoding.decode(data)
