@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 from eventsourcing.utils import get_topic
 
@@ -39,6 +39,7 @@ class Accounts(Projection):
     version = 2
     tables = (ACCOUNTS,)
     events = (Account.Event,)
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_accounts} (
             id TEXT PRIMARY KEY,
@@ -62,10 +63,11 @@ class Accounts(Projection):
         self._touched: set[str] = set()
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
+        # The runner hands over only `events` (account events).
         known = {
             aggregate_id(event)
             for _, event in batch
-            if isinstance(event, Account.Event) and not isinstance(event, Account.AccountOpened)
+            if not isinstance(event, Account.AccountOpened)
         }
         self._accounts = {row["id"]: row for row in tx.rows_with(ACCOUNTS, "id", known)}
         self._touched = set()

@@ -76,6 +76,7 @@ class CreditStatements(Projection):
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
     events = (Account.AccountOpened, *_MOVEMENTS, Project.ProjectCreated, *_MARKS, *_SETTLEMENTS)
     personal = {PROJECTS: ("project_id", ("title",))}
+    reads = {"ProjectCreated": ("title",)}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,

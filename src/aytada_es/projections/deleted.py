@@ -41,6 +41,7 @@ class DeletedProjects(Projection):
         Project.ProjectRestored,
     )
     personal = {DELETIONS: ("project_id", ("title",))}
+    reads = {"ProjectCreated": ("title",)}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_project_deletions} (
             project_id TEXT PRIMARY KEY,

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from .._waiting import Doorbell
+from ..adapters.sealed_text import SealedTextMapper
 from ..adapters.sql import SQLStore, Transaction
 from . import stopped as stops
 from .accounts import Accounts, AccountView, account_topics, folded
@@ -157,6 +160,8 @@ class ReadModelRunner:
             self.store.before = self.follower
         # Per projection: whether it acts on events of each class met so far.
         self._wants: dict[str, _Wants] = {}
+        # Per set of projections: the personal fields they read (None: all of them).
+        self._reads: dict[frozenset[str], Mapping[str, tuple[str, ...]] | None] = {}
         if prepare:
             self.prepare()
 
@@ -332,7 +337,7 @@ class ReadModelRunner:
         notifications = recorder.select_notifications(start + 1, limit, inclusive_of_start=True)
         if not notifications:
             return _Round()
-        batch, undecodable = self._decode(notifications)
+        batch, undecodable = self._decode(notifications, self._personal_reads(due))
         ids = [at for at, _ in batch]
         end = ids[-1] if ids else start
         failures: dict[str, _Failure] = {}
@@ -378,9 +383,19 @@ class ReadModelRunner:
         ]
         return done
 
-    def _decode(self, notifications: Sequence[Notification]) -> tuple[Batch, _Failure | None]:
-        """The events up to the first one that cannot be decoded, and that one's failure."""
-        to_event = self.application.mapper.to_domain_event
+    def _decode(
+        self,
+        notifications: Sequence[Notification],
+        reads: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> tuple[Batch, _Failure | None]:
+        """The events up to the first one that cannot be decoded, and that one's failure.
+
+        Only the personal fields in `reads` are opened (None: all); the others stay sealed.
+        """
+        mapper = self.application.mapper
+        to_event: Callable[[Notification], DomainEvent] = mapper.to_domain_event
+        if reads is not None and isinstance(mapper, SealedTextMapper):
+            to_event = functools.partial(mapper.opening, only=reads)
         batch: list[tuple[int, DomainEvent]] = []
         for n in notifications:
             try:
@@ -388,6 +403,22 @@ class ReadModelRunner:
             except Exception as e:
                 return batch, _Failure(n.id, e)
         return batch, None
+
+    def _personal_reads(self, due: Sequence[Projection]) -> Mapping[str, tuple[str, ...]] | None:
+        """The personal fields these projections read, by event class (None: every one)."""
+        names = frozenset(p.name for p in due)
+        if names not in self._reads:
+            merged: dict[str, set[str]] | None = {}
+            for projection in due:
+                if projection.reads is None or merged is None:
+                    merged = None
+                    break
+                for kind, fields in projection.reads.items():
+                    merged.setdefault(kind, set()).update(fields)
+            self._reads[names] = (
+                None if merged is None else {k: tuple(sorted(v)) for k, v in merged.items()}
+            )
+        return self._reads[names]
 
     def _advance(
         self, tx: Transaction, projection: Projection, position: int, pending: Batch
@@ -451,7 +482,8 @@ class ReadModelRunner:
         wants = self._wants.get(projection.name)
         if wants is None:
             wants = self._wants[projection.name] = _Wants(projection.events)
-        return [entry for entry in batch if wants[entry[1].__class__]]
+        # In C: a lookup per event, by its class (a miss is worked out once, by `__missing__`).
+        return list(compress(batch, map(wants.__getitem__, [e.__class__ for _, e in batch])))
 
     def _stop(self, name: str, failure: _Failure, before: Stopped | None, now: float) -> Stopped:
         """Record and log a failure, once per back-off step."""

@@ -83,6 +83,7 @@ class MyVideos(Projection):
     tables = (VIDEOS, CHANGES)
     events = (Project.Event,)
     personal = {VIDEOS: ("id", ("title",))}
+    reads = {"ProjectCreated": ("title",)}  # of the scenes, only how many
 
     def erase(self, tx: Transaction, project_ids: Sequence[str]) -> None:
         super().erase(tx, project_ids)
@@ -136,10 +137,11 @@ class MyVideos(Projection):
         self._updated: dict[str, datetime] = {}  # written in `flush`: strftime is slow
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
+        # The runner hands over only `events` (project events).
         known = {
             aggregate_id(event)
             for _, event in batch
-            if isinstance(event, Project.Event) and not isinstance(event, Project.ProjectCreated)
+            if not isinstance(event, Project.ProjectCreated)
         }
         self._videos = {row["id"]: row for row in tx.rows_with(VIDEOS, "id", known)}
         for video in self._videos.values():
