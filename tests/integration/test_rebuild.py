@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from aytada_es.adapters.sealed_text import SEALED, SealedTextMapper, each_string
 from aytada_es.adapters.sql import Transaction
 from aytada_es.application import Studio
 from aytada_es.domain.project import Project
@@ -149,3 +150,39 @@ def test_a_read_model_gets_only_the_events_it_names_and_its_position_passes_the_
     assert [(row["position"], row["type"]) for row in rows] == expected
     assert all(issubclass(kind, Project.StepRequested) for kind in requests.seen)
     assert runner.positions() == {"requests": stored[-1].id}
+
+
+def test_read_models_built_from_only_the_personal_text_they_read_equal_ones_built_from_all(
+    studio: Studio, monkeypatch: Any
+) -> None:
+    models = read_models(studio)
+    store_history(studio, projects=30, owners=OWNERS)
+    models.rebuild()
+    selective = every_row(models), latest_cards(models)
+    texts = json.dumps(selective)
+    assert SEALED not in texts and "[erased]" not in texts
+    for projection in models.projections:
+        monkeypatch.setattr(type(projection), "reads", None)  # open every personal field
+
+    everything = read_models(studio)
+    everything.rebuild()
+
+    assert (every_row(everything), latest_cards(everything)) == selective
+
+
+def test_only_the_personal_fields_asked_for_are_opened(studio: Studio) -> None:
+    store_history(studio, projects=3, owners=1)
+    stored = studio.recorder.select_notifications(1, 10**6)
+    assert isinstance(studio.mapper, SealedTextMapper)
+    created = next(n for n in stored if n.topic.endswith("ProjectCreated"))
+    ideas = next(n for n in stored if n.topic.endswith("IdeasGenerated"))
+    only = {"ProjectCreated": ("title",)}
+
+    event, ideas_event = (studio.mapper.opening(n, only=only) for n in (created, ideas))
+    opened, idea_texts = vars(event), []
+    each_string(vars(ideas_event)["ideas"], lambda text: idea_texts.append(text) or text)
+    full = vars(studio.mapper.to_domain_event(created))
+
+    assert opened["title"] == full["title"] and not opened["title"].startswith(SEALED)
+    assert opened["brief"].startswith(SEALED) and not full["brief"].startswith(SEALED)
+    assert idea_texts and all(text.startswith(SEALED) for text in idea_texts)
