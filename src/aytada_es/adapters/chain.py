@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -21,11 +21,14 @@ from eventsourcing.persistence import (
     AggregateRecorder,
     EventStore,
     Mapper,
+    MapperDeserialisationError,
     Notification,
     Recording,
     StoredEvent,
     Transcoder,
+    find_id_convertor,
 )
+from eventsourcing.utils import resolve_topic
 
 from .sql import SQLStore
 
@@ -98,17 +101,32 @@ class ChainMapper(Mapper[UUID]):
         super().__init__(transcoder)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        # The library's `Mapper.to_domain_event` (eventsourcing 9.5.6, pinned), reading the JSON
+        # past the seal instead of copying the stored event without it: a rebuild maps every
+        # stored event, and the copy cost a tenth of the mapping.
+        cls = resolve_topic(stored_event.topic)
         state = stored_event.state
-        if state.startswith(_OPEN):
-            sealed = unseal(state)
-            if sealed is not None:
-                stored_event = StoredEvent(
-                    stored_event.originator_id,
-                    stored_event.originator_version,
-                    stored_event.topic,
-                    sealed[1],
-                )
-        return super().to_domain_event(stored_event)
+        try:
+            if state.startswith(_OPEN) and (sealed := unseal(state)) is not None:
+                state = sealed[1]
+            event_state: dict[str, Any] = self.transcoder.decode(state)
+        except Exception as e:
+            raise MapperDeserialisationError(
+                f"Failed to deserialise state of stored event with topic '{stored_event.topic}', "
+                f"originator_id '{stored_event.originator_id}' and originator_version "
+                f"{stored_event.originator_version}: {e}"
+            ) from e
+        to_id = find_id_convertor(cls, cast(Hashable, type(stored_event.originator_id)))
+        event_state["originator_id"] = to_id(stored_event.originator_id)
+        event_state["originator_version"] = stored_event.originator_version
+        class_version = getattr(cls, "class_version", 1)
+        from_version = event_state.pop("class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
+            from_version += 1
+        domain_event: DomainEventProtocol[UUID] = object.__new__(cls)
+        object.__setattr__(domain_event, "__dict__", event_state)
+        return domain_event
 
 
 class _Heads:
