@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, cast
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
 
-# orjson reads an integer beyond 64 bits as a float: any run of 19 digits goes the slow way.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# orjson reads an integer beyond 64 bits as a float, so a float this big may have been one.
+_BIG = float(2**63)
+
+
+class _Overflowed(Exception):
+    """A float that may be an integer orjson could not hold."""
 
 
 class StoredJSON(JSONTranscoder):
@@ -21,13 +24,10 @@ class StoredJSON(JSONTranscoder):
     """
 
     def decode(self, data: bytes) -> Any:
-        if _LONG_NUMBER.search(data):
-            return super().decode(data)
         try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            return self._restored(orjson.loads(data))
+        except (orjson.JSONDecodeError, _Overflowed):
             return super().decode(data)
-        return self._restored(value)
 
     def _restored(self, value: Any) -> Any:
         # What the standard library's `object_hook` does, innermost first: a registered
@@ -38,10 +38,16 @@ class StoredJSON(JSONTranscoder):
             for key, item in value.items():
                 if item.__class__ is dict or item.__class__ is list:
                     value[key] = self._restored(item)
+                elif item.__class__ is float and not -_BIG < item < _BIG:
+                    raise _Overflowed
         elif value.__class__ is list:
             for i, item in enumerate(value):
                 if item.__class__ is dict or item.__class__ is list:
                     value[i] = self._restored(item)
+                elif item.__class__ is float and not -_BIG < item < _BIG:
+                    raise _Overflowed
+        elif value.__class__ is float and not -_BIG < value < _BIG:
+            raise _Overflowed
         return value
 
     def _typed(self, name: Any, data: Any) -> Any:
