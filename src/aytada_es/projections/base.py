@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict
 from uuid import UUID
@@ -124,6 +124,9 @@ class Projection(ABC):
 
     def __init__(self, store: SQLStore) -> None:
         self.store = store
+
+    def stored(self, states: Mapping[int, bytes]) -> None:  # noqa: B027 (optional hook)
+        """Before `begin`: each event of the batch as stored (sealed into its hash chain)."""
 
     def begin(self, tx: Transaction, batch: Batch) -> None:  # noqa: B027 (optional hook)
         """Prepare for a batch (reset state, load the rows it touches)."""

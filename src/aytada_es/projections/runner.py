@@ -339,6 +339,10 @@ class ReadModelRunner:
             return _Round()
         batch, undecodable = self._decode(notifications, self._personal_reads(due))
         ids = [at for at, _ in batch]
+        kinds = [event.__class__ for _, event in batch]
+        states = {n.id: n.state for n in notifications}
+        for projection in due:
+            projection.stored(states)
         end = ids[-1] if ids else start
         failures: dict[str, _Failure] = {}
         resumed: list[tuple[Stopped, int]] = []
@@ -353,9 +357,12 @@ class ReadModelRunner:
                 was = tracked[projection.name]
                 if was.position >= end and len(notifications) >= limit:
                     done.ahead.add(projection.name)
-                pending = batch[bisect.bisect_right(ids, was.position) :]
+                first = bisect.bisect_right(ids, was.position)
+                pending, pending_kinds = batch[first:], kinds[first:]
                 try:
-                    changes, reached, failure = self._advance(tx, projection, was.position, pending)
+                    changes, reached, failure = self._advance(
+                        tx, projection, was.position, pending, pending_kinds
+                    )
                 except _Overtaken:
                     continue
                 committed += changes
@@ -421,14 +428,19 @@ class ReadModelRunner:
         return self._reads[names]
 
     def _advance(
-        self, tx: Transaction, projection: Projection, position: int, pending: Batch
+        self,
+        tx: Transaction,
+        projection: Projection,
+        position: int,
+        pending: Batch,
+        kinds: Sequence[type[Any]],
     ) -> tuple[list[CardChange], int, _Failure | None]:
         """Apply the pending events: the changes, the position reached, and what failed."""
         if not pending:
             return [], position, None
         tx.execute("SAVEPOINT projection")
         try:
-            changes = self._apply(tx, projection, position, pending)
+            changes = self._apply(tx, projection, position, pending, kinds)
         except _Overtaken:
             tx.execute("ROLLBACK TO SAVEPOINT projection")
             raise
@@ -443,7 +455,7 @@ class ReadModelRunner:
         for event in pending:
             tx.execute("SAVEPOINT projection_event")
             try:
-                changes += self._apply(tx, projection, position, [event])
+                changes += self._apply(tx, projection, position, [event], [event[1].__class__])
             except Exception as e:
                 tx.execute("ROLLBACK TO SAVEPOINT projection_event")
                 if isinstance(e, _Overtaken):
@@ -454,7 +466,12 @@ class ReadModelRunner:
         return changes, position, None
 
     def _apply(
-        self, tx: Transaction, projection: Projection, position: int, batch: Batch
+        self,
+        tx: Transaction,
+        projection: Projection,
+        position: int,
+        batch: Batch,
+        kinds: Sequence[type[Any]],
     ) -> list[CardChange]:
         """The position moves with the rows, or neither does."""
         # Moving the position first takes the write lock before anything is read, and a
@@ -465,7 +482,7 @@ class ReadModelRunner:
         )
         if moved != 1:
             raise _Overtaken
-        batch = self._wanted(projection, batch)
+        batch = self._wanted(projection, batch, kinds)
         projection.begin(tx, batch)
         changes: list[CardChange] = []
         apply = projection.apply
@@ -475,15 +492,15 @@ class ReadModelRunner:
         changes += projection.flush(tx)
         return changes
 
-    def _wanted(self, projection: Projection, batch: Batch) -> Batch:
-        """The events of the batch the projection acts on (`Projection.events`)."""
+    def _wanted(self, projection: Projection, batch: Batch, kinds: Sequence[type[Any]]) -> Batch:
+        """The events of the batch (of these classes) the projection acts on (`events`)."""
         if projection.events is None:
             return batch
         wants = self._wants.get(projection.name)
         if wants is None:
             wants = self._wants[projection.name] = _Wants(projection.events)
         # In C: a lookup per event, by its class (a miss is worked out once, by `__missing__`).
-        return list(compress(batch, map(wants.__getitem__, [e.__class__ for _, e in batch])))
+        return list(compress(batch, map(wants.__getitem__, kinds)))
 
     def _stop(self, name: str, failure: _Failure, before: Stopped | None, now: float) -> Stopped:
         """Record and log a failure, once per back-off step."""
