@@ -32,21 +32,24 @@ class StoredJSON(JSONTranscoder):
     def _restored(self, value: Any) -> Any:
         # What the standard library's `object_hook` does, innermost first: a registered
         # `{"_type_": name, "_data_": data}` becomes its value; any other object stays.
-        if value.__class__ is dict:
+        kind = value.__class__
+        if kind is dict:
             if len(value) == 2 and "_type_" in value and "_data_" in value:
                 return self._typed(value["_type_"], self._restored(value["_data_"]))
             for key, item in value.items():
-                if item.__class__ is dict or item.__class__ is list:
+                kind = item.__class__
+                if kind is dict or kind is list:
                     value[key] = self._restored(item)
-                elif item.__class__ is float and not -_BIG < item < _BIG:
+                elif kind is float and not -_BIG < item < _BIG:
                     raise _Overflowed
-        elif value.__class__ is list:
+        elif kind is list:
             for i, item in enumerate(value):
-                if item.__class__ is dict or item.__class__ is list:
+                kind = item.__class__
+                if kind is dict or kind is list:
                     value[i] = self._restored(item)
-                elif item.__class__ is float and not -_BIG < item < _BIG:
+                elif kind is float and not -_BIG < item < _BIG:
                     raise _Overflowed
-        elif value.__class__ is float and not -_BIG < value < _BIG:
+        elif kind is float and not -_BIG < value < _BIG:
             raise _Overflowed
         return value
 
