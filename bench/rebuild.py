@@ -110,6 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = settings_for(args.store, args.projects, args.owners, args.database_url)
     stored = ensure_history(settings, args.projects, args.owners)
+    load_before = os.getloadavg()[0]
     if args.profile:
         rebuild(settings, profile=True)
         return
@@ -121,7 +122,8 @@ def main() -> None:
     rebuild_rate, read_rate = replayed / rebuild_s, decoded / read_s
     print(f"store:          {args.store}, {args.projects} projects of {args.owners} users")
     print(f"events:         {stored:,}")
-    print(f"load average:   {os.getloadavg()[0]:.1f} (best of {args.runs} runs each)")
+    load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    print(f"load average:   {load} (2 cores; best of {args.runs} runs each)")
     print(f"read + decode:  {read_s:.3f} s  {read_rate:,.0f} events/s  (CPU {read_cpu:.3f} s)")
     rate = f"{rebuild_rate:,.0f} events/s"
     print(f"rebuild:        {rebuild_s:.3f} s  {rate}  (CPU {rebuild_cpu:.3f} s)")
