@@ -10,6 +10,7 @@ from typing import Any
 
 from aytada_es.adapters.sealed_text import SEALED, SealedTextMapper, each_string
 from aytada_es.adapters.sql import Transaction
+from aytada_es.adapters.sqlite import notifications_from
 from aytada_es.application import Studio
 from aytada_es.domain.project import Project
 from aytada_es.projections import CardChange, Projection, ReadModelRunner, ReadModels, read_models
@@ -186,3 +187,13 @@ def test_only_the_personal_fields_asked_for_are_opened(studio: Studio) -> None:
     assert opened["title"] == full["title"] and not opened["title"].startswith(SEALED)
     assert opened["brief"].startswith(SEALED) and not full["brief"].startswith(SEALED)
     assert idea_texts and all(text.startswith(SEALED) for text in idea_texts)
+
+
+def test_the_log_read_as_plain_rows_is_the_log_the_library_reads(studio: Studio) -> None:
+    store_history(studio, projects=3, owners=1)
+    recorder = studio.recorder
+    last = recorder.max_notification_id() or 0
+    assert last > 20
+    for start, limit in ((1, 7), (5, last), (last, 10), (last + 1, 10), (1, 10**6)):
+        expected = recorder.select_notifications(start, limit, inclusive_of_start=True)
+        assert notifications_from(recorder, start, limit) == expected

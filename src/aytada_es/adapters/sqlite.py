@@ -13,8 +13,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Sequence
+from uuid import UUID
 
-from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
+from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteFactory,
+)
 from eventsourcing.utils import Environment, EnvType
 
 from .permissions import PRIVATE_FILE, private_file
@@ -96,3 +104,35 @@ class WriterLockedSQLiteFactory(SQLiteFactory):
             locked.put_connection(locked.get_connection())
         finally:
             locked.writer_lock.release()
+
+
+def notifications_from(
+    recorder: ApplicationRecorder, start: int, limit: int
+) -> Sequence[Notification]:
+    """`recorder.select_notifications(start, limit)`: on SQLite, its rows read as plain tuples.
+
+    The library's own query names each column of an `sqlite3.Row`: a third of the time a
+    rebuild spends reading the log (docs/benchmarks.md).
+    """
+    if not isinstance(recorder, SQLiteApplicationRecorder):
+        return recorder.select_notifications(start, limit, inclusive_of_start=True)
+    to_id = UUID if recorder.datastore.originator_id_type == "uuid" else str
+    with recorder.datastore.transaction(commit=False) as cursor:
+        rows = cursor.sqlite_cursor  # a cursor of this transaction alone
+        rows.row_factory = None
+        rows.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state"  # noqa: S608
+            f" FROM {recorder.events_table_name} WHERE rowid>=? ORDER BY rowid LIMIT ?",
+            (start, limit),
+        )
+        found = rows.fetchall()
+    return [
+        Notification(
+            originator_id=to_id(originator_id),
+            originator_version=version,
+            topic=topic,
+            state=state,
+            id=id,
+        )
+        for id, originator_id, version, topic, state in found
+    ]

@@ -19,6 +19,7 @@ from eventsourcing.persistence import Notification
 from .._waiting import Doorbell
 from ..adapters.sealed_text import SealedTextMapper
 from ..adapters.sql import SQLStore, Transaction
+from ..adapters.sqlite import notifications_from
 from . import stopped as stops
 from .accounts import Accounts, AccountView, account_topics, folded
 from .applied import AppliedPositions
@@ -333,8 +334,7 @@ class ReadModelRunner:
         if not due:
             return _Round()
         start = min(tracked[p.name].position for p in due)
-        recorder = self.application.recorder
-        notifications = recorder.select_notifications(start + 1, limit, inclusive_of_start=True)
+        notifications = notifications_from(self.application.recorder, start + 1, limit)
         if not notifications:
             return _Round()
         batch, undecodable = self._decode(notifications, self._personal_reads(due))
