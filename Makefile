@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PLUGINS := tests/plugins/captions
 WHEELS := build/plugins
 
-.PHONY: run test check unit bench clean plugins
+.PHONY: run test check unit bench clean plugins screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# `make run PORT=8080 HOST=0.0.0.0`: the public URL follows unless AYTADA_PUBLIC_URL is set.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: $(STAMP)
-	$(BIN)/aytada-es serve
+	$(BIN)/aytada-es serve --host $(HOST) --port $(PORT)
 
 plugins: $(STAMP)
 	rm -rf $(WHEELS) $(PLUGINS:=/build)
@@ -32,6 +36,10 @@ test: $(STAMP) plugins
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
+
+# The README's picture of My Videos: a browser test with projects in several states.
+screenshot: $(STAMP)
+	AYTADA_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser/test_my_videos.py -k screenshot
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py

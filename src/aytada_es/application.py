@@ -506,6 +506,14 @@ class Studio(Application[UUID]):
         """Stop the project's step in flight; what it had reserved comes back."""
         return self._command(owner_id, project_id, lambda p: p.cancel(actor=actor), actor)
 
+    def rename_project(
+        self, owner_id: UUID, project_id: UUID, *, title: object, actor: str
+    ) -> Project:
+        """Give a project a new title; a bad one raises BadInput and records nothing."""
+        return self._command(
+            owner_id, project_id, lambda p: p.rename(title=title, actor=actor), actor
+        )
+
     def delete_project(self, owner_id: UUID, project_id: UUID, *, actor: str) -> Project:
         """Soft-delete a project, cancelling its step in flight first."""
         return self._command(owner_id, project_id, lambda p: p.delete(actor=actor), actor)

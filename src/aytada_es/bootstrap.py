@@ -119,6 +119,7 @@ def make_relay(
         check_s=settings.relay_check_s,
         bootstrap=bootstrap or settings.kafka_bootstrap or "",
         batch=batch,
+        bundled_broker=settings.kafka_bootstrap is None,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .domain.errors import AytadaError
+from .domain.errors import AytadaError, ConfigError
 from .pack.commands import SUBCOMMANDS as PACK_COMMANDS
 from .roles import ROLES
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # each command imports what it runs when it runs: `--help` st
     from .adapters.sql import SQLStore
     from .bootstrap import System
     from .config import Settings
+    from .console import DemoLogin
     from .projections import ReadModels, ReadModelStatus
 
 DEMO_USER = "demo"
@@ -185,13 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "audit":
         _check_audit(args)
-    import logging
+    from .console import configure_logging
 
-    logging.basicConfig(
-        level=os.environ.get("AYTADA_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
+        configure_logging(os.environ)
         return _run(args)
     except AytadaError as e:
         print(f"aytada-es: {e.message}", file=sys.stderr)
@@ -584,41 +582,59 @@ async def _serve(
     import signal
 
     from .bootstrap import bootstrap, tune_collector
+    from .console import banner
     from .kafka.address import announced
     from .repeats import quiet_loop_errors
     from .web import create_app
     from .web.probes import probes_app
     from .web.quota import descriptor_budget
-    from .web.serving import WebServer
+    from .web.serving import WebServer, listening_socket
 
+    sock = None
+    if "web" in roles:
+        # Bound first: a port in use fails before anything starts, and `--port 0` gets its
+        # number, which the public URL (signed asset links, allowed hosts) follows.
+        port = DEFAULT_PORT if port is None else port
+        try:
+            sock = listening_socket(host, port)
+        except OSError as e:
+            raise ConfigError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+        settings = settings.served_at(host, sock.getsockname()[1])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     quiet_loop_errors(loop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     # Plug-ins too: the stages role runs them, the others need their asset kinds' labels.
-    system = bootstrap(settings, roles=tuple(r for r in roles if r in ROLES), plugins=True)
+    try:
+        system = bootstrap(settings, roles=tuple(r for r in roles if r in ROLES), plugins=True)
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        raise
     try:
         async with contextlib.AsyncExitStack() as running:
             if system.roles:
                 await running.enter_async_context(system.running())
                 if system.broker is not None:  # for `aytada-es stages` to find it
                     running.enter_context(announced(settings.data_dir, system.bootstrap_servers))
-            if "web" in roles:
+            web_url: str | None = None
+            demo: DemoLogin | None = None
+            if sock is not None:
                 app = create_app(system.service(), secret_key=secret_key)
-                port = DEFAULT_PORT if port is None else port
                 server = WebServer(
                     app,
                     host=host,
-                    port=port,
+                    port=sock.getsockname()[1],
+                    sock=sock,
                     access_log=True,
                     log_level="info",
                     limit_concurrency=descriptor_budget().connections,
                 )
                 await running.enter_async_context(server)
-                print(f"aytada-es web on {server.url}/dashboard/videos", flush=True)
+                web_url = server.url
                 if system.roles:
-                    print(await asyncio.to_thread(_demo_login, system), flush=True)
+                    demo = await asyncio.to_thread(_demo_login, system)
             elif port is not None:  # a worker without the web app: its probes only
                 server = WebServer(probes_app(system.service()), host=host, port=port)
                 await running.enter_async_context(server)
@@ -626,27 +642,30 @@ async def _serve(
                     f"aytada-es health and metrics on {server.url} (/healthz, /metrics)", flush=True
                 )
             tune_collector()
-            print(
-                f"aytada-es running {', '.join(roles)} "
-                f"(broker {system.bootstrap_servers or 'not used'}, data in {settings.data_dir}); "
-                "Ctrl-C stops",
-                flush=True,
+            shown = banner(
+                settings,
+                roles=roles,
+                web_url=web_url,
+                demo_login=demo,
+                bootstrap_servers=system.bootstrap_servers,
+                bundled_broker=system.broker is not None,
             )
+            print(shown, flush=True)
             await stop.wait()
             print("stopping...", flush=True)
     finally:
+        if sock is not None:
+            sock.close()
         system.close()
 
 
-def _demo_login(system: System) -> str:
-    """Open the demo account on the first start and show its token, which is shown only once."""
+def _demo_login(system: System) -> DemoLogin:
+    """Open the demo account on the first start; its token is shown then, and only then."""
+    from .console import DemoLogin
     from .domain.errors import AccountExists
 
     try:
         _, token = system.studio.open_account(DEMO_USER, credits=DEMO_CREDITS, actor="cli:serve")
     except AccountExists:
-        return (
-            f"demo login: user {DEMO_USER!r} exists (its token was shown when it was made); "
-            "make a new login with `aytada-es users add NAME --credits 1000`"
-        )
-    return f"demo login: user {DEMO_USER!r}, token {token} (shown once: keep it)"
+        return DemoLogin(DEMO_USER, None)
+    return DemoLogin(DEMO_USER, token)

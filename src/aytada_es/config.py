@@ -282,12 +282,44 @@ class Settings(BaseModel):
             return _normalized(distribution) in self.plugins
         return self.plugins == "all"
 
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for a web server on host:port: the public URL follows it, unless set."""
+        if "public_url" in self.model_fields_set:
+            return self
+        return self.model_copy(update={"public_url": local_url(host, port)})
+
     def allowed_host_names(self) -> frozenset[str]:
         """The Host names the web edge answers (`*`: any)."""
         if self.allowed_hosts:
             return frozenset(self.allowed_hosts)
         public = urlsplit(self.public_url).hostname
         return frozenset((*LOCAL_HOSTS, *([public] if public else [])))
+
+
+def local_url(host: str, port: int) -> str:
+    """`http://host:port`; a wildcard address (all interfaces) is reached through loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+# AYTADA_LOG_LEVEL: ours and the web server's; AYTADA_KAFKA_LOG_LEVEL: the Kafka client's, quiet
+# by default (it logs every group join and partition assignment at INFO).
+LOG_LEVELS = {"AYTADA_LOG_LEVEL": "INFO", "AYTADA_KAFKA_LOG_LEVEL": "WARNING"}
+_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_levels(environ: Mapping[str, str]) -> dict[str, str]:
+    """Each of LOG_LEVELS as set in the environment (or its default); a bad name fails."""
+    levels = {}
+    for variable, default in LOG_LEVELS.items():
+        level = (environ.get(variable) or default).strip().upper()
+        if level not in _LEVEL_NAMES:
+            raise ConfigError(
+                f"bad configuration: {variable}: {environ[variable]!r} is not one of "
+                + ", ".join(_LEVEL_NAMES)
+            )
+        levels[variable] = level
+    return levels
 
 
 def _deadlines(environ: Mapping[str, str]) -> dict[str, float]:

@@ -307,7 +307,7 @@ def test_a_new_video_made_in_the_dialog_runs_on_autopilot_to_a_finished_ad(
 
     page.get_by_role("button", name="New video").click()
     dialog.get_by_role("button", name="Create project").click()  # no title
-    expect(dialog.get_by_role("alert")).to_contain_text("title")
+    expect(dialog.locator("#nv-title-error")).to_contain_text("title")
     assert page.js_errors == []
 
 

@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT §2) on a real server on loopback, over SQLite and PostgreSQL."""
+"""The HTTP API (docs/api.md §2) on a real server on loopback, over SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -175,6 +175,22 @@ async def test_login_sets_an_httponly_samesite_strict_cookie_and_redirects(site:
         assert answer.headers["location"] == "/dashboard/videos"
         await http.post("/logout", headers={"Origin": site.url})
         assert_error(await http.get("/api/videos"), 401, "unauthenticated")
+
+
+async def test_the_root_sends_the_signed_in_to_my_videos_and_others_to_login(
+    site: Site,
+) -> None:
+    _, token = site.user()
+    async with site.client() as http:
+        signed_out = await http.get("/")
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == "/login"
+        assert (await http.post("/login", data={"token": token})).status_code == 303
+        signed_in = await http.get("/")
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/dashboard/videos"
+    async with site.client(token) as http:  # a bearer token signs in as well as the cookie
+        assert (await http.get("/")).headers["location"] == "/dashboard/videos"
 
 
 async def test_a_bad_login_is_refused(site: Site) -> None:
@@ -485,7 +501,7 @@ async def test_bad_input_is_422_naming_the_fields_at_fault_and_stores_nothing(
         ("POST", "/api/projects", {**BRIEF, "title": 5}, {"title"}),
         ("POST", "/api/projects", {**BRIEF, "autopilot": "yes"}, {"autopilot"}),
         ("POST", "/api/projects", {**BRIEF, "owner_id": "x"}, {"owner_id"}),
-        # What a store could not hold, or a reader would be fooled by (CONTRACT §7).
+        # What a store could not hold, or a reader would be fooled by (docs/api.md §2).
         ("POST", "/api/projects", {**BRIEF, "title": "a\u0000b"}, {"title"}),
         ("POST", "/api/projects", {**BRIEF, "title": "Fizz\u202eevil"}, {"title"}),
         ("POST", "/api/projects", {**BRIEF, "title": "two\nlines"}, {"title"}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,9 +87,15 @@ async def test_the_relay_mark_is_asked_over_the_producer_s_connection_through_a_
         await producer.stop()
 
 
+def replay_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """What the relay logged about publishing the log again."""
+    return [r for r in caplog.records if "the broker lost what was published" in r.message]
+
+
 async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(
-    serve_settings: Settings, own_broker: BundledBroker
+    serve_settings: Settings, own_broker: BundledBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="aytada_es.kafka.relay")
     settings = serve_settings
     slow = slow_providers(settings.assets_dir, clip_delay_s=0.2)
     system = bootstrap(settings, providers=slow, bootstrap_servers=own_broker.bootstrap)
@@ -111,6 +118,8 @@ async def test_a_broker_restart_mid_pipeline_loses_no_project_and_charges_once(
             )
             assert relay.republished > 0
             assert relay.replay_until == 0
+        # Expected of the bundled in-memory broker (AYTADA_KAFKA_BOOTSTRAP unset): information.
+        assert [r.levelno for r in replay_records(caplog)] == [logging.INFO]
         assert sum(before[s] for s in ("completed", "failed")) < len(ids)
         assert_each_step_charged_once(studio, owner, ids)
     finally:
@@ -152,7 +161,7 @@ async def test_requests_published_before_the_broker_lost_them_are_published_agai
 
 
 async def test_a_topic_the_broker_recreated_with_fewer_partitions_still_gets_every_event(
-    serve_settings: Settings, own_broker: BundledBroker
+    serve_settings: Settings, own_broker: BundledBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     # After a restart Tansu creates a topic for any client that names it, with 4 partitions,
     # and acknowledges records sent to partitions 4 and 5 without ever serving them.
@@ -161,6 +170,8 @@ async def test_a_topic_the_broker_recreated_with_fewer_partitions_still_gets_eve
             "AYTADA_DATA_DIR": str(serve_settings.data_dir),
             "AYTADA_PROVIDERS": "instant",
             "AYTADA_RELAY_CHECK_S": "2",
+            # Configured as an external cluster would be: losing its topics is not expected.
+            "AYTADA_KAFKA_BOOTSTRAP": own_broker.bootstrap,
         }
     )
     relay_only = bootstrap(settings, roles=("relay",), bootstrap_servers=own_broker.bootstrap)
@@ -189,5 +200,6 @@ async def test_a_topic_the_broker_recreated_with_fewer_partitions_still_gets_eve
             assert {json.loads(r.value)["position"] for r in records} == set(
                 range(1, published + 1)
             )
+            assert [r.levelno for r in replay_records(caplog)] == [logging.WARNING]
     finally:
         relay_only.close()

@@ -1,4 +1,4 @@
-"""Sessions and tokens that can be revoked (CONTRACT §7), on SQLite and PostgreSQL.
+"""Sessions and tokens that can be revoked (docs/api.md §2), on SQLite and PostgreSQL.
 
 A running system with its web app, a second web app over the same database (as `worker web`
 would be), and the real `aytada-es` command run as a process against that database.

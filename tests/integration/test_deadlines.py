@@ -170,7 +170,7 @@ def test_a_timed_out_step_fails_releases_its_credits_and_can_be_retried(
     assert failed.still_reserved == 0 and failed.reconciliation().consistent
     stopped = [e for e in studio.events.get(made["ideas"]) if isinstance(e, Project.StepFailed)]
     assert [(e.code, e.actor) for e in stopped] == [("timed_out", "deadline")]
-    assert failure_message("timed_out", "ideas").startswith("The ideas step took too long")
+    assert failure_message("timed_out", "ideas").startswith("Making the ad ideas took too long")
     addon = studio.project(made["addon"])
     assert addon.status is Status.DRAFT  # an add-on fails alone
     assert addon.addons["captions"]["state"] == "failed"

@@ -23,6 +23,7 @@ from aytada_es.testing.studio_run import StudioRun
 
 WORD = "Quixotrelle"  # alice's: in her title and brief, so in her ideas, script and scenes
 KEPT = "Borvantique"  # bob's: must stay readable
+RENAMED = "Zephyrquill"  # alice's new title, after a rename
 
 
 def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -91,6 +92,8 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
         kept = run.autopilot_project(bob, title=f"{KEPT} Tea", brief=f"{KEPT} leaves.")
         for project in (erased, kept):
             await run.until_event(project, "VideoStitched")
+        # A rename's title is personal text too, sealed like the first one.
+        run.studio.rename_project(alice, erased, title=f"{RENAMED} Fizz", actor="user:alice")
         await wait_for(
             lambda: any(
                 f"{WORD} Soda" in str(r["body"])
@@ -106,7 +109,7 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
         topics = [settings.topic(t) for t in (PROJECT_EVENTS, ACCOUNT_EVENTS, DEAD_LETTERS)]
         records = await read_topic(broker, topics, stored)
         run.system.read_models.catch_up()
-        assert run.system.read_models.videos.videos_of(alice)[1][0]["title"] == f"{WORD} Soda"
+        assert run.system.read_models.videos.videos_of(alice)[1][0]["title"] == f"{RENAMED} Fizz"
         assets = [a["id"] for a in run.project(erased).assets]
         bobs = [a["id"] for a in run.project(kept).assets]
         assert assets and all(run.system.assets.path(a).exists() for a in assets)
@@ -120,11 +123,14 @@ async def test_an_erased_users_text_is_nowhere_and_their_audits_still_pass(
 
     # Nowhere in the data directory (the SQLite file and its journal, the assets) ...
     assert files_holding(settings, WORD.encode()) == []
+    assert files_holding(settings, RENAMED.encode()) == []
     if "postgres" in settings.database_url:  # ... nor in any table, events included
         assert postgres_rows_holding(settings, WORD) == []
+        assert postgres_rows_holding(settings, RENAMED) == []
         assert postgres_rows_holding(settings, KEPT) != []
     # ... nor on any topic: it was sealed there from the start.
     assert len(records) >= stored and not [r for r in records if WORD.encode() in (r.value or b"")]
+    assert not [r for r in records if RENAMED.encode() in (r.value or b"")]
     assert not [r for r in records if KEPT.encode() in (r.value or b"")]  # sealed too
 
     assert cli(settings, monkeypatch, "audit", str(erased)) == 0

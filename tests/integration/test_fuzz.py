@@ -140,7 +140,7 @@ def fuzz(url: str, targets: Targets) -> int:
                 query = dict(case.query or {})
                 wanted = query.get("min_position")
                 if isinstance(wanted, int) and targets.position < wanted < 2**63:
-                    # A position the log has not reached answers 503 by design (CONTRACT §7).
+                    # A position the log has not reached answers 503 by design (docs/api.md §2).
                     query["min_position"] = targets.position
                     case.query = query
                 headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -527,3 +527,49 @@ def test_rebuild_gives_the_same_rows_as_small_live_batches(
     last = studio.recorder.max_notification_id()
     positions = models.positions()
     assert (positions["scripts"], positions["images"], positions["credits"]) == (last,) * 3
+
+
+def test_a_rename_reaches_every_read_model_in_any_batch_and_rebuilds_the_same(
+    studio: Studio, models: ReadModels
+) -> None:
+    owner = an_owner(studio, "rena")
+    first = a_project(studio, owner, "First title")
+    with_ideas(studio, owner, first)
+    write_script(studio, owner, first, a_script("One", None, None))
+    caught_up(models)  # a script listed under the old title, in an earlier batch
+    studio.rename_project(owner, first, title="Second title", actor="user")
+    write_script(studio, owner, first, a_script("Two", None, None))
+    born = a_project(studio, owner, "Born")  # created, renamed and deleted in one batch
+    studio.rename_project(owner, born, title="Born renamed", actor="user")
+    studio.delete_project(owner, born, actor="user")
+    caught_up(models)
+
+    scripts = models.scripts.scripts_of(owner)
+    assert [s["title"] for s in scripts] == ["Two", "One"]
+    assert {s["project_title"] for s in scripts} == {"Second title"}
+    assert [c["title"] for c in models.videos.videos_of(owner)[1]] == ["Second title"]
+    assert models.videos.title_of(born) == "Born renamed"  # deleted, still named (downloads)
+    deleted = [d for d in models.deleted.deleted_projects() if d["project_id"] == str(born)]
+    assert [d["title"] for d in deleted] == ["Born renamed"]
+    titles = {
+        m["project_id"]: m["project_title"]
+        for m in models.credits.statement(owner)["history"]
+        if m["project_id"]
+    }
+    assert titles == {str(first): "Second title"}
+    tables = {
+        **TABLES,
+        "aytada_credit_projects": "project_id",
+        "aytada_videos": "id",
+        "aytada_project_deletions": "project_id",
+    }
+
+    def rows() -> dict[str, list[dict[str, Any]]]:
+        return {
+            name: models.store.query(f"SELECT * FROM {{{name}}} ORDER BY {key}")
+            for name, key in tables.items()
+        }
+
+    live = rows()
+    models.rebuild()
+    assert rows() == live

@@ -1,4 +1,4 @@
-"""Limits of the web edge (CONTRACT §7): sockets per user and per process, rate limits, the Host
+"""Limits of the web edge (docs/api.md §2): sockets per user and per process, rate limits, the Host
 check, numbers from requests, response headers and the access log; SQLite and PostgreSQL."""
 
 from __future__ import annotations

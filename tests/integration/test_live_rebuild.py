@@ -1,4 +1,4 @@
-"""Rebuild with no downtime (CONTRACT §7): `aytada-es projections rebuild --live` while clients
+"""Rebuild with no downtime (docs/api.md §6): `aytada-es projections rebuild --live` while clients
 read My Videos and follow the WebSocket, on `serve`, on a web process of its own in this process,
 and on a separate `aytada-es worker web`; on SQLite and PostgreSQL."""
 

@@ -8,28 +8,78 @@ import wave
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageStat
+from PIL import Image, ImageChops, ImageStat
 
 from aytada_es.adapters.assets import AssetStore
-from aytada_es.providers.base import Brief, Call
+from aytada_es.providers.base import JSON, Brief, Call, Providers
 from aytada_es.providers.local import local_providers
 from aytada_es.providers.local.ffmpeg import executable, probe
 from aytada_es.providers.local.formats import SIZES
 
 CALL = Call("test")
+LIME = Brief(
+    uuid.UUID(int=43),
+    "Fizzy Lime Sparkling Water",
+    "9:16",
+    "A zero-sugar sparkling water with real lime juice for health-conscious young adults.",
+)
+COFFEE = Brief(
+    uuid.UUID(int=44), "Sunrise Cold Brew", "9:16", "Smooth cold brew coffee, ready in the fridge."
+)
 
 
 def brief(fmt: str = "9:16") -> Brief:
     return Brief(uuid.UUID(int=42), "Acme Trail Boots", fmt, "Waterproof boots for weekends.")
 
 
-def frame_variance(video: Path, at_s: float, tmp: Path) -> float:
-    """The pixel variance of one frame, grabbed with ffmpeg as PNG."""
+def frame(video: Path, at_s: float, tmp: Path) -> Image.Image:
+    """One frame of the video, grabbed with ffmpeg as PNG."""
     png = tmp / "frame.png"
     grab = ["-loglevel", "error", "-y", "-ss", str(at_s), "-i", str(video), "-frames:v", "1"]
     subprocess.run([executable(), *grab, str(png)], check=True)
     with Image.open(png) as image:
-        return float(sum(ImageStat.Stat(image.convert("RGB")).var))
+        return image.convert("RGB")
+
+
+def frame_variance(video: Path, at_s: float, tmp: Path) -> float:
+    """The pixel variance of one frame."""
+    return float(sum(ImageStat.Stat(frame(video, at_s, tmp)).var))
+
+
+def hue_shares(image: Image.Image) -> tuple[float, float]:
+    """Of the image's coloured pixels, the share that is green and the share that is brown."""
+    data = image.convert("HSV").tobytes()
+    coloured = [
+        (h * 360 / 255, v / 255)
+        for h, s, v in zip(data[0::3], data[1::3], data[2::3], strict=True)
+        if s > 64 and v > 40
+    ]
+    assert len(coloured) > len(data) // 3 // 10, "hardly any colour at all"
+    green = sum(1 for h, _ in coloured if 70 <= h <= 170)
+    brown = sum(1 for h, v in coloured if 10 <= h <= 50 and v < 0.7)
+    return green / len(coloured), brown / len(coloured)
+
+
+def difference(a: Image.Image, b: Image.Image) -> float:
+    """The mean difference of two pictures' grey levels (0 to 255), seen at 27 x 48."""
+    small = [i.convert("L").resize((27, 48), Image.Resampling.BOX) for i in (a, b)]
+    return float(ImageStat.Stat(ImageChops.difference(*small)).mean[0])
+
+
+def lower_half(image: Image.Image) -> Image.Image:
+    """Where a still shows below its words."""
+    return image.crop((0, image.height // 2, image.width, image.height * 9 // 10))
+
+
+async def stills_for(p: Providers, b: Brief) -> tuple[list[JSON], list[JSON]]:
+    """The scenes of the brief with their stills attached, and every image made."""
+    scenes = await p.scenes.scenes(b, await p.script.script(b, None, CALL), CALL)
+    assert p.images is not None
+    images = await p.images.images(b, scenes, CALL)
+    for image in images:
+        if image["kind"] == "scene_still":
+            scenes[image["scene"]]["still"] = image
+    return scenes, images
 
 
 def ffmpeg_says(media: Path) -> str:
@@ -114,11 +164,6 @@ async def test_the_same_brief_gives_the_same_text(tmp_path: Path) -> None:
     script = await p.script.script(b, None, CALL)
     assert script == await q.script.script(b, None, CALL)
     assert await p.scenes.scenes(b, script, CALL) == await q.scenes.scenes(b, script, CALL)
-    assert (
-        await p.ideas.ideas(brief(), 3, CALL)
-        != await p.ideas.ideas(Brief(b.project_id, "Other Thing", "9:16", ""), 3, CALL)
-        or True
-    )  # different briefs may share angles; same brief must match exactly
 
 
 async def test_temp_files_are_cleaned_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,3 +178,55 @@ async def test_temp_files_are_cleaned_up(tmp_path: Path, monkeypatch: pytest.Mon
     voice = await p.voiceover.voiceover(brief(), "Hello there.", 1.0, CALL)
     await p.stitching.stitch(brief("1:1"), [clip], voice, CALL)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_a_lime_brief_is_green_and_a_coffee_brief_brown(tmp_path: Path) -> None:
+    assets = AssetStore(tmp_path)
+    p = local_providers(assets, scale=0.25)
+    _, lime = await stills_for(p, LIME)
+    _, coffee = await stills_for(p, COFFEE)
+    for record in lime:
+        with Image.open(assets.path(record["id"])) as image:
+            green, brown = hue_shares(image)
+        assert green > 0.8 and brown < 0.05, (record["kind"], green, brown)
+    for record in coffee:
+        with Image.open(assets.path(record["id"])) as image:
+            green, brown = hue_shares(image)
+        assert brown > 0.8 and green < 0.05, (record["kind"], green, brown)
+
+
+async def test_a_clip_moves_over_its_still_with_the_words_on_top(tmp_path: Path) -> None:
+    assets = AssetStore(tmp_path / "assets")
+    p = local_providers(assets, scale=0.25)
+    scenes, _ = await stills_for(p, LIME)
+    clip = await p.clips.clip(LIME, scenes[1], CALL)
+    middle = frame(assets.path(clip["id"]), 1.5, tmp_path)
+    last = frame(assets.path(clip["id"]), 2.95, tmp_path)  # scene 1 zooms out onto the still
+    with Image.open(assets.path(scenes[1]["still"]["id"])) as still:
+        own = still.convert("RGB")
+    with Image.open(assets.path(scenes[3]["still"]["id"])) as other:
+        another = other.convert("RGB")
+    flat = Image.new("RGB", own.size, tuple(int(c) for c in ImageStat.Stat(own).mean))
+    below = difference(lower_half(last), lower_half(own))
+    assert below < 4  # below the words, the last frame is the still itself
+    assert difference(lower_half(middle), lower_half(last)) > 1  # which the clip moved over
+    assert below * 5 < difference(lower_half(last), lower_half(flat))  # not a flat slide
+    assert below * 5 < difference(lower_half(last), lower_half(another))  # nor another still
+    assert sum(ImageStat.Stat(middle).var) > 1000
+    words = middle.crop((0, 0, middle.width, middle.height // 3)).convert("L")
+    assert words.histogram()[235:] != [0] * 21  # white type over the still's top
+    assert sum(words.histogram()[235:]) > 2 * sum(
+        own.crop((0, 0, own.width, own.height // 3)).convert("L").histogram()[235:]
+    )
+
+
+async def test_the_same_brief_renders_the_same_files(tmp_path: Path) -> None:
+    made = []
+    for store in ("a", "b"):
+        p = local_providers(AssetStore(tmp_path / store), scale=0.2)
+        scenes, images = await stills_for(p, COFFEE)
+        short = {**scenes[3], "duration_s": 0.5}
+        clip = await p.clips.clip(COFFEE, short, CALL)
+        made.append([(r["kind"], r["id"]) for r in [*images, clip]])  # the id is the SHA-256
+    assert made[0] == made[1]
+    assert len({asset for _, asset in made[0]}) == len(made[0])  # and every file is its own

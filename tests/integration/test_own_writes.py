@@ -1,4 +1,4 @@
-"""Read your own writes (CONTRACT §7): commands answer `X-Aytada-Position`, reads take
+"""Read your own writes (docs/api.md §2): commands answer `X-Aytada-Position`, reads take
 `?min_position=`, in `serve` and in a web process whose read models another process applies;
 on SQLite and PostgreSQL."""
 

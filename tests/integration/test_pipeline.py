@@ -55,6 +55,7 @@ async def test_twenty_autopilot_projects_complete_through_the_broker(
                 "progress": 100,
                 "action": "view",
                 "thumbnail_url": f"/api/assets/{project.thumbnail['id']}",
+                "paused": None,
             }
             assert project.reconciliation().consistent
             assert project.still_reserved == 0

@@ -42,6 +42,7 @@ CARD_KEYS = {
     "progress",
     "action",
     "thumbnail_url",
+    "paused",  # an addition of release 2 (the autopilot pause)
 }
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")
 
@@ -255,6 +256,31 @@ def test_cards_are_newest_first_and_only_the_owners(studio: Studio, models: Read
         models.videos.position(),
         [],
     )
+
+
+def test_a_card_shows_an_autopilot_pause_until_the_owner_goes_on_by_hand(
+    studio: Studio, models: ReadModels
+) -> None:
+    account, _ = studio.open_account("short", credits=0)
+    project = studio.create_project(
+        account.id, title="Short", format="9:16", brief="", autopilot=True, actor="user"
+    )
+    models.catch_up()
+    position, (card,) = models.videos.videos_of(account.id)
+    needed = studio.project(project.id).estimate(Step.IDEAS)
+    paused = {"step": "ideas", "needed": needed, "balance": 0}
+    assert card["status"] == "draft" and card["paused"] == paused
+    assert project_card(studio.project(project.id))["paused"] == paused  # the command's answer
+    (change,) = models.videos.changes_after(account.id, 0)
+    assert change.card is not None and change.card["paused"] == paused  # the live push's
+
+    studio.grant_credits("short", 100, actor="test")
+    studio.request_ideas(account.id, project.id, actor="user")  # by hand: the pause is history
+    models.catch_up()
+    (card,) = models.videos.videos_of(account.id)[1]
+    assert card["status"] == "generating_ideas" and card["paused"] is None
+    assert project_card(studio.project(project.id))["paused"] is None
+    assert models.videos.position() > position
 
 
 def test_a_deleted_project_leaves_the_list_and_returns_when_restored(

@@ -20,6 +20,7 @@ from aytada_es.application import Studio
 from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
 from aytada_es.domain.assets import IMAGE_KINDS
+from aytada_es.domain.project import paused_at
 from aytada_es.domain.status import ACTIVE
 from aytada_es.projections import ReadModels, read_models
 from aytada_es.providers.base import Brief, Call, ProviderError, Providers
@@ -86,6 +87,7 @@ def replayed_card(report: dict[str, Any]) -> dict[str, Any]:
         "progress": state["progress"],
         "action": state["action"],
         "thumbnail_url": None if thumbnail is None else f"/api/assets/{thumbnail['id']}",
+        "paused": paused_at(report["status"], state["autopilot_paused"]),
     }
 
 

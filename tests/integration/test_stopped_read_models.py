@@ -382,3 +382,13 @@ def test_rebuild_finishes_every_other_read_model_and_exits_1_naming_the_one_that
     assert cli.main(["projections", "status"]) == 1
     text = capsys.readouterr().out
     assert f"STOPPED at event {bad}" in text and "needs attention: accounts, credits" in text
+
+
+def test_a_fresh_store_starts_its_read_models_without_making_any_anew(
+    studio: Studio, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLStore.of(studio)
+    with caplog.at_level(logging.INFO, logger="aytada_es.projections.runner"):
+        runner = ReadModelRunner(studio, [ShelfWithFormats(store), Accounts(store)], store)
+    assert runner.positions() == {"shelf": 0, "accounts": 0}
+    assert "made anew" not in caplog.text  # the first start of a service warns of nothing

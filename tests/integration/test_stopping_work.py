@@ -1,4 +1,4 @@
-"""Cancel and delete stop spending (CONTRACT §7 "Stopping work"): the step in flight is abandoned,
+"""Cancel and delete stop spending (docs/api.md §2, cancel): the step in flight is abandoned,
 nothing is requested or charged afterwards, and a cancel racing a completion settles once."""
 
 from __future__ import annotations
@@ -129,7 +129,9 @@ async def test_stopping_a_render_abandons_it_and_nothing_is_charged_afterwards(
                     view = json_of(await http.get(f"/api/projects/{project_id}"))
                     assert view["failure"]["code"] == "cancelled"
                     assert view["failure"]["step"] == "video"
-                    assert view["failure"]["message"].startswith("You cancelled the video clips")
+                    assert view["failure"]["message"].startswith(
+                        "You stopped making the video clips"
+                    )
                     assert set(view["failure"]) == {
                         "step",
                         "code",

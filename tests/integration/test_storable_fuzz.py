@@ -1,5 +1,5 @@
 """Arbitrary text and numbers through every command: whatever the domain accepts, every read
-model applies, on SQLite and on PostgreSQL (CONTRACT §7: nothing unstorable enters the store)."""
+model applies, on SQLite and on PostgreSQL (docs/api.md §2: nothing unstorable enters the store)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,9 @@ def drive(studio: Studio, data: st.DataObject) -> None:
     attempt(
         lambda: studio.request_ideas(owner, project.id, count=data.draw(ANY_INTEGER), actor="u")
     )
+    if data.draw(st.booleans(), label="renamed"):
+        new_title = data.draw(SOME_TEXT, label="new title")
+        attempt(lambda: studio.rename_project(owner, project.id, title=new_title, actor="u"))
     for _ in range(data.draw(st.integers(0, 8), label="stage replies")):
         request = studio.project(project.id).request
         if request is None:

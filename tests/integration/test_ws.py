@@ -1,4 +1,5 @@
-"""The live push `/ws/videos` (CONTRACT §3) on a real server on loopback, SQLite and PostgreSQL."""
+"""The live push `/ws/videos` (docs/api.md §3) on a real server on loopback, SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 

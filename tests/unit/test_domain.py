@@ -1,4 +1,4 @@
-"""The Project and Account aggregates, example by example: CONTRACT §1, status by status."""
+"""The Project and Account aggregates, example by example: docs/api.md §1, status by status."""
 
 from __future__ import annotations
 
@@ -985,3 +985,52 @@ def test_a_copy_of_an_aggregate_changes_without_touching_the_original() -> None:
         assert (state(project), state(account)) == before, command.__name__
         assert state(owner.project) != before[0], command.__name__
     assert owner.project.status is Status.COMPLETED
+
+
+# ---- rename ---------------------------------------------------------------------------------
+
+
+def test_a_rename_records_the_new_title_and_keeps_status_progress_and_credits() -> None:
+    owner = Owner()
+    request_ideas(owner)
+    owner.finish()
+    before = state(owner.project)
+    assert owner.command(lambda p: p.rename(title="  Dawn Brew  ", actor=ACTOR)) == []
+    assert owner.project.title == "Dawn Brew"
+    after = state(owner.project)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {"title", "_version", "_modified_on"}, changed
+    assert owner.project.status == Status.IDEAS_READY
+
+
+def test_renaming_to_the_same_title_records_nothing() -> None:
+    owner = Owner()
+    version = owner.project.version
+    owner.project.rename(title=" Morning Brew ", actor=ACTOR)
+    assert owner.project.collect_events() == [] and owner.project.version == version
+
+
+@pytest.mark.parametrize(
+    "title", ["", "   ", "x" * 201, "a\x00b", "a\nb", "a\u202eb", "a\ud800b", 7, None]
+)
+def test_a_bad_title_is_refused_naming_the_field_and_records_nothing(title: Any) -> None:
+    owner = Owner()
+    before = state(owner.project)
+    with pytest.raises(BadInput) as refused:
+        owner.project.rename(title=title, actor=ACTOR)
+    assert set(refused.value.fields) == {"title"}
+    assert owner.project.collect_events() == [] and state(owner.project) == before
+
+
+def test_a_renamed_title_replays_from_the_events() -> None:
+    project = Project.create(
+        owner_id=uuid4(), title="One", format="1:1", brief="", autopilot=False, actor=ACTOR
+    )
+    project.rename(title="Two", actor=ACTOR)
+    project.rename(title="Three", actor=ACTOR)
+    events = project.collect_events()
+    assert [type(e).__name__ for e in events][-2:] == ["ProjectRenamed", "ProjectRenamed"]
+    replayed = None
+    for event in events:
+        replayed = event.mutate(replayed)
+    assert isinstance(replayed, Project) and replayed.title == "Three"

@@ -68,3 +68,42 @@ def test_an_error_recorded_before_codes_existed_gets_the_code_its_text_implies(
     old: str, code: str
 ) -> None:
     assert code_of_old_error(old) == code
+
+
+# What each code tells a person happened, in words of its own.
+SAYS = {
+    FailureCode.CANCELLED: "You stopped",
+    FailureCode.TIMED_OUT: "took too long",
+    FailureCode.PROVIDER_UNAVAILABLE: "could not be reached",
+    FailureCode.PROVIDER_REJECTED: "refused the request",
+    FailureCode.RATE_LIMITED: "too many requests",
+    FailureCode.INVALID_OUTPUT: "a form we could not use",
+    FailureCode.INTERNAL: "on our side",
+}
+MAKES = {
+    "ideas": "ad ideas",
+    "script": "script",
+    "scenes": "scene plan",
+    "video": "video clips",
+    "voiceover": "voiceover",
+    "stitching": "final video",
+}
+
+
+@pytest.mark.parametrize("code", list(FailureCode))
+@pytest.mark.parametrize("step", list(MAKES))
+def test_each_code_says_what_happened_to_what_the_step_makes_and_what_to_do(
+    code: FailureCode, step: str
+) -> None:
+    message = failure_message(code, step)
+    assert SAYS[code] in message
+    assert f"the {MAKES[step]}" in message.lower()
+    assert "retry" in message  # the way forward
+    assert "Nothing was charged" in message  # a failed step releases all it reserved
+    # never a count: the Studio shows the attempts beside it, and they must not disagree
+    assert not re.search(r"\d|attempt|tries", message)
+
+
+def test_every_code_has_a_sentence_of_its_own() -> None:
+    messages = {failure_message(code, "voiceover") for code in FailureCode}
+    assert len(messages) == len(FailureCode)

@@ -40,7 +40,7 @@ ADD_ON_PRICE = Price("render", 3)
 PROJECT = st.integers(0, 2)  # taken modulo the number of projects
 ACTORS = st.sampled_from(["alice", "stage", "support"])
 
-# The contract's transition table (CONTRACT §1), written out again rather than read from the domain.
+# The transition table (docs/api.md §1), written out again rather than read from the domain.
 ALLOWED = {
     "ideas": {Status.DRAFT, Status.IDEAS_READY},
     "script": {Status.DRAFT, Status.IDEAS_READY, Status.SCRIPT_READY},

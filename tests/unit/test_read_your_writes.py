@@ -1,4 +1,4 @@
-"""The route table declares read-your-writes as CONTRACT §7 lists it."""
+"""The route table declares read-your-writes as docs/api.md §2 lists it."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def test_every_command_that_stores_events_answers_its_position() -> None:
         ("POST", "/api/projects/{id}/render"),
         ("POST", "/api/projects/{id}/retry"),
         ("POST", "/api/projects/{id}/cancel"),
+        ("PATCH", "/api/projects/{id}"),
         ("DELETE", "/api/projects/{id}"),
         ("POST", "/api/support/projects/{id}/restore"),
         ("POST", "/api/support/accounts/{user}/adjustments"),

@@ -27,10 +27,11 @@ if TYPE_CHECKING:
 
 SEALED = "\x1baes1:"
 ERASED = "[erased]"
-# The fields that hold a person's text, by event class name: the title and brief, the ideas,
-# the script (the voice text), the scenes (their texts).
+# The fields that hold a person's text, by event class name: the title (on create and rename)
+# and brief, the ideas, the script (the voice text), the scenes (their texts).
 PERSONAL: dict[str, tuple[str, ...]] = {
     "ProjectCreated": ("title", "brief"),
+    "ProjectRenamed": ("title",),
     "IdeasGenerated": ("ideas",),
     "ScriptGenerated": ("script",),
     "ScenesGenerated": ("scenes",),

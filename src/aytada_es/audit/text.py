@@ -168,6 +168,8 @@ def _details(event: JSON) -> str:
         return f"{data['step']} skipped: {data['reason']}"
     if kind == "ProjectCreated":
         return f"{data['title']!r} {data['format']} autopilot={data['autopilot']}"
+    if kind == "ProjectRenamed":
+        return f"now {data['title']!r}"
     if kind == "IdeasGenerated":
         return f"{len(data['ideas'])} ideas"
     if kind == "ScriptGenerated":

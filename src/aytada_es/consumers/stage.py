@@ -46,7 +46,7 @@ class Stage(ABC):
     Declare, as class attributes:
     - `name`: unique, lowercase (`[a-z0-9-]`); its consumer group is `aytada.stage.<name>`;
     - `version`: of your stage's code; every generation record carries it;
-    - `reacts_to`: the event types (CONTRACT §5) it handles; the runner passes over the rest
+    - `reacts_to`: the event types (docs/api.md §5) it handles; the runner passes over the rest
       without decoding them;
     - `records`: the asset kinds it stores, each with the label a person sees.
 

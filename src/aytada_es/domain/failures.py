@@ -9,7 +9,7 @@ MAX_ERROR = 1000
 
 
 class FailureCode(StrEnum):
-    """What kind of failure ended a step (CONTRACT §7 `failure.code`)."""
+    """What kind of failure ended a step (docs/api.md §2 `failure.code`)."""
 
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
@@ -20,35 +20,37 @@ class FailureCode(StrEnum):
     INTERNAL = "internal"
 
 
-# A step as a person names it.
+# What a step makes, as a sentence names it.
 _STEP_WORDS = {
-    "ideas": "ideas",
+    "ideas": "ad ideas",
     "script": "script",
-    "scenes": "scene planning",
+    "scenes": "scene plan",
     "video": "video clips",
     "voiceover": "voiceover",
     "stitching": "final video",
 }
+# One sentence of what happened, one of what to do; never a count of attempts or a raw error
+# (the Studio shows the attempts and the time beside it, from the failure's own fields).
 _MESSAGES = {
-    FailureCode.CANCELLED: "You cancelled the {step} step. Nothing more was charged for it;"
-    " retry to run it again.",
-    FailureCode.TIMED_OUT: "The {step} step took too long and was stopped. Its credits were"
-    " released; retry to run it again.",
+    FailureCode.CANCELLED: "You stopped making the {step}. Nothing was charged for this step;"
+    " retry to make it again.",
+    FailureCode.TIMED_OUT: "Making the {step} took too long, so it was stopped. Nothing was"
+    " charged for this step; retry to make it again.",
     FailureCode.PROVIDER_UNAVAILABLE: "The service that makes the {step} could not be reached"
-    " or failed on its side. No credits were charged for it; retry in a few minutes.",
+    " or failed on its side. Nothing was charged for this step; retry in a few minutes.",
     FailureCode.PROVIDER_REJECTED: "The service that makes the {step} refused the request."
-    " No credits were charged for it; if retrying does not help, contact support.",
+    " Nothing was charged for this step; if retrying does not help, contact support.",
     FailureCode.RATE_LIMITED: "The service that makes the {step} is busy with too many"
-    " requests. No credits were charged for it; retry in a few minutes.",
-    FailureCode.INVALID_OUTPUT: "The {step} came back in a form we could not use. No credits"
-    " were charged for it; retry to generate it again.",
-    FailureCode.INTERNAL: "Something went wrong on our side while making the {step}. No credits"
-    " were charged for it; retry, and contact support if it happens again.",
+    " requests. Nothing was charged for this step; retry in a few minutes.",
+    FailureCode.INVALID_OUTPUT: "The {step} came back in a form we could not use. Nothing was"
+    " charged for this step; retry to make it again.",
+    FailureCode.INTERNAL: "Something went wrong on our side while making the {step}. Nothing"
+    " was charged for this step; retry, and contact support if it happens again.",
 }
 
 
 def step_words(step: str) -> str:
-    """A step's name as a sentence uses it: `scenes` is "scene planning"."""
+    """What a step makes, as a sentence names it: `scenes` make the "scene plan"."""
     return _STEP_WORDS.get(step, step.replace("_", " ").replace("-", " "))
 
 

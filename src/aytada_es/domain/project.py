@@ -35,16 +35,21 @@ MAX_BRIEF = 5000
 JSON = dict[str, Any]
 
 
+def title_problem(title: object) -> str | None:
+    """What is wrong with a project's title, or None (the same rule on create and rename)."""
+    if not isinstance(title, str) or not title.strip():
+        return "a title of 1 to 200 characters is required"
+    if len(title.strip()) > MAX_TITLE:
+        return f"at most {MAX_TITLE} characters"
+    return text_problem(title)
+
+
 def validate_brief(
     title: object, format: object, brief: object, autopilot: object = False
 ) -> tuple[str, str, str]:
     """Check a new project's fields; raise BadInput naming every field at fault."""
     fields: dict[str, str] = {}
-    if not isinstance(title, str) or not title.strip():
-        fields["title"] = "a title of 1 to 200 characters is required"
-    elif len(title.strip()) > MAX_TITLE:
-        fields["title"] = f"at most {MAX_TITLE} characters"
-    elif (problem := text_problem(title)) is not None:
+    if (problem := title_problem(title)) is not None:
         fields["title"] = problem
     if format not in FORMATS:
         fields["format"] = f"one of {', '.join(FORMATS)}"
@@ -62,6 +67,53 @@ def validate_brief(
         raise BadInput("the project is not valid", fields)
     assert isinstance(title, str) and isinstance(format, str) and isinstance(brief, str)
     return title.strip(), format, brief
+
+
+# The step autopilot takes from each ready status.
+AUTOPILOT_STEP: dict[Status, Step] = {
+    Status.DRAFT: Step.IDEAS,
+    Status.IDEAS_READY: Step.SCRIPT,
+    Status.SCRIPT_READY: Step.SCENES,
+    Status.SCENES_READY: Step.VIDEO,
+}
+
+
+def estimate(
+    step: Step, params: JSON | None = None, *, scenes: list[JSON], script: JSON | None
+) -> int:
+    """The most a step can cost, given the scenes and script so far (none: the longest)."""
+    spec = SPECS[step]
+    params = params or {}
+    if step is Step.IDEAS:
+        return spec.cost(int(params.get("count", DEFAULT_IDEAS)))
+    if step is Step.SCENES:
+        return spec.cost(MAX_SCENES)
+    if step is Step.VIDEO:
+        seconds = sum(float(s.get("duration_s", MAX_SCENE_SECONDS)) for s in scenes)
+        return spec.cost(math.ceil(seconds or MAX_SCENES * MAX_SCENE_SECONDS))
+    if step is Step.VOICEOVER:
+        text = (script or {}).get("text", "")
+        return spec.cost(max(len(text), 1) if text else MAX_SCRIPT_CHARACTERS)
+    return spec.cost(1)
+
+
+def autopilot_estimate() -> int:
+    """What autopilot reserves over a whole run from a new draft, with the longest estimates."""
+    return sum(estimate(step, scenes=[], script=None) for step in Step)
+
+
+def paused_at(status: str, paused: JSON | None) -> JSON | None:
+    """An autopilot pause while the project still stands before the step it paused at.
+
+    Autopilot stays off after a pause; once the owner takes a step by hand the pause is history.
+    """
+    if paused is None or AUTOPILOT_STEP.get(Status(status)) != paused.get("step"):
+        return None
+    return {
+        "step": paused["step"],
+        "needed": paused.get("needed"),
+        "balance": paused.get("balance"),
+    }
 
 
 class Project(Aggregate):
@@ -390,6 +442,13 @@ class Project(Aggregate):
             """Release 1 kept the amounts only in the words of its reason."""
             state["needed"], state["balance"] = amounts_of_old_reason(str(state.get("reason", "")))
 
+    class ProjectRenamed(Event):
+        class_version = 1
+        title: str
+
+        def apply(self, project: Project) -> None:
+            project.title = self.title
+
     class ProjectDeleted(Event):
         class_version = 1
 
@@ -546,19 +605,30 @@ class Project(Aggregate):
 
     def estimate(self, step: Step, params: JSON | None = None) -> int:
         """The most a step can cost from here; never lower than what it will charge."""
-        spec = SPECS[step]
-        params = params or {}
-        if step is Step.IDEAS:
-            return spec.cost(int(params.get("count", DEFAULT_IDEAS)))
-        if step is Step.SCENES:
-            return spec.cost(MAX_SCENES)
-        if step is Step.VIDEO:
-            seconds = sum(float(s.get("duration_s", MAX_SCENE_SECONDS)) for s in self.scenes)
-            return spec.cost(math.ceil(seconds or MAX_SCENES * MAX_SCENE_SECONDS))
-        if step is Step.VOICEOVER:
-            text = (self.script or {}).get("text", "")
-            return spec.cost(max(len(text), 1) if text else MAX_SCRIPT_CHARACTERS)
-        return spec.cost(1)
+        return estimate(step, params, scenes=self.scenes, script=self.script)
+
+    def step_costs(self) -> dict[str, int]:
+        """What each command the owner can give now reserves (`render`: its three steps)."""
+        commands: dict[str, tuple[Step, JSON]] = {}
+        if self.status in (Status.DRAFT, Status.IDEAS_READY):
+            commands["ideas"] = (Step.IDEAS, {"count": DEFAULT_IDEAS})
+        if self.status in (Status.DRAFT, Status.IDEAS_READY, Status.SCRIPT_READY):
+            commands["script"] = (Step.SCRIPT, {"idea": None})
+        if self.status in (Status.SCRIPT_READY, Status.SCENES_READY):
+            commands["scenes"] = (Step.SCENES, {})
+        if self.status is Status.SCENES_READY:
+            commands["render"] = (Step.VIDEO, {})
+        if self.status is Status.FAILED and self.failure is not None:
+            commands["retry"] = (Step(self.failure["step"]), self.failure["params"])
+        return {
+            command: sum(r.amount for r in self._reservations(step, params))
+            for command, (step, params) in commands.items()
+        }
+
+    @property
+    def waiting_for_credits(self) -> JSON | None:
+        """The autopilot pause the project still stands at, if any (see `paused_at`)."""
+        return paused_at(self.status, self.autopilot_paused)
 
     # ---- commands of the user ----------------------------------------------------------
 
@@ -609,6 +679,15 @@ class Project(Aggregate):
         self.trigger_event(self.StepCancelled, step=self.request["step"], actor=actor)
         return self._release_all(actor)
 
+    def rename(self, *, title: object, actor: str) -> list[CreditMovement]:
+        """Give the project a new title (checked as on create); the same title records nothing."""
+        if (problem := title_problem(title)) is not None:
+            raise BadInput("the title is not valid", {"title": problem})
+        assert isinstance(title, str)
+        if title.strip() != self.title:
+            self.trigger_event(self.ProjectRenamed, title=title.strip(), actor=actor)
+        return []
+
     def delete(self, *, actor: str) -> list[CreditMovement]:
         """Soft-delete; a project with a step in flight is cancelled first."""
         if self.deleted:
@@ -649,13 +728,14 @@ class Project(Aggregate):
         """The step autopilot takes next from a ready status, if any."""
         if not self.autopilot or self.deleted or self.autopilot_paused is not None:
             return None
-        following: dict[Status, tuple[Step, JSON]] = {
-            Status.DRAFT: (Step.IDEAS, {"count": DEFAULT_IDEAS}),
-            Status.IDEAS_READY: (Step.SCRIPT, {"idea": 0 if self.ideas else None}),
-            Status.SCRIPT_READY: (Step.SCENES, {}),
-            Status.SCENES_READY: (Step.VIDEO, {}),
+        step = AUTOPILOT_STEP.get(self.status)
+        if step is None:
+            return None
+        params: dict[Step, JSON] = {
+            Step.IDEAS: {"count": DEFAULT_IDEAS},
+            Step.SCRIPT: {"idea": 0 if self.ideas else None},
         }
-        return following.get(self.status)
+        return step, params.get(step, {})
 
     def continue_autopilot(self, *, actor: str) -> list[CreditMovement]:
         following = self.autopilot_next()

@@ -103,6 +103,9 @@ class BundledBroker:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     preexec_fn=dying_with_parent(),
+                    # Not in the terminal's process group: Ctrl-C reaches `serve` alone, which
+                    # stops the broker after its clients (else they log its loss, ~60 lines).
+                    process_group=0,
                 )
             except BaseException as e:
                 started.set_exception(e)

@@ -1,4 +1,4 @@
-"""The message every stored event becomes on Kafka (CONTRACT §5)."""
+"""The message every stored event becomes on Kafka (docs/api.md §5)."""
 
 from __future__ import annotations
 

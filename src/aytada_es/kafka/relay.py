@@ -63,8 +63,12 @@ class Relay:
         bootstrap: str = "",
         batch: int = 1000,
         lock: RelayLock | None = None,
+        bundled_broker: bool = False,
     ) -> None:
         self.studio = studio
+        # The bundled broker keeps topics in memory: publishing again after its restart is
+        # expected (information); an external cluster losing them is not (a warning).
+        self.replay_level = logging.INFO if bundled_broker else logging.WARNING
         self.producer = producer
         self.sender = BatchSender(producer)
         self.batch = batch
@@ -246,7 +250,8 @@ class Relay:
         if not until:
             await self.watch.put_mark()  # nothing was published yet
             return
-        log.warning(
+        log.log(
+            self.replay_level,
             "relay: the broker lost what was published (%s); publishing events 1..%d again",
             reason,
             until,
@@ -257,7 +262,8 @@ class Relay:
     async def _replayed(self) -> None:
         """The broker holds every event again: mark it, and record positions again."""
         await self.watch.put_mark()
-        log.warning(
+        log.log(
+            self.replay_level,
             "relay: republished %d events (positions 1..%d); the broker holds them all again",
             self.republished - self._republished_before,
             self.replay_until,

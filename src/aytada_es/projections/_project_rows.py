@@ -34,6 +34,11 @@ class ProjectRows:
         self.of(project_id, event)["deleted"] = int(isinstance(event, Project.ProjectDeleted))
         self._touched.add(project_id)
 
+    def rename(self, event: Project.ProjectRenamed) -> None:
+        project_id = aggregate_id(event)
+        self.of(project_id, event)["title"] = event.title
+        self._touched.add(project_id)
+
     def of(self, project_id: str, event: Project.Event) -> Row:
         found = self._rows.get(project_id)
         if found is None:

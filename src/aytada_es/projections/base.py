@@ -51,7 +51,7 @@ def forget_aggregate_ids() -> None:
 
 
 class Card(TypedDict):
-    """A project as My Videos shows it (CONTRACT §2)."""
+    """A project as My Videos shows it (docs/api.md §2)."""
 
     id: str
     title: str
@@ -62,6 +62,8 @@ class Card(TypedDict):
     progress: int
     action: str | None
     thumbnail_url: str | None
+    # An addition of release 2: the autopilot pause the project stands at, if any.
+    paused: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class CardChange:
     card: Card | None
 
     def message(self) -> dict[str, Any]:
-        """The WebSocket message of this change (CONTRACT §3)."""
+        """The WebSocket message of this change (docs/api.md §3)."""
         if self.kind == "removed":
             return {"type": "removed", "position": self.position, "id": self.project_id}
         return {"type": "update", "position": self.position, "video": self.card}

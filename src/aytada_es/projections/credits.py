@@ -30,6 +30,7 @@ _MOVEMENTS = (
     Account.CreditsAdjusted,
 )
 _MARKS = (Project.ProjectDeleted, Project.ProjectRestored)
+_RENAMED = Project.ProjectRenamed
 _SETTLEMENTS = (Project.CreditsReserved, Project.CreditsCharged, Project.CreditsReleased)
 
 
@@ -74,7 +75,14 @@ class CreditStatements(Projection):
     # 2: each movement records the chain head of the event it came from.
     version = 2
     tables = (MOVEMENTS, BALANCES, LEDGERS, PROJECTS)
-    events = (Account.AccountOpened, *_MOVEMENTS, Project.ProjectCreated, *_MARKS, *_SETTLEMENTS)
+    events = (
+        Account.AccountOpened,
+        *_MOVEMENTS,
+        Project.ProjectCreated,
+        *_MARKS,
+        _RENAMED,
+        *_SETTLEMENTS,
+    )
     personal = {PROJECTS: ("project_id", ("title",))}
     reads = {"ProjectCreated": ("title",)}
     ddl = (
@@ -148,7 +156,7 @@ class CreditStatements(Projection):
         }
         for ledger in self._ledgers.values():
             ledger["open"] = from_json(ledger["open"])
-        self._projects.load(tx, batch, _MARKS)
+        self._projects.load(tx, batch, (*_MARKS, _RENAMED))
         self._touched_balances, self._touched_ledgers, self._movements = set(), set(), []
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
@@ -174,6 +182,8 @@ class CreditStatements(Projection):
             self._projects.created(id, {"title": event.title})
         elif isinstance(event, _MARKS):
             self._projects.mark(event)
+        elif isinstance(event, _RENAMED):
+            self._projects.rename(event)
         return ()
 
     def _move(self, id: str, position: int, event: AccountMovement) -> None:

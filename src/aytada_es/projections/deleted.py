@@ -39,6 +39,7 @@ class DeletedProjects(Projection):
         Project.ProjectCreated,
         Project.ProjectDeleted,
         Project.ProjectRestored,
+        Project.ProjectRenamed,
     )
     personal = {DELETIONS: ("project_id", ("title",))}
     reads = {"ProjectCreated": ("title",)}
@@ -62,9 +63,10 @@ class DeletedProjects(Projection):
         self._owners: list[tuple[str, str]] = []
         self._projects: list[tuple[str, str, str]] = []
         self._deletions: list[tuple[Any, ...]] = []  # in event order
+        self._renames: list[tuple[str, str]] = []
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
-        self._owners, self._projects, self._deletions = [], [], []
+        self._owners, self._projects, self._deletions, self._renames = [], [], [], []
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
         id = aggregate_id(event)
@@ -76,6 +78,8 @@ class DeletedProjects(Projection):
             self._deletions.append((utc_iso(event.timestamp), event.actor, position, id))
         elif isinstance(event, Project.ProjectRestored):
             self._deletions.append((None, None, None, id))
+        elif isinstance(event, Project.ProjectRenamed):
+            self._renames.append((event.title, id))
         return ()
 
     def flush(self, tx: Transaction) -> Sequence[CardChange]:
@@ -90,6 +94,9 @@ class DeletedProjects(Projection):
             "UPDATE {aytada_project_deletions} SET deleted_at = ?, deleted_by = ?, position = ?"
             " WHERE project_id = ?",
             self._deletions,
+        )
+        tx.executemany(
+            "UPDATE {aytada_project_deletions} SET title = ? WHERE project_id = ?", self._renames
         )
         return ()
 

@@ -187,11 +187,13 @@ class ReadModelRunner:
                 row["name"]: int(row["version"])
                 for row in tx.query("SELECT name, version FROM {aytada_projection_versions}")
             }
+            # A read model with no position yet has never run here: nothing to make anew.
+            started = {row["name"] for row in tx.query("SELECT name FROM {aytada_positions}")}
             for projection in self.projections:
                 # Releases before versions recorded none: their projections were version 1.
                 was = recorded.get(projection.name, 1)
                 # A generation built for a live rebuild is new: nothing in it to make anew.
-                if was != projection.version and not self.fixed:
+                if was != projection.version and not self.fixed and projection.name in started:
                     self._recreate(tx, projection, was)
                 for statement in projection.ddl:
                     tx.execute(ddl_of(generation, statement))

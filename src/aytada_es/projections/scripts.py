@@ -42,6 +42,7 @@ class MyScripts(Projection):
         Project.ScriptGenerated,
         Project.ProjectDeleted,
         Project.ProjectRestored,
+        Project.ProjectRenamed,
     )
     personal = {
         PROJECTS: ("project_id", ("title",)),
@@ -94,11 +95,17 @@ class MyScripts(Projection):
         super().__init__(store)
         self._projects = ProjectRows(PROJECTS)
         self._scripts: list[Row] = []
+        self._renamed: dict[str, str] = {}  # project id -> its latest title in the batch
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
-        needed_by = (Project.ScriptGenerated, Project.ProjectDeleted, Project.ProjectRestored)
+        needed_by = (
+            Project.ScriptGenerated,
+            Project.ProjectDeleted,
+            Project.ProjectRestored,
+            Project.ProjectRenamed,
+        )
         self._projects.load(tx, batch, needed_by)
-        self._scripts = []
+        self._scripts, self._renamed = [], {}
 
     def apply(self, tx: Transaction, position: int, event: DomainEvent) -> Sequence[CardChange]:
         if not isinstance(event, Project.Event):
@@ -112,6 +119,9 @@ class MyScripts(Projection):
             self._scripts.append(_script(self._projects.of(id, event), position, event))
         elif isinstance(event, (Project.ProjectDeleted, Project.ProjectRestored)):
             self._projects.mark(event)
+        elif isinstance(event, Project.ProjectRenamed):
+            self._projects.rename(event)
+            self._renamed[id] = event.title
         return ()
 
     def flush(self, tx: Transaction) -> Sequence[CardChange]:
@@ -123,7 +133,12 @@ class MyScripts(Projection):
                 f" VALUES ({','.join('?' * len(columns))})",
                 ([script[c] for c in columns] for script in self._scripts),
             )
-        self._scripts = []
+        # Scripts written before a rename (in earlier batches or this one) show the new title.
+        tx.executemany(
+            "UPDATE {aytada_scripts} SET project_title = ? WHERE project_id = ?",
+            [(title, id) for id, title in self._renamed.items()],
+        )
+        self._scripts, self._renamed = [], {}
         return ()
 
     # ---- queries -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..adapters.sql import SQLStore
 from .base import POSITIONS
 from .stopped import ERRORS, JOINED_COLUMNS, Stopped, from_row
 
-# CONTRACT §7: a read model that lags more than this is down.
+# docs/api.md §2: a read model that lags more than this is down.
 LAG_LIMIT_S = 30.0
 
 

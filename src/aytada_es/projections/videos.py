@@ -10,7 +10,7 @@ from uuid import UUID
 
 from ..adapters.sealed_text import ERASED
 from ..adapters.sql import Row, SQLStore, Transaction, from_json, to_json
-from ..domain.project import Project
+from ..domain.project import Project, paused_at
 from ..domain.status import PROGRESS_FLOOR, VIDEO_PROGRESS_CEILING, Status
 from ..domain.steps import SPECS, Step
 from ..notation import utc_iso
@@ -57,6 +57,7 @@ def card(row: Row) -> Card:
         "progress": int(row["progress"]),
         "action": row["action"],
         "thumbnail_url": asset_url(row["thumbnail_id"]),
+        "paused": paused_at(row["status"], from_json(row["paused"]) if row["paused"] else None),
     }
 
 
@@ -73,6 +74,7 @@ def project_card(project: Project) -> Card:
         "progress": project.progress,
         "action": project.action,
         "thumbnail_url": asset_url(thumbnail["id"] if thumbnail else None),
+        "paused": project.waiting_for_credits,
     }
 
 
@@ -80,6 +82,7 @@ class MyVideos(Projection):
     """Every project's card, and one change-feed row per project changed in a batch."""
 
     name = "videos"
+    version = 2  # 2: the autopilot pause (`paused`)
     tables = (VIDEOS, CHANGES)
     events = (Project.Event,)
     personal = {VIDEOS: ("id", ("title",))}
@@ -114,7 +117,8 @@ class MyVideos(Projection):
             deleted INTEGER NOT NULL,
             position BIGINT NOT NULL,
             scene_count INTEGER NOT NULL,
-            clip_scenes TEXT NOT NULL
+            clip_scenes TEXT NOT NULL,
+            paused TEXT
         )""",
         "CREATE INDEX IF NOT EXISTS aytada_videos_by_owner"
         " ON {aytada_videos} (owner_id, deleted, created_at, id)",
@@ -227,6 +231,13 @@ class MyVideos(Projection):
             )
         return epoch, position, [card(row) for row in rows]
 
+    def title_of(self, project_id: UUID | str) -> str | None:
+        """A project's current title (deleted ones too), None when the view has no such project."""
+        rows = self.store.query(
+            "SELECT title FROM {aytada_videos} WHERE id = ?", (str(project_id),)
+        )
+        return str(rows[0]["title"]) if rows else None
+
     def changes_after(self, owner_id: UUID | str, after: int) -> list[CardChange]:
         """The owner's changes after a position, in order."""
         rows = self.store.query(
@@ -268,6 +279,7 @@ def _created(event: Project.ProjectCreated) -> Row:
         "position": 0,
         "scene_count": 0,
         "clip_scenes": [],
+        "paused": None,
     }
 
 
@@ -278,6 +290,8 @@ _CHANGE_ROW: tuple[type[Project.Event], ...] = (
     *_RESULTS,
     Project.StepFailed,
     Project.StepCancelled,
+    Project.ProjectRenamed,
+    Project.AutopilotPaused,
     *_KEEP_TIME,
 )
 
@@ -311,6 +325,11 @@ def _apply(video: Row, event: Project.Event) -> None:
             _advance(video, done)
     elif isinstance(event, (Project.StepFailed, Project.StepCancelled)):
         _set_status(video, Status.FAILED)
+    elif isinstance(event, Project.ProjectRenamed):
+        video["title"] = event.title
+    elif isinstance(event, Project.AutopilotPaused):
+        paused = {"step": event.step, "needed": event.needed, "balance": event.balance}
+        video["paused"] = to_json(paused)
     elif isinstance(event, Project.ProjectDeleted):
         video["deleted"] = 1
     elif isinstance(event, Project.ProjectRestored):

@@ -15,7 +15,19 @@ from ..adapters.links import AssetLinks
 from ..adapters.sessions import Sessions
 from ..adapters.webhooks import Webhooks
 from ..service import Service
-from . import evidence, health, library, login, metrics, pages, projects, public, staff, webhooks
+from . import (
+    evidence,
+    health,
+    library,
+    login,
+    metrics,
+    pages,
+    prices,
+    projects,
+    public,
+    staff,
+    webhooks,
+)
 from .auth import QueryToken
 from .body import BodyLimit
 from .context import Web, WebOptions
@@ -33,6 +45,7 @@ from .ws import videos_socket
 ENDPOINTS: tuple[Endpoint, ...] = (
     *projects.ENDPOINTS,
     *library.ENDPOINTS,
+    *prices.ENDPOINTS,
     *evidence.ENDPOINTS,
     *staff.ENDPOINTS,
     *webhooks.ENDPOINTS,

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-# On every 2xx answer to a command: where its last event landed in the log (CONTRACT §7).
+# On every 2xx answer to a command: where its last event landed in the log (docs/api.md §2).
 POSITION_HEADER = "X-Aytada-Position"
 MIN_POSITION = "min_position"
 # A position fits a signed 64-bit integer (BIGINT in the store).

@@ -32,7 +32,7 @@ async def store_up(models: ReadModels) -> bool:
 
 
 async def read_models_up(models: ReadModels) -> dict[str, bool]:
-    """`read_model:NAME` for each read model: up unless stopped or lagging (CONTRACT §7)."""
+    """`read_model:NAME` for each read model: up unless stopped or lagging (docs/api.md §2)."""
     try:
         async with asyncio.timeout(STORE_TIMEOUT_S):
             statuses = await run_in_threadpool(models.statuses)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import mimetypes
-
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from ..domain.errors import AssetNotFound
 from ..projections.images import AssetView
+from .downloads import attachment, download_name
 from .endpoints import Call, Endpoint, Parameter, applied_in_time
 from .models import CreditStatement, ImageList, ScriptList
 
@@ -65,14 +64,10 @@ async def asset_file(call: Call) -> Response:
     download = call.request.query_params.get("download", "") in ("1", "true", "yes")
     if not download:
         return FileResponse(path, media_type=content_type, headers=_FILE_HEADERS)
-    extension = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ""
-    return FileResponse(
-        path,
-        media_type=content_type,
-        headers=_FILE_HEADERS,
-        filename=f"{asset['kind']}-{asset_id[:12]}{extension}",
-        content_disposition_type="attachment",
-    )
+    title = await run_in_threadpool(web.read_models.videos.title_of, asset["project_id"])
+    name = download_name(title, asset["kind"], asset["content_type"])
+    headers = {**_FILE_HEADERS, "Content-Disposition": attachment(name)}
+    return FileResponse(path, media_type=content_type, headers=headers)
 
 
 ENDPOINTS = (
@@ -98,7 +93,8 @@ ENDPOINTS = (
         "GET",
         "/api/assets/{asset_id}",
         asset_file,
-        "A generated file (image, clip, audio, final MP4); `?download=1` as an attachment",
+        "A generated file (image, clip, audio, final MP4); `?download=1` as an attachment named"
+        " after the project and the asset (`fizzy-lime-sparkling-water-banner.png`)",
         errors=(404,),
         query={"download": Parameter("1 to download the file as an attachment")},
         # What the providers store; a file of no recorded type is served as octet-stream.

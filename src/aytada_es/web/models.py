@@ -1,4 +1,4 @@
-"""The request and response bodies of the HTTP API (CONTRACT §2), as pydantic models."""
+"""The request and response bodies of the HTTP API (docs/api.md §2), as pydantic models."""
 
 from __future__ import annotations
 
@@ -57,6 +57,12 @@ class NewProject(Request):
     autopilot: bool = False
 
 
+class Rename(Request):
+    """`PATCH /api/projects/{id}`: a new title (the rules of `NewProject.title`)."""
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+
+
 class IdeasRequest(Request):
     """`POST /api/projects/{id}/ideas`: how many concepts (default 3)."""
 
@@ -91,6 +97,14 @@ class Login(Request):
 # ---- answers ------------------------------------------------------------------------------
 
 
+class Paused(Answer):
+    """Autopilot stopped before `step`: it needed `needed` credits and `balance` were free."""
+
+    step: str
+    needed: int | None
+    balance: int | None
+
+
 class Card(Answer):
     """A project as My Videos shows it."""
 
@@ -103,6 +117,11 @@ class Card(Answer):
     progress: int = Field(ge=0, le=100)
     action: Action | None
     thumbnail_url: str | None
+    paused: Paused | None = Field(
+        None,
+        description="set while autopilot stands paused for lack of credits; the owner can add"
+        " credits or take the next step by hand",
+    )
 
 
 class VideoList(Answer):
@@ -139,7 +158,7 @@ FailureCodeName = Literal[
 
 
 class Failure(Answer):
-    """What failed and why, for a person: `message` is a plain sentence (CONTRACT §7).
+    """What failed and why, for a person: `message` is a plain sentence (docs/api.md §2).
 
     The provider's raw error is for auditors only (`GET /api/audit/projects/{id}`).
     """
@@ -170,6 +189,30 @@ class StudioView(Card):
     add_ons: list[AddOn]
     failure: Failure | None
     credits: Reconciliation
+    costs: dict[str, int] = Field(
+        default_factory=dict,
+        description="the credits each command the owner can give now reserves, by its path"
+        " (`ideas`, `script`, `scenes`, `render`, `retry`)",
+    )
+
+
+class StepPrice(Answer):
+    """What a step costs: `credits_per_unit` credits per `units_per_charge` units of `unit`."""
+
+    step: str
+    unit: str
+    credits_per_unit: int
+    units_per_charge: int
+
+
+class Prices(Answer):
+    """`GET /api/prices`: the price list, and what autopilot reserves over a whole run."""
+
+    steps: list[StepPrice]
+    autopilot: int = Field(
+        description="the credits autopilot reserves, step by step, from a new draft to the"
+        " finished ad, with the longest estimates (the real charge is usually lower)"
+    )
 
 
 class Script(Answer):
@@ -291,7 +334,7 @@ class Health(Answer):
 
 
 class Message(Answer):
-    """A live-push message of `/ws/videos` (CONTRACT §3)."""
+    """A live-push message of `/ws/videos` (docs/api.md §3)."""
 
     type: Literal["snapshot", "update", "removed", "resync"]
     position: int | None = None

@@ -153,6 +153,13 @@ async def studio(request: Request) -> Response:
     return shell(principal, title="Project Studio", section="", script="studio.js", content=content)
 
 
+async def home(request: Request) -> Response:
+    """`/`: My Videos for the signed-in, the login page for everyone else."""
+    if await signed_in(request) is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(HOME, status_code=303)
+
+
 async def login(request: Request) -> Response:
     """The sign-in form; it posts the token to `POST /login`."""
     target = safe_next(request.query_params.get("next"))
@@ -171,6 +178,7 @@ async def login(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     """The page routes and the static files, for the app to include."""
     return [
+        Route("/", home, methods=["GET"], name="home"),
         Route("/dashboard/videos", my_videos, methods=["GET"], name="my_videos"),
         Route("/dashboard/scripts", my_scripts, methods=["GET"], name="my_scripts"),
         Route("/dashboard/images", my_images, methods=["GET"], name="my_images"),

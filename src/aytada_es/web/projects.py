@@ -23,6 +23,7 @@ from .models import (
     IdeasRequest,
     NewProject,
     NoFields,
+    Rename,
     ScriptRequest,
     StudioView,
     VideoList,
@@ -89,6 +90,7 @@ def studio_view(project: Project, labels: Mapping[str, str] = ASSET_LABELS) -> d
             "still_reserved": ledger.still_reserved,
             "consistent": ledger.consistent,
         },
+        "costs": project.step_costs(),
     }
 
 
@@ -163,6 +165,14 @@ async def retry(call: Call) -> Card:
 async def cancel(call: Call) -> Card:
     return await _command(
         call, lambda studio, owner, id, actor: studio.cancel(owner, id, actor=actor)
+    )
+
+
+async def rename_project(call: Call) -> Card:
+    title = call.parsed(Rename).title
+    return await _command(
+        call,
+        lambda studio, owner, id, actor: studio.rename_project(owner, id, title=title, actor=actor),
     )
 
 
@@ -276,6 +286,19 @@ ENDPOINTS = (
         roles=WRITERS,
         stores=True,
         errors=(404, 409),
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/projects/{id}",
+        rename_project,
+        "Rename a project (the title's rules are those of create; personal text, sealed and"
+        " erasable like the first title); the same title records nothing",
+        status=200,
+        body=Rename,
+        answer=Card,
+        roles=WRITERS,
+        stores=True,
+        errors=(404,),
     ),
     Endpoint(
         "DELETE",

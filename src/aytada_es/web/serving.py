@@ -56,8 +56,10 @@ class WebServer:
         log_level: str = "warning",
         backlog: int = 4096,
         limit_concurrency: int | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
-        """`limit_concurrency`: connections (and requests) past which HTTP requests answer 503."""
+        """`limit_concurrency`: connections (and requests) past which HTTP requests answer 503;
+        `sock`: a socket bound already (`listening_socket`), served instead of binding one."""
         self.config = uvicorn.Config(
             app,
             ws="websockets-sansio",
@@ -75,13 +77,14 @@ class WebServer:
             limit_concurrency=limit_concurrency,
         )
         self.host, self.port, self.send_buffer = host, port, send_buffer
+        self.sock = sock
         self.server = _Server(self.config)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> str:
         """Bind, start serving, and return the base URL (`http://host:port`)."""
         install_log_filters()
-        sock = listening_socket(self.host, self.port, send_buffer=self.send_buffer)
+        sock = self.sock or listening_socket(self.host, self.port, send_buffer=self.send_buffer)
         self.port = sock.getsockname()[1]
         self._task = asyncio.create_task(self.server.serve(sockets=[sock]), name="web:uvicorn")
         while not self.server.started:

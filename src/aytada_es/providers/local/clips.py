@@ -1,4 +1,4 @@
-"""A clip per scene: a smooth Ken Burns zoom and pan over the scene's still, in H.264."""
+"""A clip per scene: a Ken Burns zoom and pan over the scene's still, its words on top, in H.264."""
 
 from __future__ import annotations
 
@@ -19,18 +19,34 @@ from ..base import JSON, Brief, Call
 from . import ffmpeg
 from .formats import FPS, frame_size
 from .images import still
+from .overlay import bands, overlay, veiled
 
 ZOOM = 0.08
 WORKERS = 2
 PRESET = "veryfast"
+FADE_FRAMES = 9  # the words fade in over the first 0.3 s
+
+Band = tuple[tuple[int, int, int, int], Image.Image, Image.Image]
 
 
 def _ease(t: float) -> float:
     return t * t * (3 - 2 * t) * 0.35 + t * 0.65
 
 
-def ken_burns(image: Image.Image, frames: int, index: int) -> Iterator[bytes]:
-    """RGB frames zooming in (or out, by scene) and drifting over `image`, sub-pixel smooth."""
+def _faded(words: list[Band], i: int) -> list[Band]:
+    if i >= FADE_FRAMES:
+        return words
+    share = (i + 1) / (FADE_FRAMES + 1)
+    return [(box, rgb, alpha.point(lambda v: int(v * share))) for box, rgb, alpha in words]
+
+
+def ken_burns(
+    image: Image.Image, frames: int, index: int, words: list[Band] | None = None
+) -> Iterator[bytes]:
+    """RGB frames zooming in (or out, by scene) and drifting over `image`, sub-pixel smooth.
+
+    `words` (from `overlay.bands`) stay still over the moving picture, fading in at the start.
+    """
     width, height = image.size
     zoom_in = index % 2 == 0
     drift_x = (-1, 1, 1, -1)[index % 4]
@@ -43,7 +59,10 @@ def ken_burns(image: Image.Image, frames: int, index: int) -> Iterator[bytes]:
         cx = width / 2 + drift_x * (width - w) / 2 * (t - 0.5) * 0.9
         cy = height / 2 + drift_y * (height - h) / 2 * (t - 0.5) * 0.9
         box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-        return image.resize(image.size, Image.Resampling.BILINEAR, box=box).tobytes()
+        moved = image.resize(image.size, Image.Resampling.BILINEAR, box=box)
+        for place, rgb, alpha in _faded(words or [], i):
+            moved.paste(rgb, place, alpha)
+        return moved.tobytes()
 
     # Pillow's resize releases the GIL: two workers keep the encoder fed.
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -75,9 +94,10 @@ class LocalClips:
                 image = image.resize(size, Image.Resampling.LANCZOS)
         else:
             image = still(brief, scene, size)
+        image, words = veiled(image), bands(overlay(brief, scene, size))
         frames = max(1, round(float(scene.get("duration_s", 3)) * FPS))
         ffmpeg.encode_frames(
-            ken_burns(image, frames, int(scene.get("index", 0))),
+            ken_burns(image, frames, int(scene.get("index", 0)), words),
             out,
             size,
             FPS,

@@ -24,6 +24,8 @@ const WAITING_READS = [
   /^\/api\/credits$/,
 ];
 let written = storedPosition();
+// Dispatched on `document` after every command the server accepted.
+export const COMMAND_DONE = "aytada:command";
 
 function storedPosition() {
   try {
@@ -54,7 +56,8 @@ function withPosition(path, method) {
   if (method !== "GET" || written <= 0) return path;
   const url = new URL(path, location.origin);
   if (!WAITING_READS.some((pattern) => pattern.test(url.pathname))) return path;
-  url.searchParams.set("min_position", String(written));
+  const asked = Number(url.searchParams.get("min_position")) || 0; // a caller's own, if later
+  url.searchParams.set("min_position", String(Math.max(asked, written)));
   return url.pathname + url.search;
 }
 
@@ -83,6 +86,10 @@ export async function api(path, { method = "GET", body } = {}) {
     throw new ApiError(401, "unauthenticated", "Your session has ended. Please sign in again.");
   }
   if (response.ok) remember(response);
+  if (response.ok && method !== "GET") {
+    // a command may reserve or release credits: what shows them reads again (balance.js)
+    document.dispatchEvent(new CustomEvent(COMMAND_DONE));
+  }
   if (response.status === 204) return null;
   let data = null;
   try {

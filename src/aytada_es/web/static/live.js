@@ -11,6 +11,19 @@ const FIRST_LOAD_MS = 3000;
 const STABLE_MS = 10000;
 // The server closes a socket with this code when its session or token stops working.
 const CREDENTIALS_REVOKED = 4001;
+// Dispatched on `document` after every change the feed applies ({detail: {position}}), so that
+// what depends on the projects (the sidebar's balance) follows them without a socket of its own.
+export const FEED_CHANGED = "aytada:feed";
+const running = new Set();
+
+/** Whether this page already runs a feed. */
+export function feedRunning() {
+  return running.size > 0;
+}
+
+function changed(position) {
+  document.dispatchEvent(new CustomEvent(FEED_CHANGED, { detail: { position } }));
+}
 
 export class LiveFeed {
   /**
@@ -39,6 +52,7 @@ export class LiveFeed {
 
   start() {
     this.stopped = false;
+    running.add(this);
     window.addEventListener("pagehide", () => this.stop(), { once: true });
     this.connect();
     // a socket that hangs must not leave the page empty: load the list once over HTTP
@@ -49,6 +63,7 @@ export class LiveFeed {
 
   stop() {
     this.stopped = true;
+    running.delete(this);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.firstLoad);
     this.stopPolling();
@@ -165,6 +180,7 @@ export class LiveFeed {
     } else {
       return;
     }
+    changed(message.position);
     this.refresh();
   }
 
@@ -190,6 +206,7 @@ export class LiveFeed {
     try {
       await this.poll();
       this.loaded = true;
+      changed(null);
     } catch (error) {
       console.warn("refresh failed", error);
     } finally {

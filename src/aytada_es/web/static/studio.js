@@ -1,5 +1,6 @@
 // Project Studio: one project, its next step, its failure, its final ad; kept live.
 
+import { confirmDelete } from "./delete_dialog.js";
 import { ApiError, api, explain, writtenPosition } from "./api.js";
 import { LiveFeed } from "./live.js";
 import {
@@ -70,17 +71,30 @@ const COMMANDS = {
   cancel: { path: "cancel", label: "Cancel", working: "Cancelling…" },
 };
 
+/** What a command reserves now, from the studio view (the domain's prices; none in JS). */
+function costOf(step) {
+  const costs = (project && project.costs) || {};
+  return typeof costs[step] === "number" ? costs[step] : null;
+}
+
+function credits(n) {
+  return n === 1 ? "1 credit" : `${n.toLocaleString()} credits`;
+}
+
 function commandButton(step, label, { primary = false } = {}) {
+  const cost = costOf(step);
   return el(
     "button",
     {
       type: "button",
       class: primary ? "btn btn-primary" : "btn",
       "data-step": step,
+      "data-cost": cost,
       disabled: busy || gone,
     },
     step === "retry" ? icon("retry") : null,
     label,
+    cost === null ? null : el("span", { class: "cost" }, credits(cost)),
   );
 }
 
@@ -133,10 +147,7 @@ root.addEventListener("click", (event) => {
 document.getElementById("delete-project").addEventListener("click", async (event) => {
   const button = event.currentTarget;
   const title = project ? project.title : "this project";
-  const ok = window.confirm(
-    `Delete “${title}”? It will disappear from My Videos. Its generation and credit history are kept.`,
-  );
-  if (!ok) return;
+  if (!(await confirmDelete(title))) return;
   button.disabled = true;
   try {
     await api(`/api/projects/${encodeURIComponent(projectId)}`, { method: "DELETE" });
@@ -223,8 +234,9 @@ function render() {
   const pipelineKey = JSON.stringify([status, ideas.length, project.failure && project.failure.step]);
   show("pipeline", pipelineKey, () => renderPipeline());
   updateProgress();
-  show("next", JSON.stringify([status, ideas.length]), () => renderNext());
-  show("failure", JSON.stringify([status, project.failure]), () => renderFailure());
+  const costs = project.costs || {};
+  show("next", JSON.stringify([status, ideas.length, costs, project.paused || null]), () => renderNext());
+  show("failure", JSON.stringify([status, project.failure, costs.retry]), () => renderFailure());
   const final = assets.find((a) => a.kind === "final_video");
   const thumb = assets.find((a) => a.kind === "thumbnail");
   show("final", JSON.stringify([status, final && final.id, thumb && thumb.id]), () =>
@@ -316,6 +328,26 @@ function updateProgress() {
   }
 }
 
+/** Autopilot stopped before a step the balance could not cover: what it needs, what to do. */
+function pausedNotice() {
+  const paused = project.paused;
+  if (!paused) return null;
+  const needs = typeof paused.needed === "number" ? `needs ${credits(paused.needed)}` : "needs more credits";
+  const balance =
+    typeof paused.balance === "number" ? ` Your balance was ${credits(paused.balance)} when it stopped.` : "";
+  return el(
+    "div",
+    { class: "paused-notice", "data-paused": paused.needed ?? "", role: "note" },
+    el("strong", {}, `Autopilot paused: ${needs} for the ${humanize(paused.step).toLowerCase()} step.`),
+    el(
+      "p",
+      {},
+      `${balance} Ask support to add credits, or go on by hand with the buttons below:`,
+      " each shows what it reserves, and autopilot stays off for this project.",
+    ),
+  );
+}
+
 function renderNext() {
   const status = project.status;
   const panel = (text, ...buttons) =>
@@ -323,6 +355,7 @@ function renderNext() {
       "section",
       { class: "panel", "aria-labelledby": "next-title" },
       el("h2", { id: "next-title" }, "Next step"),
+      pausedNotice(),
       el("p", { class: "muted" }, text),
       buttons.length ? el("div", { class: "next-actions" }, buttons) : null,
     );
@@ -369,9 +402,13 @@ function renderFailure() {
   const failure = project.failure || {};
   const step = failure.step || "";
   const cancelled = failure.code === "cancelled";
-  const rows = [["Step", humanize(step) || "Unknown"]];
-  if (!cancelled) rows.push(["Attempts", failure.attempts ?? "—"]);
-  if (failure.failed_at) rows.push(["When", timeElement(failure.failed_at, { withTime: true })]);
+  // What a person may look up; the provider's own error is for auditors, never shown here.
+  const rows = [
+    ["step", "Step", humanize(step) || "Unknown"],
+    ["code", "Reason code", el("code", {}, failure.code || "internal")],
+  ];
+  if (!cancelled) rows.push(["attempts", "Attempts", String(failure.attempts ?? "—")]);
+  if (failure.failed_at) rows.push(["when", "When", timeElement(failure.failed_at, { withTime: true })]);
   return el(
     "section",
     {
@@ -382,7 +419,16 @@ function renderFailure() {
     },
     el("h2", { id: "failure-title" }, cancelled ? "This step was cancelled" : "This project failed"),
     el("p", { class: "failure-message" }, failure.message || "The step did not finish."),
-    el("dl", {}, rows.map(([term, value]) => [el("dt", {}, term), el("dd", {}, value)])),
+    el(
+      "details",
+      { class: "failure-detail" },
+      el("summary", {}, "Technical details"),
+      el(
+        "dl",
+        {},
+        rows.map(([key, term, value]) => [el("dt", {}, term), el("dd", { "data-detail": key }, value)]),
+      ),
+    ),
     el("div", { class: "next-actions" }, commandButton("retry", `Retry ${humanize(step).toLowerCase() || "step"}`, { primary: true })),
   );
 }
