@@ -120,8 +120,8 @@ class SealedTextMapper(ChainMapper):
     def opening(
         self, stored_event: StoredEvent, only: Mapping[str, tuple[str, ...]] | None = None
     ) -> DomainEventProtocol[UUID]:
-        """The domain event with the personal fields `only` names (by event class) opened, and
-        the others left sealed, as stored; `only=None` opens every one (`to_domain_event`)."""
+        """The domain event with the personal fields `only` names (by event class) opened and
+        the others left sealed, as stored; every field of a class it does not name is opened."""
         event = super().to_domain_event(stored_event)
         name = type(event).__name__
         fields = PERSONAL.get(name)
@@ -130,7 +130,7 @@ class SealedTextMapper(ChainMapper):
             if name == _CREATED:
                 self._remember(event.originator_id, state["owner_id"])
             if only is not None:
-                fields = only.get(name, ())
+                fields = only.get(name, fields)
             if fields:
                 opener = _Opener(self.keys, self._ciphers)
                 for field in fields:

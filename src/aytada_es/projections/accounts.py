@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import ClassVar, TypedDict
+from typing import TypedDict
 
 from eventsourcing.utils import get_topic
 
@@ -39,7 +39,6 @@ class Accounts(Projection):
     version = 2
     tables = (ACCOUNTS,)
     events = (Account.Event,)
-    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_accounts} (
             id TEXT PRIMARY KEY,

@@ -117,10 +117,11 @@ class Projection(ABC):
     # The event classes `apply` acts on (subclasses included); the runner hands it no others.
     # None: every event.
     events: ClassVar[tuple[type[Any], ...] | None] = None
-    # The personal fields of events (`adapters.sealed_text.PERSONAL`) `apply` reads, by event
-    # class name: the runner opens only the fields some read model reads, the others stay
-    # sealed in the events it hands over. None: every one.
-    reads: ClassVar[dict[str, tuple[str, ...]] | None] = None
+    # Of the events it acts on that hold a person's text (`adapters.sealed_text.PERSONAL`), the
+    # fields `apply` reads, by event class name. The runner opens only the fields some read
+    # model reads and leaves the others sealed in the events it hands over; a class of personal
+    # events it acts on and does not name here gets every field opened.
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
     # A person's text this read model keeps: table -> (its project id column, text columns).
     personal: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
 

@@ -84,7 +84,7 @@ class CreditStatements(Projection):
         *_SETTLEMENTS,
     )
     personal = {PROJECTS: ("project_id", ("title",))}
-    reads = {"ProjectCreated": ("title",)}
+    reads = {"ProjectCreated": ("title",), "ProjectRenamed": ("title",)}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypedDict
+from typing import Any, TypedDict
 from uuid import UUID
 
 from ..adapters.sql import Row, SQLStore, Transaction
@@ -62,7 +62,7 @@ class MyImages(Projection):
         Project.ProjectRestored,
         *_ASSET_EVENTS,
     )
-    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
+    reads = {"ProjectCreated": ()}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_asset_projects} (
             project_id TEXT PRIMARY KEY,

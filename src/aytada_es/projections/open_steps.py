@@ -69,7 +69,11 @@ class OpenSteps(Projection):
         Project.AddOnFailed,
         Project.ProjectDeleted,
     )
-    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {
+        "IdeasGenerated": (),
+        "ScriptGenerated": (),
+        "ScenesGenerated": (),
+    }
 
     def __init__(self, store: SQLStore) -> None:
         super().__init__(store)

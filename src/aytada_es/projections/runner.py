@@ -17,9 +17,11 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from .._waiting import Doorbell
-from ..adapters.sealed_text import SealedTextMapper
+from ..adapters.sealed_text import PERSONAL, SealedTextMapper
 from ..adapters.sql import SQLStore, Transaction
 from ..adapters.sqlite import notifications_from
+from ..domain.account import Account
+from ..domain.project import Project
 from . import stopped as stops
 from .accounts import Accounts, AccountView, account_topics, folded
 from .applied import AppliedPositions
@@ -56,6 +58,17 @@ CATCH_UP_RETRY_MAX_S = 8.0
 REBUILD_BATCH = 5000
 # Account events not yet applied that a lookup at the log's head reads, at most.
 ACCOUNTS_AHEAD_LIMIT = 1000
+
+
+def _reads(projection: Projection, kind: str, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The personal fields of the events of class `kind` the projection reads: those it names,
+    else every one of a class it acts on (or may: a class not found here)."""
+    if kind in projection.reads:
+        return projection.reads[kind]
+    event_class = getattr(Project, kind, None) or getattr(Account, kind, None)
+    if projection.events is None or not isinstance(event_class, type):
+        return fields
+    return fields if issubclass(event_class, projection.events) else ()
 
 
 class ProjectionFailed(Exception):
@@ -162,7 +175,7 @@ class ReadModelRunner:
         # Per projection: whether it acts on events of each class met so far.
         self._wants: dict[str, _Wants] = {}
         # Per set of projections: the personal fields they read (None: all of them).
-        self._reads: dict[frozenset[str], Mapping[str, tuple[str, ...]] | None] = {}
+        self._reads: dict[frozenset[str], Mapping[str, tuple[str, ...]]] = {}
         if prepare:
             self.prepare()
 
@@ -413,20 +426,14 @@ class ReadModelRunner:
                 return batch, _Failure(n.id, e)
         return batch, None
 
-    def _personal_reads(self, due: Sequence[Projection]) -> Mapping[str, tuple[str, ...]] | None:
-        """The personal fields these projections read, by event class (None: every one)."""
+    def _personal_reads(self, due: Sequence[Projection]) -> Mapping[str, tuple[str, ...]]:
+        """The personal fields these projections read, by event class name (`Projection.reads`)."""
         names = frozenset(p.name for p in due)
         if names not in self._reads:
-            merged: dict[str, set[str]] | None = {}
-            for projection in due:
-                if projection.reads is None or merged is None:
-                    merged = None
-                    break
-                for kind, fields in projection.reads.items():
-                    merged.setdefault(kind, set()).update(fields)
-            self._reads[names] = (
-                None if merged is None else {k: tuple(sorted(v)) for k, v in merged.items()}
-            )
+            self._reads[names] = {
+                kind: tuple(f for f in fields if any(f in _reads(p, kind, fields) for p in due))
+                for kind, fields in PERSONAL.items()
+            }
         return self._reads[names]
 
     def _advance(

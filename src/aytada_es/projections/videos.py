@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from ..adapters.sealed_text import ERASED
@@ -86,7 +86,13 @@ class MyVideos(Projection):
     tables = (VIDEOS, CHANGES)
     events = (Project.Event,)
     personal = {VIDEOS: ("id", ("title",))}
-    reads = {"ProjectCreated": ("title",)}  # of the scenes, only how many
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {
+        "ProjectCreated": ("title",),
+        "ProjectRenamed": ("title",),
+        "IdeasGenerated": (),
+        "ScriptGenerated": (),
+        "ScenesGenerated": (),  # only how many
+    }
 
     def erase(self, tx: Transaction, project_ids: Sequence[str]) -> None:
         super().erase(tx, project_ids)
