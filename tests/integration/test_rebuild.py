@@ -166,18 +166,19 @@ def test_read_models_built_from_only_the_personal_text_they_read_equal_ones_buil
             owner = studio.mapper.to_domain_event(project[0]).owner_id  # type: ignore[attr-defined]
             with contextlib.suppress(AytadaError):  # a deleted project cannot be renamed
                 studio.rename_project(owner, n.originator_id, title="Renamed", actor="owner")
-    models.rebuild()
+    # Each read model rebuilt alone: only the fields it names itself are opened.
+    for projection in models.projections:
+        ReadModelRunner(studio, [projection], models.store, prepare=False).rebuild()
     selective = every_row(models), latest_cards(models)
-    assert "Renamed" in json.dumps(selective)
     texts = json.dumps(selective)
+    assert "Renamed" in texts
     assert "aes1:" not in texts and "[erased]" not in texts  # json.dumps escapes SEALED's ESC
     # Every personal field opened, whatever the read models read.
     monkeypatch.setattr(ReadModelRunner, "_personal_reads", lambda self, due: None)
 
-    everything = read_models(studio)
-    everything.rebuild()
+    models.rebuild()
 
-    assert (every_row(everything), latest_cards(everything)) == selective
+    assert (every_row(models), latest_cards(models)) == selective
 
 
 def test_only_the_personal_fields_asked_for_are_opened(studio: Studio) -> None:
