@@ -112,11 +112,12 @@ def notifications_from(
     """`recorder.select_notifications(start, limit)`: on SQLite, its rows read as plain tuples.
 
     The library's own query names each column of an `sqlite3.Row`: a third of the time a
-    rebuild spends reading the log (docs/benchmarks.md).
+    rebuild spends reading the log (docs/benchmarks.md). The events of one aggregate share one
+    `UUID` object (immutable): made once, and its text too (`projections.base.aggregate_id`).
     """
     if not isinstance(recorder, SQLiteApplicationRecorder):
         return recorder.select_notifications(start, limit, inclusive_of_start=True)
-    to_id = UUID if recorder.datastore.originator_id_type == "uuid" else str
+    to_id = _uuid if recorder.datastore.originator_id_type == "uuid" else str
     with recorder.datastore.transaction(commit=False) as cursor:
         rows = cursor.sqlite_cursor  # a cursor of this transaction alone
         rows.row_factory = None
@@ -136,3 +137,16 @@ def notifications_from(
         )
         for id, originator_id, version, topic, state in found
     ]
+
+
+_UUIDS: dict[str, UUID] = {}
+_UUIDS_MAX = 100_000
+
+
+def _uuid(text: str) -> UUID:
+    found = _UUIDS.get(text)
+    if found is None:
+        if len(_UUIDS) >= _UUIDS_MAX:
+            _UUIDS.clear()
+        found = _UUIDS[text] = UUID(text)
+    return found

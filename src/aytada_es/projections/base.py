@@ -27,26 +27,28 @@ TRACKING_DDL = (
 )
 
 
-# Each event's aggregate id as text, made once for all the read models of a batch (str(UUID)
-# and hashing a UUID are slow Python): by the event object itself, which the entry keeps alive.
-_TEXTS: dict[int, tuple[DomainEvent, str]] = {}
+# Each aggregate's id as text, made once for all the read models and events of a batch
+# (str(UUID) is slow Python): by the id object, which the entry keeps alive, so that its
+# `id()` names it alone. The log's reader hands all the events of an aggregate one id object.
+_TEXTS: dict[int, tuple[object, str]] = {}
 _TEXTS_MAX = 50_000
 
 
 def aggregate_id(event: DomainEvent) -> str:
     """The id of the event's aggregate, as the read models' rows hold it."""
-    known = _TEXTS.get(id(event))
-    if known is not None and known[0] is event:
+    originator = event.originator_id
+    known = _TEXTS.get(id(originator))
+    if known is not None:
         return known[1]
     if len(_TEXTS) >= _TEXTS_MAX:
         _TEXTS.clear()
-    text = str(event.originator_id)
-    _TEXTS[id(event)] = (event, text)
+    text = str(originator)
+    _TEXTS[id(originator)] = (originator, text)
     return text
 
 
 def forget_aggregate_ids() -> None:
-    """Let go of the events `aggregate_id` remembers (the runner calls it after each batch)."""
+    """Let go of the ids `aggregate_id` remembers (the runner calls it after each batch)."""
     _TEXTS.clear()
 
 
