@@ -102,8 +102,9 @@ class Projection(ABC):
     projections return none). `rebuild()` calls `clear(tx)`, which by default empties `tables`,
     then replays the whole log in big batches. Name the event classes `apply` acts on in
     `events`: the runner gives `begin` and `apply` only those (the position still moves over
-    the others), which saves much of a rebuild's work. Add query methods on the subclass; they
-    read through `self.store`.
+    the others), which saves much of a rebuild's work. Name in `reads` the personal fields it
+    reads (the others reach it sealed). Add query methods on the subclass; they read through
+    `self.store`.
 
     To ship a change of what it stores (a new column, a fixed bug in `apply`), raise `version`:
     a runner that finds another version recorded drops `tables`, runs `ddl` and rebuilds this
