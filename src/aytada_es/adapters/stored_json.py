@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any, cast
+from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError, UUIDAsHex
 
 # orjson reads an integer beyond 64 bits as a float, so a float this big may have been one.
 _BIG = float(2**63)
+_UUIDS_MAX = 100_000
 
 
 class _Overflowed(Exception):
@@ -22,6 +24,12 @@ class StoredJSON(JSONTranscoder):
     document orjson refuses or reads otherwise (NaN, a lone surrogate, an integer beyond 64
     bits) is decoded by the standard library, so every document reads as it always did.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # UUIDs are immutable: the ids of projects and accounts, which recur in their every
+        # event, are made once (as the log's reader does for the aggregates' own ids).
+        self._uuids: dict[str, UUID] = {}
 
     def decode(self, data: bytes) -> Any:
         try:
@@ -61,4 +69,11 @@ class StoredJSON(JSONTranscoder):
                 f"Data serialized with name '{name}' is not deserializable. Please register a "
                 "custom transcoding for this type."
             ) from e
+        if transcoding.__class__ is UUIDAsHex and data.__class__ is str:
+            found = self._uuids.get(data)
+            if found is None:
+                if len(self._uuids) >= _UUIDS_MAX:
+                    self._uuids.clear()
+                found = self._uuids[data] = transcoding.decode(data)
+            return found
         return transcoding.decode(data)
