@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .backup.commands import add_commands as add_backup_commands
 from .domain.errors import AytadaError, ConfigError
 from .pack.commands import SUBCOMMANDS as PACK_COMMANDS
 from .roles import ROLES
@@ -140,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--json", action="store_true", help="a machine-readable report")
     audit.set_defaults(usage=audit)
+    add_backup_commands(commands)
     return parser
 
 
@@ -199,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in ("backup", "restore"):
+        from .backup.commands import run as backup_run  # verify needs no store nor settings
+
+        return backup_run(args)
     from .config import Settings
 
     if args.command == "broker":

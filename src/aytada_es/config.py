@@ -302,26 +302,6 @@ def local_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-# AYTADA_LOG_LEVEL: ours and the web server's; AYTADA_KAFKA_LOG_LEVEL: the Kafka client's, quiet
-# by default (it logs every group join and partition assignment at INFO).
-LOG_LEVELS = {"AYTADA_LOG_LEVEL": "INFO", "AYTADA_KAFKA_LOG_LEVEL": "WARNING"}
-_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def log_levels(environ: Mapping[str, str]) -> dict[str, str]:
-    """Each of LOG_LEVELS as set in the environment (or its default); a bad name fails."""
-    levels = {}
-    for variable, default in LOG_LEVELS.items():
-        level = (environ.get(variable) or default).strip().upper()
-        if level not in _LEVEL_NAMES:
-            raise ConfigError(
-                f"bad configuration: {variable}: {environ[variable]!r} is not one of "
-                + ", ".join(_LEVEL_NAMES)
-            )
-        levels[variable] = level
-    return levels
-
-
 def _deadlines(environ: Mapping[str, str]) -> dict[str, float]:
     """AYTADA_DEADLINE_<STEP>_S as seconds by step name (`default` for the others)."""
     found: dict[str, float] = {}

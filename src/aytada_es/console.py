@@ -6,14 +6,37 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import Settings, log_levels
+from .domain.errors import ConfigError
+
+if TYPE_CHECKING:  # `backup verify` logs too, and loads no settings
+    from .config import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The Kafka client's loggers: a start of `serve` logs some thirty lines at INFO (group joins,
 # partition assignments), which buried the URL and the demo token.
 KAFKA_CLIENT_LOGGER = "aiokafka"
 RULE = "-" * 72
+
+# AYTADA_LOG_LEVEL: ours and the web server's; AYTADA_KAFKA_LOG_LEVEL: the Kafka client's, quiet
+# by default (it logs every group join and partition assignment at INFO).
+LOG_LEVELS = {"AYTADA_LOG_LEVEL": "INFO", "AYTADA_KAFKA_LOG_LEVEL": "WARNING"}
+_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_levels(environ: Mapping[str, str]) -> dict[str, str]:
+    """Each of LOG_LEVELS as set in the environment (or its default); a bad name fails."""
+    levels = {}
+    for variable, default in LOG_LEVELS.items():
+        level = (environ.get(variable) or default).strip().upper()
+        if level not in _LEVEL_NAMES:
+            raise ConfigError(
+                f"bad configuration: {variable}: {environ[variable]!r} is not one of "
+                + ", ".join(_LEVEL_NAMES)
+            )
+        levels[variable] = level
+    return levels
 
 
 def configure_logging(environ: Mapping[str, str]) -> None:

@@ -138,6 +138,10 @@ def _holders(studio: Studio, asset_id: str) -> set[UUID]:
     }
 
 
+# The positions of eventsourcing's table of stored events (the application recorder's).
+POSITIONS = "SELECT count(*), max(rowid), total(rowid) FROM stored_events"
+
+
 def compact(store: SQLStore) -> bool:
     """Rewrite the database so the overwritten text leaves no free page or journal behind.
 
@@ -149,12 +153,18 @@ def compact(store: SQLStore) -> bool:
     if isinstance(datastore, SQLiteDatastore):
         with datastore.get_connection(commit=True) as connection:  # the writer's turn
             raw = connection._sqlite_conn  # VACUUM needs the driver's own connection
+            # An event's position is its rowid, and SQLite documents that VACUUM may renumber
+            # the rowids of a table with no INTEGER PRIMARY KEY (3.40 keeps them): check it.
             try:
+                before = tuple(raw.execute(POSITIONS).fetchone())
                 raw.execute("VACUUM")
+                after = tuple(raw.execute(POSITIONS).fetchone())
                 busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.OperationalError as e:  # another process is reading or writing
                 log.warning("could not compact the database yet: %s", e)
                 return False
+            if after != before:
+                raise RuntimeError(f"VACUUM renumbered the stored events: {before} -> {after}")
         return not busy
     tables = store.query(
         "SELECT tablename FROM pg_tables WHERE schemaname = ?", (datastore.schema,)

@@ -13,6 +13,7 @@ from aytada_es.domain.failures import failure_message
 from aytada_es.domain.project import autopilot_estimate
 from aytada_es.domain.steps import SPECS
 
+from .accessibility import assert_accessible
 from .live_site import Site
 
 pytestmark = pytest.mark.browser
@@ -178,6 +179,7 @@ def test_an_autopilot_paused_for_credits_says_so_on_its_card_and_in_the_studio(
     expect(shown).to_have_attribute("data-paused", str(needed))
     expect(shown).to_contain_text(f"Paused: needs {needed} credits")
     assert page.request.get("/api/videos").json()["videos"][0]["paused"]["needed"] == needed
+    assert_accessible(page, "My Videos with a paused card")
 
     shown.locator('[data-action="continue"]').click()
     notice = page.locator(".paused-notice")
@@ -185,6 +187,7 @@ def test_an_autopilot_paused_for_credits_says_so_on_its_card_and_in_the_studio(
     expect(notice).to_contain_text("add credits")
     expect(notice).to_contain_text("by hand")
     expect(page.locator('button[data-step="scenes"]')).to_have_attribute("data-cost", str(needed))
+    assert_accessible(page, "the Studio of a paused project")
 
     # once credits come and the owner goes on by hand, the pause is history
     site.studio.grant_credits(name, 100, actor="test")
@@ -225,6 +228,7 @@ def test_a_failure_reads_as_a_sentence_with_its_detail_folded_away(
     expect(failure.locator('dd[data-detail="when"] time')).to_have_attribute(
         "datetime", view["failed_at"]
     )
+    assert_accessible(page, "the Studio with a failure's details open")
     html = failure.inner_html()
     for secret in ("ProviderError", "example.test", "s3cret", "bad voice", "HTTP 400"):
         assert secret not in html

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
+from .accessibility import assert_accessible
 from .live_site import Site, thumbnail_png
 
 pytestmark = pytest.mark.browser
@@ -75,6 +76,7 @@ def test_the_card_menu_works_by_keyboard_and_renames_downloads_and_deletes(
     menu = page.get_by_role("menu")
     expect(menu.get_by_role("menuitem")).to_have_text(["Rename", "Delete"])  # a draft: no video
     expect(menu.get_by_role("menuitem", name="Rename")).to_be_focused()
+    assert_accessible(page, "My Videos with a card's menu open")
     page.keyboard.press("ArrowDown")
     expect(menu.get_by_role("menuitem", name="Delete")).to_be_focused()
     page.keyboard.press("ArrowDown")
@@ -100,6 +102,7 @@ def test_the_card_menu_works_by_keyboard_and_renames_downloads_and_deletes(
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.locator("#rename-error")).to_have_text("Enter a title.")
     expect(dialog.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "the Rename dialog showing an error")
     dialog.get_by_label("Title").evaluate("input => { input.value = 'Bad \\ud800 title'; }")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.locator("#rename-error")).to_have_text(
@@ -125,6 +128,7 @@ def test_the_card_menu_works_by_keyboard_and_renames_downloads_and_deletes(
     expect(confirm).to_contain_text("support can restore it")
     expect(confirm).to_contain_text("history and credits are kept for audits")
     expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+    assert_accessible(page, "the Delete dialog")
     confirm.get_by_role("button", name="Cancel").click()
     expect(confirm).to_be_hidden()
     assert not site.project(draft).deleted
@@ -333,6 +337,7 @@ def test_my_images_keep_their_shape_and_preview_with_their_project(
     expect(preview.get_by_role("link", name="Fizzy Lime Sparkling Water")).to_have_attribute(
         "href", f"/studio/{project_id}"
     )
+    assert_accessible(page, "My Images with a preview open")
     with page.expect_download() as download:
         preview.get_by_role("link", name="Download").click()
     assert download.value.suggested_filename == "fizzy-lime-sparkling-water-banner.png"

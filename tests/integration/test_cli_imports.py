@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from histories import a_disputed_history
 
@@ -51,7 +52,7 @@ def test_help_imports_argparse_and_the_command_table_only() -> None:
     status, output, modules = imported_by(["--help"])
 
     assert status == 0
-    assert "{serve,worker,stages,broker,users,credits,projections,audit}" in output
+    assert "{serve,worker,stages,broker,users,credits,projections,audit,backup,restore}" in output
     assert service_only(modules) == set()
     heavy = {"pydantic", "eventsourcing", "cryptography", "psycopg", "asyncio", "sqlite3"}
     assert {m.split(".")[0] for m in modules} & heavy == set()
@@ -64,6 +65,8 @@ def test_help_imports_argparse_and_the_command_table_only() -> None:
         "aytada_es.domain.errors",
         "aytada_es.pack",
         "aytada_es.pack.commands",
+        "aytada_es.backup",
+        "aytada_es.backup.commands",
     }
 
 
@@ -73,6 +76,16 @@ def test_a_subcommands_help_loads_nothing_of_the_service() -> None:
     assert status == 0 and "--at-version N" in output
     assert service_only(modules) == set()
     assert "aytada_es.application" not in modules
+
+
+def test_backup_verify_loads_neither_the_service_nor_the_studio(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.tar"
+    garbage.write_bytes(b"not a backup" * 100)
+    status, output, modules = imported_by(["backup", "verify", str(garbage)])
+
+    assert status == 1 and "NOT INTACT" in output
+    assert service_only(modules) == set()
+    assert "aytada_es.application" not in modules and "aytada_es.config" not in modules
 
 
 def test_audit_imports_the_store_and_the_audit_but_not_the_service(

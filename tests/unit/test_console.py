@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aytada_es.config import Settings, log_levels
-from aytada_es.console import DemoLogin, banner
+from aytada_es.config import Settings
+from aytada_es.console import DemoLogin, banner, log_levels
 from aytada_es.domain.errors import ConfigError
 
 

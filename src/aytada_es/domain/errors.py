@@ -2,6 +2,7 @@
 
 AytadaError
  ├── ConfigError                 bad or missing configuration (fails loudly at start-up)
+ ├── BackupRefused               a backup or restore that would not be whole: nothing changed
  ├── BadInput                    a request or message that does not validate (422)
  ├── NotFound                    (404)
  │    ├── ProjectNotFound        missing, or someone else's: the same answer
@@ -36,6 +37,10 @@ class AytadaError(Exception):
 
 class ConfigError(AytadaError):
     code = "bad_config"
+
+
+class BackupRefused(AytadaError):
+    code = "backup_refused"
 
 
 class BadInput(AytadaError):
