@@ -33,7 +33,11 @@ _RESULTS: dict[type[Project.Event], Step] = {
 
 def _sortable(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds always written, so that text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:  # stored times come back in UTC: no copy for them
+        moment = moment.astimezone(UTC)
+    if moment.year >= 1000:  # what strftime writes, three times faster
+        return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _shown(stored: str) -> str:
