@@ -30,6 +30,7 @@ from eventsourcing.utils import get_topic
 from .adapters.chain import ChainedEventStore, ChainMapper
 from .adapters.sealed_text import ERASED, SealedTextMapper
 from .adapters.sql import SQLStore
+from .adapters.stored_json import StoredJSON
 from .adapters.text_keys import TextKeys
 from .domain.account import Account, account_id
 from .domain.credits import CreditMovement
@@ -138,6 +139,11 @@ class Studio(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return SealedTextMapper(self.construct_transcoder())
+
+    def construct_transcoder(self) -> StoredJSON:
+        transcoder = StoredJSON()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_event_store(self) -> EventStore[UUID]:
         """Every stored event is sealed into its aggregate's hash chain (adapters/chain.py)."""

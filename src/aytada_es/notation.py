@@ -32,4 +32,6 @@ def json_default(value: Any) -> Any:
 
 def utc_iso(moment: datetime) -> str:
     """ISO 8601 in UTC, as cards show times: `2025-05-01T09:30:00.250000Z`."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # stored times come back in UTC: no copy for them
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")

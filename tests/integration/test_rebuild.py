@@ -4,12 +4,16 @@ deletes, restores and credits."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from aytada_es.adapters.sealed_text import SEALED, SealedTextMapper, each_string
 from aytada_es.adapters.sql import Transaction
+from aytada_es.adapters.sqlite import notifications_from
 from aytada_es.application import Studio
+from aytada_es.domain.errors import AytadaError
 from aytada_es.domain.project import Project
 from aytada_es.projections import CardChange, Projection, ReadModelRunner, ReadModels, read_models
 from aytada_es.projections.base import Batch, DomainEvent
@@ -149,3 +153,63 @@ def test_a_read_model_gets_only_the_events_it_names_and_its_position_passes_the_
     assert [(row["position"], row["type"]) for row in rows] == expected
     assert all(issubclass(kind, Project.StepRequested) for kind in requests.seen)
     assert runner.positions() == {"requests": stored[-1].id}
+
+
+def test_read_models_built_from_only_the_personal_text_they_read_equal_ones_built_from_all(
+    studio: Studio, monkeypatch: Any
+) -> None:
+    models = read_models(studio)
+    store_history(studio, projects=30, owners=OWNERS)
+    for n in studio.recorder.select_notifications(1, 10**6):
+        if n.topic.endswith("ProjectCreated") and n.originator_version == 1:
+            project = studio.recorder.select_events(n.originator_id)  # deleted ones too
+            owner = studio.mapper.to_domain_event(project[0]).owner_id  # type: ignore[attr-defined]
+            with contextlib.suppress(AytadaError):  # a deleted project cannot be renamed
+                studio.rename_project(owner, n.originator_id, title="Renamed", actor="owner")
+    # Each read model rebuilt alone: only the fields it names itself are opened.
+    for projection in models.projections:
+        ReadModelRunner(studio, [projection], models.store, prepare=False).rebuild()
+    selective = every_row(models), latest_cards(models)
+    texts = json.dumps(selective)
+    assert "Renamed" in texts
+    assert "aes1:" not in texts and "[erased]" not in texts  # json.dumps escapes SEALED's ESC
+    # Every personal field opened, whatever the read models read.
+    monkeypatch.setattr(ReadModelRunner, "_personal_reads", lambda self, due: None)
+
+    models.rebuild()
+
+    assert (every_row(models), latest_cards(models)) == selective
+
+
+def test_only_the_personal_fields_asked_for_are_opened(studio: Studio) -> None:
+    store_history(studio, projects=3, owners=1)
+    stored = studio.recorder.select_notifications(1, 10**6)
+    assert isinstance(studio.mapper, SealedTextMapper)
+    created = next(n for n in stored if n.topic.endswith("ProjectCreated"))
+    ideas = next(n for n in stored if n.topic.endswith("IdeasGenerated"))
+    script = next(n for n in stored if n.topic.endswith("ScriptGenerated"))
+    only = {"ProjectCreated": ("title",), "IdeasGenerated": ()}
+
+    event, ideas_event, script_event = (
+        studio.mapper.opening(n, only=only) for n in (created, ideas, script)
+    )
+    opened, idea_texts = vars(event), []
+    each_string(vars(ideas_event)["ideas"], lambda text: idea_texts.append(text) or text)
+    full = vars(studio.mapper.to_domain_event(created))
+
+    assert opened["title"] == full["title"] and not opened["title"].startswith(SEALED)
+    assert opened["brief"].startswith(SEALED) and not full["brief"].startswith(SEALED)
+    assert idea_texts and all(text.startswith(SEALED) for text in idea_texts)
+    # A class it does not name is opened whole.
+    assert vars(script_event)["script"] == vars(studio.mapper.to_domain_event(script))["script"]
+    assert "aes1:" not in json.dumps(vars(script_event)["script"])
+
+
+def test_the_log_read_as_plain_rows_is_the_log_the_library_reads(studio: Studio) -> None:
+    store_history(studio, projects=3, owners=1)
+    recorder = studio.recorder
+    last = recorder.max_notification_id() or 0
+    assert last > 20
+    for start, limit in ((1, 7), (5, last), (last, 10), (last + 1, 10), (1, 10**6)):
+        expected = recorder.select_notifications(start, limit, inclusive_of_start=True)
+        assert notifications_from(recorder, start, limit) == expected

@@ -100,3 +100,27 @@ def test_a_removed_a_reordered_or_an_unsealed_event_is_named() -> None:
     # So is the aggregate: a history cannot be moved to another project.
     other = uuid4()
     assert first_broken([replace(e, originator_id=other) for e in history]) == 1
+
+
+def test_the_mapper_drops_the_seal_as_unseal_finds_it_and_keeps_a_state_without_one() -> None:
+    from uuid import uuid4
+
+    from eventsourcing.application import Application
+    from eventsourcing.persistence import JSONTranscoder, StoredEvent
+    from eventsourcing.utils import get_topic
+
+    from aytada_es.adapters.chain import ChainMapper, seal, unseal
+    from aytada_es.domain.account import Account
+
+    transcoder = JSONTranscoder()
+    Application[UUID]().register_transcodings(transcoder)
+    mapper, topic = ChainMapper(transcoder), get_topic(Account.CreditsGranted)
+    body = (
+        b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-05T21:00:00+00:00"},"amount":5}'
+    )
+    odd = b'{"_chain":"' + b'a"' * 32 + b'",' + body[1:]  # a claimed "hash" holding quotes
+    for state in (seal(body, "f" * 64), body, seal(b"{}", "0" * 64), odd):
+        event = mapper.to_domain_event(StoredEvent(uuid4(), 1, topic, state))
+        found = unseal(state)
+        expected = transcoder.decode(found[1] if found else state)
+        assert {k: v for k, v in vars(event).items() if not k.startswith("originator")} == expected

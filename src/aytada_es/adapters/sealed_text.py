@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -38,6 +38,7 @@ PERSONAL: dict[str, tuple[str, ...]] = {
 }
 _CREATED = "ProjectCreated"
 _NONCE = 12
+_CIPHERS_MAX = 10_000
 
 
 def each_string(value: Any, change: Callable[[str], str]) -> Any:
@@ -84,6 +85,7 @@ class SealedTextMapper(ChainMapper):
         self._recorder: AggregateRecorder | None = None
         self._owners: dict[UUID, UUID] = {}
         self._lock = threading.Lock()
+        self._ciphers: dict[bytes, AESGCM] = {}  # by key: making one costs as much as opening
 
     def attach(self, keys: TextKeys, recorder: AggregateRecorder) -> None:
         self.keys, self._recorder = keys, recorder
@@ -113,14 +115,26 @@ class SealedTextMapper(ChainMapper):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self.opening(stored_event)
+
+    def opening(
+        self, stored_event: StoredEvent, only: Mapping[str, tuple[str, ...]] | None = None
+    ) -> DomainEventProtocol[UUID]:
+        """The domain event with the personal fields `only` names (by event class) opened and
+        the others left sealed, as stored; every field of a class it does not name is opened."""
         event = super().to_domain_event(stored_event)
-        fields = PERSONAL.get(type(event).__name__)
+        name = type(event).__name__
+        fields = PERSONAL.get(name)
         if fields and self.keys is not None:
-            keys, state = self.keys, vars(event)
-            if type(event).__name__ == _CREATED:
+            state = vars(event)
+            if name == _CREATED:
                 self._remember(event.originator_id, state["owner_id"])
-            for field in fields:
-                state[field] = each_string(state[field], lambda v: open_text(v, keys))
+            if only is not None:
+                fields = only.get(name, fields)
+            if fields:
+                opener = _Opener(self.keys, self._ciphers)
+                for field in fields:
+                    state[field] = each_string(state[field], opener)
         return event
 
     def _owner(self, project_id: UUID, state: dict[str, Any]) -> UUID:
@@ -145,6 +159,41 @@ class SealedTextMapper(ChainMapper):
             self._owners[project_id] = owner_id
             if len(self._owners) > 100_000:
                 del self._owners[next(iter(self._owners))]
+
+
+class _Opener:
+    """Opens the sealed strings of one event, each owner's key looked up once."""
+
+    def __init__(self, keys: TextKeys, ciphers: dict[bytes, AESGCM]) -> None:
+        self.keys = keys
+        self.ciphers = ciphers
+        self._owners: dict[str, tuple[AESGCM | None, bytes]] = {}
+
+    def __call__(self, value: str) -> str:
+        if not value.startswith(SEALED):
+            return value
+        owner_hex, _, body = value[len(SEALED) :].partition(":")
+        known = self._owners.get(owner_hex)
+        if known is None:
+            owner_id = UUID(hex=owner_hex)
+            key = self.keys.for_reading(owner_id)
+            known = self._owners[owner_hex] = (
+                None if key is None else self._cipher(key),
+                owner_id.bytes,
+            )
+        cipher, owner = known
+        if cipher is None:
+            return ERASED
+        raw = base64.urlsafe_b64decode(body)
+        return cipher.decrypt(raw[:_NONCE], raw[_NONCE:], owner).decode()
+
+    def _cipher(self, key: bytes) -> AESGCM:
+        cipher = self.ciphers.get(key)
+        if cipher is None:
+            if len(self.ciphers) >= _CIPHERS_MAX:
+                self.ciphers.clear()
+            cipher = self.ciphers[key] = _aead(key)
+        return cipher
 
 
 def _sealer(owner_id: UUID, key: bytes) -> Callable[[str], str]:

@@ -62,10 +62,11 @@ class Accounts(Projection):
         self._touched: set[str] = set()
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
+        # The runner hands over only `events` (account events).
         known = {
             aggregate_id(event)
             for _, event in batch
-            if isinstance(event, Account.Event) and not isinstance(event, Account.AccountOpened)
+            if not isinstance(event, Account.AccountOpened)
         }
         self._accounts = {row["id"]: row for row in tx.rows_with(ACCOUNTS, "id", known)}
         self._touched = set()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict
 from uuid import UUID
@@ -27,26 +27,28 @@ TRACKING_DDL = (
 )
 
 
-# Each event's aggregate id as text, made once for all the read models of a batch (str(UUID)
-# and hashing a UUID are slow Python): by the event object itself, which the entry keeps alive.
-_TEXTS: dict[int, tuple[DomainEvent, str]] = {}
+# Each aggregate's id as text, made once for all the read models and events of a batch
+# (str(UUID) is slow Python): by the id object, which the entry keeps alive, so that its
+# `id()` names it alone. The log's reader hands all the events of an aggregate one id object.
+_TEXTS: dict[int, tuple[object, str]] = {}
 _TEXTS_MAX = 50_000
 
 
 def aggregate_id(event: DomainEvent) -> str:
     """The id of the event's aggregate, as the read models' rows hold it."""
-    known = _TEXTS.get(id(event))
-    if known is not None and known[0] is event:
+    originator = event.originator_id
+    known = _TEXTS.get(id(originator))
+    if known is not None:
         return known[1]
     if len(_TEXTS) >= _TEXTS_MAX:
         _TEXTS.clear()
-    text = str(event.originator_id)
-    _TEXTS[id(event)] = (event, text)
+    text = str(originator)
+    _TEXTS[id(originator)] = (originator, text)
     return text
 
 
 def forget_aggregate_ids() -> None:
-    """Let go of the events `aggregate_id` remembers (the runner calls it after each batch)."""
+    """Let go of the ids `aggregate_id` remembers (the runner calls it after each batch)."""
     _TEXTS.clear()
 
 
@@ -100,8 +102,9 @@ class Projection(ABC):
     projections return none). `rebuild()` calls `clear(tx)`, which by default empties `tables`,
     then replays the whole log in big batches. Name the event classes `apply` acts on in
     `events`: the runner gives `begin` and `apply` only those (the position still moves over
-    the others), which saves much of a rebuild's work. Add query methods on the subclass; they
-    read through `self.store`.
+    the others), which saves much of a rebuild's work. Name in `reads` the personal fields it
+    reads (the others reach it sealed). Add query methods on the subclass; they read through
+    `self.store`.
 
     To ship a change of what it stores (a new column, a fixed bug in `apply`), raise `version`:
     a runner that finds another version recorded drops `tables`, runs `ddl` and rebuilds this
@@ -117,11 +120,19 @@ class Projection(ABC):
     # The event classes `apply` acts on (subclasses included); the runner hands it no others.
     # None: every event.
     events: ClassVar[tuple[type[Any], ...] | None] = None
+    # Of the events it acts on that hold a person's text (`adapters.sealed_text.PERSONAL`), the
+    # fields `apply` reads, by event class name. The runner opens only the fields some read
+    # model reads and leaves the others sealed in the events it hands over; a class of personal
+    # events it acts on and does not name here gets every field opened.
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
     # A person's text this read model keeps: table -> (its project id column, text columns).
     personal: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
 
     def __init__(self, store: SQLStore) -> None:
         self.store = store
+
+    def stored(self, states: Mapping[int, bytes]) -> None:  # noqa: B027 (optional hook)
+        """Before `begin`: each event of the batch as stored (sealed into its hash chain)."""
 
     def begin(self, tx: Transaction, batch: Batch) -> None:  # noqa: B027 (optional hook)
         """Prepare for a batch (reset state, load the rows it touches)."""

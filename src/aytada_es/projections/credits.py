@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -84,6 +84,7 @@ class CreditStatements(Projection):
         *_SETTLEMENTS,
     )
     personal = {PROJECTS: ("project_id", ("title",))}
+    reads = {"ProjectCreated": ("title",), "ProjectRenamed": ("title",)}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_credit_movements} (
             position BIGINT PRIMARY KEY,
@@ -134,7 +135,11 @@ class CreditStatements(Projection):
         self._touched_balances: set[str] = set()
         self._touched_ledgers: set[str] = set()
         self._movements: list[tuple[Any, ...]] = []  # rows of the INSERT in `flush`
+        self._states: Mapping[int, bytes] = {}  # the batch's events as stored, by position
         self._projects = ProjectRows(PROJECTS)
+
+    def stored(self, states: Mapping[int, bytes]) -> None:
+        self._states = states
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
         accounts, projects = set(), set()
@@ -253,19 +258,23 @@ class CreditStatements(Projection):
 
     def _heads(self, tx: Transaction, positions: list[int]) -> dict[int, str]:
         """The hash each stored event at these positions claims: the chain head it sealed."""
-        if not positions:
-            return {}
-        if self.events_store is None:
-            rows = self._stored(tx, self.store.dialect, positions)
-        else:
+        # From the batch as the runner read it; else (not given) from the event store again.
+        states = self._states
+        missing = [p for p in positions if p not in states]
+        found: list[tuple[int, Any]] = [(p, states[p]) for p in positions if p in states]
+        if missing and self.events_store is None:
+            rows = self._stored(tx, self.store.dialect, missing)
+        elif missing and self.events_store is not None:
             with self.events_store.reading() as events:
-                rows = self._stored(events, self.events_store.dialect, positions)
+                rows = self._stored(events, self.events_store.dialect, missing)
+        else:
+            rows = []
+        found += [(int(row["position"]), row["state"]) for row in rows]
         heads: dict[int, str] = {}
-        for row in rows:
-            state = row["state"]
+        for position, state in found:
             sealed = unseal(state.encode() if isinstance(state, str) else bytes(state))
             if sealed is not None:
-                heads[int(row["position"])] = sealed[0]
+                heads[position] = sealed[0]
         return heads
 
     def _stored(self, tx: Transaction, dialect: str, positions: list[int]) -> list[Row]:

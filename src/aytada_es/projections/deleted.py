@@ -42,6 +42,7 @@ class DeletedProjects(Projection):
         Project.ProjectRenamed,
     )
     personal = {DELETIONS: ("project_id", ("title",))}
+    reads = {"ProjectCreated": ("title",), "ProjectRenamed": ("title",)}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_project_deletions} (
             project_id TEXT PRIMARY KEY,

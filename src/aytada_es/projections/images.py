@@ -62,6 +62,7 @@ class MyImages(Projection):
         Project.ProjectRestored,
         *_ASSET_EVENTS,
     )
+    reads = {"ProjectCreated": ()}
     ddl = (
         """CREATE TABLE IF NOT EXISTS {aytada_asset_projects} (
             project_id TEXT PRIMARY KEY,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 from uuid import UUID
 
 from ..adapters.sql import Row, SQLStore, Transaction
@@ -68,6 +69,11 @@ class OpenSteps(Projection):
         Project.AddOnFailed,
         Project.ProjectDeleted,
     )
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {
+        "IdeasGenerated": (),
+        "ScriptGenerated": (),
+        "ScenesGenerated": (),
+    }
 
     def __init__(self, store: SQLStore) -> None:
         super().__init__(store)

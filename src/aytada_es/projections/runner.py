@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from .._waiting import Doorbell
+from ..adapters.sealed_text import PERSONAL, SealedTextMapper
 from ..adapters.sql import SQLStore, Transaction
+from ..adapters.sqlite import notifications_from
+from ..domain.account import Account
+from ..domain.project import Project
 from . import stopped as stops
 from .accounts import Accounts, AccountView, account_topics, folded
 from .applied import AppliedPositions
@@ -52,6 +58,17 @@ CATCH_UP_RETRY_MAX_S = 8.0
 REBUILD_BATCH = 5000
 # Account events not yet applied that a lookup at the log's head reads, at most.
 ACCOUNTS_AHEAD_LIMIT = 1000
+
+
+def _reads(projection: Projection, kind: str, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The personal fields of the events of class `kind` the projection reads: those it names,
+    else every one of a class it acts on (or may: a class not found here)."""
+    if kind in projection.reads:
+        return projection.reads[kind]
+    event_class = getattr(Project, kind, None) or getattr(Account, kind, None)
+    if projection.events is None or not isinstance(event_class, type):
+        return fields
+    return fields if issubclass(event_class, projection.events) else ()
 
 
 class ProjectionFailed(Exception):
@@ -157,6 +174,8 @@ class ReadModelRunner:
             self.store.before = self.follower
         # Per projection: whether it acts on events of each class met so far.
         self._wants: dict[str, _Wants] = {}
+        # Per set of projections: the personal fields they read (None: all of them).
+        self._reads: dict[frozenset[str], Mapping[str, tuple[str, ...]]] = {}
         if prepare:
             self.prepare()
 
@@ -330,12 +349,15 @@ class ReadModelRunner:
         if not due:
             return _Round()
         start = min(tracked[p.name].position for p in due)
-        recorder = self.application.recorder
-        notifications = recorder.select_notifications(start + 1, limit, inclusive_of_start=True)
+        notifications = notifications_from(self.application.recorder, start + 1, limit)
         if not notifications:
             return _Round()
-        batch, undecodable = self._decode(notifications)
+        batch, undecodable = self._decode(notifications, self._personal_reads(due))
         ids = [at for at, _ in batch]
+        kinds = [event.__class__ for _, event in batch]
+        states = {n.id: n.state for n in notifications}
+        for projection in due:
+            projection.stored(states)
         end = ids[-1] if ids else start
         failures: dict[str, _Failure] = {}
         resumed: list[tuple[Stopped, int]] = []
@@ -350,9 +372,12 @@ class ReadModelRunner:
                 was = tracked[projection.name]
                 if was.position >= end and len(notifications) >= limit:
                     done.ahead.add(projection.name)
-                pending = batch[bisect.bisect_right(ids, was.position) :]
+                first = bisect.bisect_right(ids, was.position)
+                pending, pending_kinds = batch[first:], kinds[first:]
                 try:
-                    changes, reached, failure = self._advance(tx, projection, was.position, pending)
+                    changes, reached, failure = self._advance(
+                        tx, projection, was.position, pending, pending_kinds
+                    )
                 except _Overtaken:
                     continue
                 committed += changes
@@ -380,9 +405,19 @@ class ReadModelRunner:
         ]
         return done
 
-    def _decode(self, notifications: Sequence[Notification]) -> tuple[Batch, _Failure | None]:
-        """The events up to the first one that cannot be decoded, and that one's failure."""
-        to_event = self.application.mapper.to_domain_event
+    def _decode(
+        self,
+        notifications: Sequence[Notification],
+        reads: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> tuple[Batch, _Failure | None]:
+        """The events up to the first one that cannot be decoded, and that one's failure.
+
+        Only the personal fields in `reads` are opened (None: all); the others stay sealed.
+        """
+        mapper = self.application.mapper
+        to_event: Callable[[Notification], DomainEvent] = mapper.to_domain_event
+        if reads is not None and isinstance(mapper, SealedTextMapper):
+            to_event = functools.partial(mapper.opening, only=reads)
         batch: list[tuple[int, DomainEvent]] = []
         for n in notifications:
             try:
@@ -391,15 +426,30 @@ class ReadModelRunner:
                 return batch, _Failure(n.id, e)
         return batch, None
 
+    def _personal_reads(self, due: Sequence[Projection]) -> Mapping[str, tuple[str, ...]]:
+        """The personal fields these projections read, by event class name (`Projection.reads`)."""
+        names = frozenset(p.name for p in due)
+        if names not in self._reads:
+            self._reads[names] = {
+                kind: tuple(f for f in fields if any(f in _reads(p, kind, fields) for p in due))
+                for kind, fields in PERSONAL.items()
+            }
+        return self._reads[names]
+
     def _advance(
-        self, tx: Transaction, projection: Projection, position: int, pending: Batch
+        self,
+        tx: Transaction,
+        projection: Projection,
+        position: int,
+        pending: Batch,
+        kinds: Sequence[type[Any]],
     ) -> tuple[list[CardChange], int, _Failure | None]:
         """Apply the pending events: the changes, the position reached, and what failed."""
         if not pending:
             return [], position, None
         tx.execute("SAVEPOINT projection")
         try:
-            changes = self._apply(tx, projection, position, pending)
+            changes = self._apply(tx, projection, position, pending, kinds)
         except _Overtaken:
             tx.execute("ROLLBACK TO SAVEPOINT projection")
             raise
@@ -414,7 +464,7 @@ class ReadModelRunner:
         for event in pending:
             tx.execute("SAVEPOINT projection_event")
             try:
-                changes += self._apply(tx, projection, position, [event])
+                changes += self._apply(tx, projection, position, [event], [event[1].__class__])
             except Exception as e:
                 tx.execute("ROLLBACK TO SAVEPOINT projection_event")
                 if isinstance(e, _Overtaken):
@@ -425,7 +475,12 @@ class ReadModelRunner:
         return changes, position, None
 
     def _apply(
-        self, tx: Transaction, projection: Projection, position: int, batch: Batch
+        self,
+        tx: Transaction,
+        projection: Projection,
+        position: int,
+        batch: Batch,
+        kinds: Sequence[type[Any]],
     ) -> list[CardChange]:
         """The position moves with the rows, or neither does."""
         # Moving the position first takes the write lock before anything is read, and a
@@ -436,7 +491,7 @@ class ReadModelRunner:
         )
         if moved != 1:
             raise _Overtaken
-        batch = self._wanted(projection, batch)
+        batch = self._wanted(projection, batch, kinds)
         projection.begin(tx, batch)
         changes: list[CardChange] = []
         apply = projection.apply
@@ -446,14 +501,15 @@ class ReadModelRunner:
         changes += projection.flush(tx)
         return changes
 
-    def _wanted(self, projection: Projection, batch: Batch) -> Batch:
-        """The events of the batch the projection acts on (`Projection.events`)."""
+    def _wanted(self, projection: Projection, batch: Batch, kinds: Sequence[type[Any]]) -> Batch:
+        """The events of the batch (of these classes) the projection acts on (`events`)."""
         if projection.events is None:
             return batch
         wants = self._wants.get(projection.name)
         if wants is None:
             wants = self._wants[projection.name] = _Wants(projection.events)
-        return [entry for entry in batch if wants[entry[1].__class__]]
+        # In C: a lookup per event, by its class (a miss is worked out once, by `__missing__`).
+        return list(compress(batch, map(wants.__getitem__, kinds)))
 
     def _stop(self, name: str, failure: _Failure, before: Stopped | None, now: float) -> Stopped:
         """Record and log a failure, once per back-off step."""

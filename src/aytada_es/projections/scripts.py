@@ -48,6 +48,11 @@ class MyScripts(Projection):
         PROJECTS: ("project_id", ("title",)),
         SCRIPTS: ("project_id", ("project_title", "title", "text")),
     }
+    reads = {
+        "ProjectCreated": ("title",),
+        "ProjectRenamed": ("title",),
+        "ScriptGenerated": ("script",),
+    }
 
     def erase(self, tx: Transaction, project_ids: Sequence[str]) -> None:
         super().erase(tx, project_ids)

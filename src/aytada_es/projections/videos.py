@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from ..adapters.sealed_text import ERASED
@@ -33,7 +33,11 @@ _RESULTS: dict[type[Project.Event], Step] = {
 
 def _sortable(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds always written, so that text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:  # stored times come back in UTC: no copy for them
+        moment = moment.astimezone(UTC)
+    if moment.year >= 1000:  # what strftime writes, three times faster
+        return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _shown(stored: str) -> str:
@@ -86,6 +90,13 @@ class MyVideos(Projection):
     tables = (VIDEOS, CHANGES)
     events = (Project.Event,)
     personal = {VIDEOS: ("id", ("title",))}
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {
+        "ProjectCreated": ("title",),
+        "ProjectRenamed": ("title",),
+        "IdeasGenerated": (),
+        "ScriptGenerated": (),
+        "ScenesGenerated": (),  # only how many
+    }
 
     def erase(self, tx: Transaction, project_ids: Sequence[str]) -> None:
         super().erase(tx, project_ids)
@@ -140,10 +151,11 @@ class MyVideos(Projection):
         self._updated: dict[str, datetime] = {}  # written in `flush`: strftime is slow
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
+        # The runner hands over only `events` (project events).
         known = {
             aggregate_id(event)
             for _, event in batch
-            if isinstance(event, Project.Event) and not isinstance(event, Project.ProjectCreated)
+            if not isinstance(event, Project.ProjectCreated)
         }
         self._videos = {row["id"]: row for row in tx.rows_with(VIDEOS, "id", known)}
         for video in self._videos.values():
