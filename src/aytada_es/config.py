@@ -44,6 +44,8 @@ class Settings(BaseModel):
     stage_backoff_s: float = Field(1.0, ge=0, le=60)
     poll_interval_s: float = Field(0.05, gt=0, le=10)
     relay_check_s: float = Field(1.0, gt=0, le=60)
+    # A stage consumer's group session: Tansu holds each join for half of it, so tests shorten it.
+    kafka_session_timeout_ms: int = Field(6000, ge=1500, le=300_000)
     elevenlabs_api_key: str | None = None
     shotstack_api_key: str | None = None
     llm_base_url: str | None = None
@@ -196,6 +198,7 @@ class Settings(BaseModel):
             "stage_backoff_s": "AYTADA_STAGE_BACKOFF_S",
             "poll_interval_s": "AYTADA_POLL_INTERVAL_S",
             "relay_check_s": "AYTADA_RELAY_CHECK_S",
+            "kafka_session_timeout_ms": "AYTADA_KAFKA_SESSION_TIMEOUT_MS",
             "elevenlabs_api_key": "ELEVENLABS_API_KEY",
             "shotstack_api_key": "SHOTSTACK_API_KEY",
             "llm_base_url": "AYTADA_LLM_BASE_URL",
