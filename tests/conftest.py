@@ -25,8 +25,10 @@ QUICK_GROUPS = {"AYTADA_KAFKA_SESSION_TIMEOUT_MS": "3000"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Installed plug-ins do not run in this suite: every `aytada-es` it starts inherits this."""
+    """Installed plug-ins do not run in this suite, and consumer groups join quickly: every
+    `aytada-es` it starts inherits this."""
     os.environ["AYTADA_PLUGINS"] = "none"
+    os.environ.update(QUICK_GROUPS)
 
 
 def _postgres_up() -> bool:
