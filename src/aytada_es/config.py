@@ -53,6 +53,8 @@ class Settings(BaseModel):
     # The bundled broker is rolled (restarted empty, the window republished) at a quiet moment
     # once its memory passes this many MB (0: never).
     broker_roll_mb: int = Field(128, ge=0, le=1_000_000)
+    # A stage consumer's group session: Tansu holds each join for half of it, so tests shorten it.
+    kafka_session_timeout_ms: int = Field(6000, ge=1500, le=300_000)
     elevenlabs_api_key: str | None = None
     shotstack_api_key: str | None = None
     llm_base_url: str | None = None
@@ -218,6 +220,7 @@ class Settings(BaseModel):
             "relay_check_s": "AYTADA_RELAY_CHECK_S",
             "topic_retention_s": "AYTADA_TOPIC_RETENTION",
             "broker_roll_mb": "AYTADA_BROKER_ROLL_MB",
+            "kafka_session_timeout_ms": "AYTADA_KAFKA_SESSION_TIMEOUT_MS",
             "elevenlabs_api_key": "ELEVENLABS_API_KEY",
             "shotstack_api_key": "SHOTSTACK_API_KEY",
             "llm_base_url": "AYTADA_LLM_BASE_URL",

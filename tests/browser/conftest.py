@@ -14,7 +14,7 @@ from aytada_es.adapters.assets import AssetStore
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
 from aytada_es.providers.base import Providers
-from conftest import NO_RATE_LIMITS, unavailable
+from conftest import NO_RATE_LIMITS, QUICK_GROUPS, unavailable
 
 from .live_site import (
     BLOCK_WEBSOCKETS,
@@ -52,6 +52,7 @@ def site(
             "AYTADA_STAGE_BACKOFF_S": "0.01",
             "AYTADA_STAGE_ATTEMPTS": "3",
             **NO_RATE_LIMITS,
+            **QUICK_GROUPS,
         }
     )
     controls = Controls()

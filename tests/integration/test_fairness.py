@@ -1,4 +1,4 @@
-"""Issue 12's bound: with the offline providers, user A's 12 autopilot projects do not keep user
+"""Issue 12's bound: with the offline providers, user A's autopilot projects do not keep user
 B's one, started right after, from completing within 2.5 times its time on an idle system."""
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ pytestmark = pytest.mark.kafka
 log = logging.getLogger(__name__)
 
 BOUND = 2.5
-HEAVY = 12
+# Issue 12 says 12 (bench/fairness.py runs that); 6 keep the test short and still tell: in
+# arrival order B's renders would wait behind all of A's (several times its idle time), while
+# the fair order makes them wait for at most the render in progress, however many A started.
+HEAVY = 6
 SCALE = 0.25  # small frames: the same steps and ffmpeg calls, quicker
 
 

@@ -26,6 +26,7 @@ from aytada_es.bootstrap import System, bootstrap
 from aytada_es.config import Settings
 from aytada_es.testing import Start
 from aytada_es.web.serving import WebServer
+from conftest import QUICK_GROUPS
 
 pytestmark = pytest.mark.kafka
 BRIEF = {"title": "Sparkling water", "format": "9:16", "brief": "Real fruit, no sugar."}
@@ -71,6 +72,7 @@ def hooks_settings(settings: Settings) -> Settings:
             "AYTADA_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
             "AYTADA_WEBHOOK_RETRY_S": "0.2",
             "AYTADA_WEBHOOK_MAX_ENDPOINTS": "3",
+            **QUICK_GROUPS,
         }
     )
 

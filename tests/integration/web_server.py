@@ -29,7 +29,7 @@ from aytada_es.domain.status import ACTIVE
 from aytada_es.web import WebOptions, create_app
 from aytada_es.web.context import Web
 from aytada_es.web.serving import WebServer
-from conftest import NO_RATE_LIMITS, PG_DSN, require_postgres
+from conftest import NO_RATE_LIMITS, PG_DSN, QUICK_GROUPS, require_postgres
 
 SECRET_KEY = "a-test-secret-key-of-enough-length"
 
@@ -152,6 +152,7 @@ def site_settings(
                 "AYTADA_STAGE_BACKOFF_S": "0.01",
                 "AYTADA_STAGE_ATTEMPTS": "3",
                 **NO_RATE_LIMITS,
+                **QUICK_GROUPS,
             }
         )
     finally:

@@ -9,6 +9,7 @@ import pytest
 
 from aytada_es.config import Settings
 from aytada_es.domain.errors import ConfigError
+from aytada_es.kafka import clients
 
 
 def test_a_relative_data_dir_is_made_absolute_so_child_processes_find_the_files(
@@ -71,6 +72,8 @@ def test_allowed_hosts_default_to_the_public_urls_host_and_loopback() -> None:
         ("AYTADA_DEADLINE_IDEAS_S", "nan"),
         ("AYTADA_DEADLINE_CAPTIONS_S", "inf"),
         ("AYTADA_DEADLINE_DEFAULT_S", "1e9"),
+        ("AYTADA_KAFKA_SESSION_TIMEOUT_MS", "1000"),
+        ("AYTADA_KAFKA_SESSION_TIMEOUT_MS", "3s"),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(variable: str, value: str) -> None:
@@ -120,3 +123,19 @@ def test_each_step_has_a_deadline_by_default_and_the_environment_sets_any_steps(
     assert deadlines.of("captions") == 45
     assert deadlines.of("ideas") == 120
     assert Settings.from_env({}).deadline_variable("social-cuts") == "AYTADA_DEADLINE_SOCIAL_CUTS_S"
+
+
+def test_the_stage_consumers_session_is_set_with_heartbeats_and_requests_to_match() -> None:
+    assert Settings.from_env({}).kafka_session_timeout_ms == 6000
+    # The default gives the client settings the field notes measured on the bundled broker.
+    assert clients.session(6000) == {
+        k: clients.CONSUMER_DEFAULTS[k]
+        for k in ("session_timeout_ms", "heartbeat_interval_ms", "request_timeout_ms")
+    }
+    short = Settings.from_env({"AYTADA_KAFKA_SESSION_TIMEOUT_MS": "3000"})
+    assert clients.session(short.kafka_session_timeout_ms) == {
+        "session_timeout_ms": 3000,
+        "heartbeat_interval_ms": 500,
+        "request_timeout_ms": 10_000,  # above half the session: a held join does not time out
+    }
+    assert clients.session(60_000)["request_timeout_ms"] == 60_000

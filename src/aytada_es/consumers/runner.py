@@ -97,6 +97,7 @@ class StageRunner:
         dead_letters: AIOKafkaProducer,
         policy: RetryPolicy | None = None,
         bell: Doorbell | None = None,
+        session_timeout_ms: int | None = None,
     ) -> None:
         self.stage = stage
         self.ctx = ctx
@@ -116,6 +117,7 @@ class StageRunner:
         self.bell = bell
         self._reacts_to = frozenset(t.encode() for t in stage.reacts_to)
         self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
+        self._session = clients.session(session_timeout_ms) if session_timeout_ms else {}
 
     @property
     def in_progress(self) -> int:
@@ -137,7 +139,7 @@ class StageRunner:
         # With a bell the consumer fetches only while busy, so its fetches may be short; it
         # looks after about each one whether it may pause again.
         poll_ms = 2 * clients.SHORT_FETCH_WAIT_MS if self.bell else 200
-        consumer = clients.consumer(self.bootstrap, group_id=self.group_id)
+        consumer = clients.consumer(self.bootstrap, group_id=self.group_id, **self._session)
         ledger = self._ledger = Ledger()
         lanes = self._lanes = Lanes(self._record, ledger)
         rebalances = _Rebalances(ledger, lanes)

@@ -39,6 +39,16 @@ def producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_DEFAULTS, **overrides})
 
 
+def session(timeout_ms: int) -> dict[str, Any]:
+    """Consumer settings for a group session of `timeout_ms`: heartbeats at a sixth of it, and
+    requests allowed longer than the half a join may be held."""
+    return {
+        "session_timeout_ms": timeout_ms,
+        "heartbeat_interval_ms": max(250, timeout_ms // 6),
+        "request_timeout_ms": max(CONSUMER_DEFAULTS["request_timeout_ms"], timeout_ms),
+    }
+
+
 def consumer(bootstrap: str, *topics: str, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
