@@ -230,6 +230,7 @@ class System:
                 commits=self._commits,
                 calls=CallLedger.of(self.studio),
                 acts=StageActs.of(self.studio),
+                open_steps=self.read_models.open_steps,
             )
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)
