@@ -16,6 +16,7 @@ from aytada_es.config import Settings
 from aytada_es.consumers.context import StageContext
 from aytada_es.consumers.stage import Done
 from aytada_es.consumers.steps import StepOutput, StepStage
+from aytada_es.consumers.webhooks import WebhookStage
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
 from aytada_es.kafka.envelope import Envelope
@@ -193,3 +194,15 @@ async def test_a_request_superseded_or_deleted_is_settled(
     studio.delete_project(owner, project, actor="u")
     caught_up(models)
     assert await ctx.settled(ideas, Step.IDEAS)
+
+
+async def test_the_webhooks_stage_loads_no_project_while_nobody_has_an_endpoint(
+    studio: Studio, ctx: StageContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = studio.open_account("dan", credits=1000)[0].id
+    project = studio.create_project(owner, title="t", format="1:1", brief="", actor="u").id
+    studio.request_script(owner, project, actor="u")
+    envelope = request_envelope(studio, project)
+    loads = no_loading(monkeypatch, studio)
+    assert await WebhookStage().handle(envelope, ctx) == Done()
+    assert loads == []
