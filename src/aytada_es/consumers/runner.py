@@ -99,6 +99,7 @@ class StageRunner:
         policy: RetryPolicy | None = None,
         bell: Doorbell | None = None,
         consumer_settings: Mapping[str, Any] | None = None,
+        hold: Callable[[], Mapping[TopicPartition, int] | None] | None = None,
     ) -> None:
         self.stage = stage
         self.ctx = ctx
@@ -120,6 +121,9 @@ class StageRunner:
         self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
         # Overrides of clients.CONSUMER_DEFAULTS (the bundled broker's shorter session).
         self.consumer_settings = dict(consumer_settings or {})
+        # Offsets (per partition) to wait at for now, else None: see `_hold_at`.
+        self.hold = hold
+        self._held: set[TopicPartition] = set()
 
     @property
     def in_progress(self) -> int:
@@ -162,6 +166,8 @@ class StageRunner:
                 if room <= 0:
                     await self._wait_for_room(consumer, stop, lanes)
                     continue
+                if self.hold is not None:
+                    self._hold_at(consumer, ledger, self.hold())
                 # Caught up: what the last fetches brought is buffered; take it without waiting.
                 settled = self.bell is not None and pace.caught_up(consumer)
                 batch = await consumer.getmany(
@@ -205,6 +211,26 @@ class StageRunner:
                     lanes.take(record)
                 else:
                     ledger.passed(tp, record.offset)
+
+    def _hold_at(
+        self,
+        consumer: AIOKafkaConsumer,
+        ledger: Ledger,
+        starts: Mapping[TopicPartition, int] | None,
+    ) -> None:
+        """Pause each partition fetched up to `starts` (this process's relay is republishing a
+        window from there); resume them once `starts` is None. Timing only: nothing is skipped.
+        """
+        for tp in consumer.assignment():
+            start = None if starts is None else starts.get(tp, 0)
+            fetched = ledger.next_offset(tp)
+            held = start is not None and (fetched if fetched is not None else 0) >= start
+            if held and tp not in consumer.paused():
+                consumer.pause(tp)
+                self._held.add(tp)
+            elif not held and tp in self._held:
+                self._held.discard(tp)
+                consumer.resume(tp)
 
     async def _wait_for_room(
         self, consumer: AIOKafkaConsumer, stop: asyncio.Event, lanes: Lanes
