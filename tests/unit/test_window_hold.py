@@ -46,7 +46,7 @@ def test_partitions_wait_at_the_window_and_resume_once_it_is_out() -> None:
     ledger.passed(B, 6)
     hold(kafka, ledger, starts)
     assert consumer.held == {A, B, C}
-    consumer.resume(*consumer.paused())  # another pause's end resumes all: held again
+    consumer.resume(*consumer.paused())  # resumed by anything else: held again
     hold(kafka, ledger, starts)
     assert consumer.held == {A, B, C}
     hold(kafka, ledger, None)  # the window is out

@@ -246,7 +246,7 @@ class StageRunner:
             await consumer.getmany(timeout_ms=0)
         finally:
             self.full = False
-            consumer.resume(*consumer.paused())
+            consumer.resume(*(consumer.paused() - self._held))
 
     async def _pause_until_rung(
         self, consumer: AIOKafkaConsumer, stop: asyncio.Event, pace: _Pace, lanes: Lanes
@@ -271,7 +271,7 @@ class StageRunner:
         finally:
             self.paused = False
             pace.resumed(rung=rung)
-            consumer.resume(*consumer.paused())
+            consumer.resume(*(consumer.paused() - self._held))
 
     async def _commit(self, consumer: object, ledger: Ledger, lanes: Lanes) -> None:
         """Commit what the lanes finished; a commit the group's rebalance overtook is dropped."""
