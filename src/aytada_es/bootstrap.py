@@ -88,9 +88,6 @@ def stage_runner(
             wait_jitter_s=settings.stage_backoff_s,
         ),
         bell=bell,
-        consumer_settings=clients.BUNDLED_BROKER_CONSUMER
-        if settings.kafka_bootstrap is None
-        else None,
     )
 
 

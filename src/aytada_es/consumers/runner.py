@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import stamina
 from aiokafka import (
@@ -98,7 +97,6 @@ class StageRunner:
         dead_letters: AIOKafkaProducer,
         policy: RetryPolicy | None = None,
         bell: Doorbell | None = None,
-        consumer_settings: Mapping[str, Any] | None = None,
         hold: Callable[[], Mapping[TopicPartition, int] | None] | None = None,
     ) -> None:
         self.stage = stage
@@ -119,8 +117,6 @@ class StageRunner:
         self.bell = bell
         self._reacts_to = frozenset(t.encode() for t in stage.reacts_to)
         self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
-        # Overrides of clients.CONSUMER_DEFAULTS (the bundled broker's shorter session).
-        self.consumer_settings = dict(consumer_settings or {})
         # Offsets (per partition) to wait at for now, else None: see `_hold_at`.
         self.hold = hold
         self._held: set[TopicPartition] = set()
@@ -145,9 +141,7 @@ class StageRunner:
         # With a bell the consumer fetches only while busy, so its fetches may be short; it
         # looks after about each one whether it may pause again.
         poll_ms = 2 * clients.SHORT_FETCH_WAIT_MS if self.bell else 200
-        consumer = clients.consumer(
-            self.bootstrap, group_id=self.group_id, **self.consumer_settings
-        )
+        consumer = clients.consumer(self.bootstrap, group_id=self.group_id)
         ledger = self._ledger = Ledger()
         lanes = self._lanes = Lanes(self._record, ledger)
         rebalances = _Rebalances(ledger, lanes)

@@ -27,13 +27,6 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "metadata_max_age_ms": 5000,
     "max_poll_records": 500,
 }
-# With the bundled broker alone: a member's first join waits about half the session timeout
-# (3 s at 6000, 1.5 s here), and no broker of ours refuses so short a session. Apache Kafka's
-# brokers do (group.min.session.timeout.ms, 6000 by default), so CONSUMER_DEFAULTS keep 6000.
-BUNDLED_BROKER_CONSUMER: dict[str, Any] = {
-    "session_timeout_ms": 3000,
-    "heartbeat_interval_ms": 500,
-}
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "linger_ms": 2,
