@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from ._waiting import Doorbell
 from .adapters.acts import StageActs
@@ -231,6 +231,7 @@ class System:
                 commits=self._commits,
                 calls=CallLedger.of(self.studio),
                 acts=StageActs.of(self.studio),
+                open_steps=self.read_models.open_steps,
             )
             for stage in self.stages:
                 self._parts[f"stage:{stage.name}"] = self._stage_part(stage, ctx)
@@ -268,6 +269,9 @@ class System:
         await relay.run(
             self._stop, self.settings.poll_interval_s, self._relay_bell, self._idle_poll_s
         )
+
+    def _window_starts(self) -> dict[TopicPartition, int] | None:
+        return self.relay.window_starts() if self.relay is not None else None
 
     def _active_projects(self) -> ActiveProjects:
         position, project_ids = self.read_models.open_steps.active()
@@ -353,6 +357,8 @@ class System:
                 dead_letters=self._producer,
                 bell=bell,
             )
+            if "relay" in self.roles:  # the relay's window first: see Relay.window_starts
+                runner.hold = self._window_starts
             runner.measure = self.metrics.measure(stage.name)
             self.metrics.stage(stage.name).follow(runner)
             self.runners[stage.name] = runner

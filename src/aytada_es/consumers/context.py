@@ -20,6 +20,7 @@ from ..application import Studio
 from ..domain.project import JSON, Project
 from ..group_commit import GroupCommit
 from ..kafka.envelope import Envelope
+from ..projections.open_steps import OpenSteps
 from ..providers.base import Call, PermanentProviderError, Providers
 
 P = ParamSpec("P")
@@ -44,6 +45,8 @@ class StageContext:
     commits: GroupCommit | None = None
     calls: CallLedger | None = None
     acts: StageActs | None = None
+    # The requests in flight: lets a step pass over a settled request without loading it.
+    open_steps: OpenSteps | None = None
     # How often work in flight checks that its request still stands (cancel, delete).
     watch_s: float = 0.5
     attempt: int = 1
@@ -81,6 +84,22 @@ class StageContext:
         if cached is not None:
             return cached
         return await self.call(self.studio.project, project_id, at_least=at_least)
+
+    async def settled(self, envelope: Envelope, step: str) -> bool:
+        """Whether the request `envelope` carries is settled already, without loading the project.
+
+        False when it cannot tell (no `open_steps`, or that read model has not applied the
+        request yet): the stage then loads the project and asks it.
+        """
+        if self.open_steps is None:
+            return False
+        return await self.call(
+            self.open_steps.settled,
+            envelope.project_id,
+            step,
+            envelope.version,
+            envelope.position,
+        )
 
     async def project_at(self, project_id: UUID, version: int) -> Project:
         """The project exactly as its event `version` left it (what changed: compare with

@@ -43,6 +43,11 @@ class Ledger:
         """Fetched and nothing to do: committable once the messages before it are."""
         self._partition(tp).next = offset + 1
 
+    def next_offset(self, tp: TopicPartition) -> int | None:
+        """The offset after the last one fetched from `tp` (None: nothing fetched yet)."""
+        partition = self._partitions.get(tp)
+        return None if partition is None else partition.next
+
     def taken(self, tp: TopicPartition, offset: int) -> object:
         """Fetched for a lane; the token to give `handled`."""
         partition = self._partition(tp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,6 +98,7 @@ class StageRunner:
         policy: RetryPolicy | None = None,
         bell: Doorbell | None = None,
         session_timeout_ms: int | None = None,
+        hold: Callable[[], Mapping[TopicPartition, int] | None] | None = None,
     ) -> None:
         self.stage = stage
         self.ctx = ctx
@@ -118,6 +119,9 @@ class StageRunner:
         self._reacts_to = frozenset(t.encode() for t in stage.reacts_to)
         self.measure: Callable[[], AbstractContextManager[object]] = nullcontext
         self._session = clients.session(session_timeout_ms) if session_timeout_ms else {}
+        # Offsets (per partition) to wait at for now, else None: see `_hold_at`.
+        self.hold = hold
+        self._held: set[TopicPartition] = set()
 
     @property
     def in_progress(self) -> int:
@@ -158,6 +162,8 @@ class StageRunner:
                 if room <= 0:
                     await self._wait_for_room(consumer, stop, lanes)
                     continue
+                if self.hold is not None:
+                    self._hold_at(consumer, ledger, self.hold())
                 # Caught up: what the last fetches brought is buffered; take it without waiting.
                 settled = self.bell is not None and pace.caught_up(consumer)
                 batch = await consumer.getmany(
@@ -202,6 +208,26 @@ class StageRunner:
                 else:
                     ledger.passed(tp, record.offset)
 
+    def _hold_at(
+        self,
+        consumer: AIOKafkaConsumer,
+        ledger: Ledger,
+        starts: Mapping[TopicPartition, int] | None,
+    ) -> None:
+        """Pause each partition fetched up to `starts` (this process's relay is republishing a
+        window from there); resume them once `starts` is None. Timing only: nothing is skipped.
+        """
+        for tp in consumer.assignment():
+            start = None if starts is None else starts.get(tp, 0)
+            fetched = ledger.next_offset(tp)
+            held = start is not None and (fetched if fetched is not None else 0) >= start
+            if held and tp not in consumer.paused():
+                consumer.pause(tp)
+                self._held.add(tp)
+            elif not held and tp in self._held:
+                self._held.discard(tp)
+                consumer.resume(tp)
+
     async def _wait_for_room(
         self, consumer: AIOKafkaConsumer, stop: asyncio.Event, lanes: Lanes
     ) -> None:
@@ -216,7 +242,7 @@ class StageRunner:
             await consumer.getmany(timeout_ms=0)
         finally:
             self.full = False
-            consumer.resume(*consumer.paused())
+            consumer.resume(*(consumer.paused() - self._held))
 
     async def _pause_until_rung(
         self, consumer: AIOKafkaConsumer, stop: asyncio.Event, pace: _Pace, lanes: Lanes
@@ -241,7 +267,7 @@ class StageRunner:
         finally:
             self.paused = False
             pace.resumed(rung=rung)
-            consumer.resume(*consumer.paused())
+            consumer.resume(*(consumer.paused() - self._held))
 
     async def _commit(self, consumer: object, ledger: Ledger, lanes: Lanes) -> None:
         """Commit what the lanes finished; a commit the group's rebalance overtook is dropped."""

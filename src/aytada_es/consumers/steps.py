@@ -43,6 +43,8 @@ class StepStage(Stage):
         """Do the generation for the project's current request."""
 
     async def handle(self, envelope: Envelope, ctx: StageContext) -> Outcome:
+        if await ctx.settled(envelope, self.step):
+            return Done()  # settled before (a republished request): no need to load the project
         project = await ctx.project(envelope.project_id, at_least=envelope.version)
         if not project.is_current(self.step, envelope.version):
             return Done()  # handled already (a repeated message), cancelled or superseded

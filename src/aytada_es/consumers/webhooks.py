@@ -60,6 +60,10 @@ class EndpointDirectory:
 
     async def of(self, owner_id: str, created_by: float) -> list[dict[str, Any]]:
         """The owner's endpoints registered by `created_by` (an event's time)."""
+        return [e for e in await self.registered_by(created_by) if e["owner_id"] == owner_id]
+
+    async def registered_by(self, created_by: float) -> list[dict[str, Any]]:
+        """Every user's endpoints registered by `created_by` (an event's time)."""
         asked = self._started
         async with self._lock:
             if self._answered <= asked:  # no read began after this lookup: read now
@@ -68,7 +72,7 @@ class EndpointDirectory:
                 self._endpoints = await self._read()
                 self._answered = number
             endpoints = self._endpoints
-        return [e for e in endpoints if e["owner_id"] == owner_id and e["created_at"] <= created_by]
+        return [e for e in endpoints if e["created_at"] <= created_by]
 
 
 class WebhookStage(Stage):
@@ -90,11 +94,15 @@ class WebhookStage(Stage):
             directory = self._directory = EndpointDirectory(
                 lambda: ctx.call(webhooks.live_endpoints)
             )
-        latest = await ctx.project(envelope.project_id, at_least=envelope.version)
         # Endpoints registered after the event hear nothing of it (the log may come again).
         occurred = envelope.occurred_at.timestamp()
-        endpoints = await directory.of(str(latest.owner_id), occurred)
-        if not endpoints or envelope.version < 2:
+        registered = await directory.registered_by(occurred)
+        if not registered or envelope.version < 2:
+            return Done()  # nobody to tell: the project need not be loaded (a replay is cheap)
+        latest = await ctx.project(envelope.project_id, at_least=envelope.version)
+        owner = str(latest.owner_id)
+        endpoints = [e for e in registered if e["owner_id"] == owner]
+        if not endpoints:
             return Done()
         after = await ctx.project_at(envelope.project_id, envelope.version)
         before = await ctx.project_at(envelope.project_id, envelope.version - 1)

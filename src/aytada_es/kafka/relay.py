@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification, PersistenceError, Tracking, TrackingRecorder
 
@@ -146,6 +146,8 @@ class Relay:
         self._replayed_active: tuple[int, ...] = ()
         self._replayed_until = 0
         self._first: list[Notification] = []
+        # Where each partition's share of the replay's window begins (after the active part).
+        self._window_starts: dict[TopicPartition, int] = {}
         # Published since the broker was last found empty (what a broker roll weighs).
         self.published_since_loss = 0
         self.last_replay = 0
@@ -186,6 +188,18 @@ class Relay:
         )
         topic = self.account_topic if account else self.project_topic
         return Outgoing(topic, str(aggregate_id).encode(), value, name)
+
+    def window_starts(self) -> dict[TopicPartition, int] | None:
+        """While this relay republishes a replay's window (its active part is out): where the
+        window begins in each partition (0 where none began yet); otherwise None.
+
+        The stages of this process wait there until the window is out (`StageRunner.hold`):
+        they handle the active projects' events first, and then leave the CPU to the relay
+        rather than pass over the window's stale messages while it is published.
+        """
+        if not self.leading or not self.replay_until or self._first:
+            return None
+        return self._window_starts
 
     async def publish_batch(self) -> int:
         """Publish the next batch and record the position; returns how many were published."""
@@ -228,6 +242,8 @@ class Relay:
         self.watch.acknowledged(await self.sender.send(messages))
         # Taken off only once acknowledged: a batch that failed is sent again.
         self._first = self._first[len(notifications) :]
+        if not self._first:
+            self._window_starts = dict(self.watch.ends)
         types = frozenset(m.type for m in messages)
         for listener in self.listeners:
             listener(types)
@@ -437,6 +453,7 @@ class Relay:
         )
         self.replay_until, self.position = until, replay.start - 1
         self.replay_start, self._first = replay.start, replay.active
+        self._window_starts = dict(self.watch.ends)
         self.replayed_projects = replay.projects
         self._replayed_active = tuple(n.id for n in replay.active)
         self._replayed_until = until

@@ -193,6 +193,24 @@ class OpenSteps(Projection):
             for row in rows
         ]
 
+    def settled(self, project_id: UUID, step: str, version: int, position: int) -> bool:
+        """Whether the request made at `version` (notification `position`) is settled already.
+
+        True only when this read model has applied `position` and holds no row of that request:
+        a request it has not seen yet is never called settled. One statement reads the position
+        and the row together, so a rebuild of the read model meanwhile cannot mislead it.
+        """
+        rows = self.store.query(
+            "SELECT (SELECT position FROM {aytada_positions} WHERE name = ?) AS position,"
+            " (SELECT version FROM {aytada_open_steps} WHERE project_id = ? AND step = ?)"
+            " AS version",
+            (self.name, str(project_id), str(step)),
+        )
+        applied, open_version = rows[0]["position"], rows[0]["version"]
+        if applied is None or int(applied) < position:
+            return False
+        return open_version is None or int(open_version) != version
+
     def active(self) -> tuple[int, set[UUID]]:
         """The position this read model has applied, then the projects with a request in flight.
 
