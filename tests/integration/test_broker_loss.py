@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
 import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from polling import read_topic, wait_for
 
 from aytada_es.application import Studio
@@ -18,7 +20,13 @@ from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
 from aytada_es.kafka import clients
 from aytada_es.kafka.broker import BundledBroker
-from aytada_es.kafka.topics import ACCOUNT_EVENTS, PROJECT_EVENTS, RELAY_MARK, admin_client
+from aytada_es.kafka.topics import (
+    ACCOUNT_EVENTS,
+    PROJECT_EVENTS,
+    RELAY_MARK,
+    admin_client,
+    ensure_topics,
+)
 from aytada_es.kafka.watch import BrokerWatch
 from fakes.slow import assert_each_step_charged_once, autopilot_projects, slow_providers
 
@@ -217,3 +225,62 @@ async def test_a_topic_the_broker_recreated_with_fewer_partitions_still_gets_eve
             assert {r.levelno for r in replay_records(caplog)} == {logging.WARNING}
     finally:
         relay_only.close()
+
+
+async def test_a_consumer_commits_no_offset_of_the_lost_topics_to_the_new_broker_s_group(
+    own_broker: BundledBroker,
+) -> None:
+    # Until its partitions are revoked a stage runner holds the lost topics' offsets and commits
+    # them. aiokafka's `commit()` sent them as a standalone commit (or, retried, as the rejoined
+    # member), and the new broker took them: the rejoined consumer started above the replay.
+    topic, tp = "loss", TopicPartition("loss", 0)
+    await ensure_topics(own_broker.bootstrap, [topic], 1)
+    producer = clients.producer(own_broker.bootstrap)
+    consumer = clients.consumer(own_broker.bootstrap, group_id="loss", **clients.session(3000))
+    revoked = asyncio.Event()
+    consumer.subscribe([topic], listener=_Revoked(revoked))
+    await clients.start(producer)
+    await clients.start(consumer)
+    try:
+        for _ in range(5):
+            await producer.send_and_wait(topic, b"before", key=b"k")
+        assert [r.offset for r in await consume(consumer, 5)] == [0, 1, 2, 3, 4]
+        assert await clients.commit_as_member(consumer, {tp: 5})
+        assert await consumer.committed(tp) == 5
+
+        await asyncio.to_thread(own_broker.restart)
+        await ensure_topics(own_broker.bootstrap, [topic], 1)
+        for _ in range(3):  # the replay
+            await producer.send_and_wait(topic, b"again", key=b"k")
+        # What aiokafka does when the broker knows no such member (a heartbeat's or a commit's
+        # answer); its partitions are revoked only after, and the runner commits meanwhile.
+        consumer._coordinator.reset_generation()
+        assert not revoked.is_set()
+        assert not await clients.commit_as_member(consumer, {tp: 5})
+        # Rejoined, it reads the new topic from its first record.
+        assert [r.offset for r in await consume(consumer, 3)] == [0, 1, 2]
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+class _Revoked(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, revoked: asyncio.Event) -> None:
+        self.revoked = revoked
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            self.revoked.set()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
+async def consume(consumer: AIOKafkaConsumer, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """The next `count` records the consumer gets (within 30 s)."""
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    began = time.monotonic()
+    while len(records) < count and time.monotonic() - began < 30:
+        for batch in (await consumer.getmany(timeout_ms=100)).values():
+            records += batch
+    return records

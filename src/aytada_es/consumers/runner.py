@@ -18,7 +18,7 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from .._waiting import Doorbell
@@ -269,18 +269,21 @@ class StageRunner:
             pace.resumed(rung=rung)
             consumer.resume(*(consumer.paused() - self._held))
 
-    async def _commit(self, consumer: object, ledger: Ledger, lanes: Lanes) -> None:
-        """Commit what the lanes finished; a commit the group's rebalance overtook is dropped."""
+    async def _commit(self, consumer: AIOKafkaConsumer, ledger: Ledger, lanes: Lanes) -> None:
+        """Commit what the lanes finished, once, as the member the consumer is now (see
+        `clients.commit_as_member`); offsets not committed are committed later or forgotten
+        with their partitions."""
         lanes.acted = False
         lanes.progressed.clear()
         offsets = ledger.to_commit()
         if not offsets:
             return
         try:
-            await consumer.commit(offsets)  # type: ignore[attr-defined]
-        except (CommitFailedError, IllegalStateError):
-            # A member left or the broker lost the group: the consumer rejoins by itself.
-            log.warning("stage %s: the group rebalanced before the commit", self.stage.name)
+            if not await clients.commit_as_member(consumer, offsets):
+                return  # between two memberships: the consumer rejoins by itself
+        except KafkaError as e:
+            # A member left, the coordinator moved or the broker lost the group.
+            log.warning("stage %s: the commit failed (%s); later", self.stage.name, e)
             return
         ledger.committed(offsets)
 

@@ -7,7 +7,8 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 # Tansu answers a fetch only when its wait runs out, so the wait is a fetch's latency: a
 # short one (produce to consume p50 8 ms) for a consumer that pauses while idle and is
@@ -65,6 +66,29 @@ def set_fetch_wait(consumer: AIOKafkaConsumer, wait_ms: int) -> None:
     for every request it builds.
     """
     consumer._fetcher._fetch_max_wait_ms = wait_ms
+
+
+async def commit_as_member(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> bool:
+    """Commit `offsets` once, as the group member the consumer is now: False if it is none.
+
+    aiokafka's `commit()` tries again while the coordinator is away, and each attempt names the
+    member the consumer is *then*. After a broker loss that is no member (a reset membership,
+    whose commit a broker takes as a standalone one) or the new broker's group: either way the
+    lost topics' offsets became the new group's, and its consumers skipped the replayed records
+    below them. One attempt, checked as it is sent, cannot; a commit that fails is simply made
+    again later (the offsets stay uncommitted). aiokafka 0.14 (pinned) builds the request from
+    these attributes before its first await. Raises aiokafka's errors.
+    """
+    coordinator = consumer._coordinator
+    if coordinator is None or not coordinator.member_id or coordinator.generation < 0:
+        return False
+    assignment = consumer._subscription.subscription.assignment
+    if assignment is None or not set(offsets) <= assignment.tps:
+        return False  # rebalancing: the offsets may be another member's now
+    await coordinator._do_commit_offsets(
+        assignment, {tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
+    )
+    return True
 
 
 class _Startable(Protocol):
