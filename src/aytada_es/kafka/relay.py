@@ -13,7 +13,13 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Notification, PersistenceError, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+    PersistenceError,
+    Tracking,
+    TrackingRecorder,
+)
 
 from .._waiting import Doorbell, wait_or_timeout
 from ..adapters.sql import SQLStore
@@ -463,7 +469,10 @@ class Relay:
     async def _replayed(self) -> None:
         """The broker holds what the topics promise again: mark it, record positions again."""
         if self._record_when_replayed:  # a new relay: what it replayed counts as published
-            await asyncio.to_thread(self._track, self._record_when_replayed)
+            try:
+                await asyncio.to_thread(self._track, self._record_when_replayed)
+            except IntegrityError:  # the tail recorded this position or a later one first
+                log.debug("relay: position %d already recorded", self._record_when_replayed)
             self._record_when_replayed = 0
         await self.watch.put_mark()
         self.last_replay = self.republished - self._republished_before
