@@ -75,6 +75,17 @@ def test_a_replay_is_the_projects_with_a_request_in_flight_then_the_rest_of_the_
     assert whole.replay(later).start == 1
 
 
+def test_a_replay_s_position_already_passed_by_the_relay_s_tail_is_left_as_it_is(
+    studio: Studio, settings: Settings
+) -> None:
+    relay = make_relay(studio, settings, producer=None)  # type: ignore[arg-type]
+    relay.record_at_least(6)
+    assert relay.tracked_position() == 6
+    relay.record_at_least(10)  # the tail went on
+    relay.record_at_least(6)  # the replay's record, late: no error, nothing moves back
+    assert relay.tracked_position() == 10
+
+
 def test_the_retention_is_a_duration_failing_loudly_when_it_is_not(tmp_path: Path) -> None:
     def retention(text: str) -> float:
         env = {"AYTADA_DATA_DIR": str(tmp_path), "AYTADA_TOPIC_RETENTION": text}

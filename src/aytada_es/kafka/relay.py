@@ -330,6 +330,14 @@ class Relay:
     def _track(self, position: int) -> None:
         self.tracking.insert_tracking(Tracking(TRACKING_NAME, position))
 
+    def record_at_least(self, position: int) -> None:
+        """Record `position` as published unless it or a later one already is (blocking)."""
+        try:
+            self._track(position)
+        except IntegrityError:  # single-row tracking refuses a position at or below its own
+            if self.tracked_position() < position:
+                raise
+
     async def run(
         self,
         stop: asyncio.Event,
@@ -469,10 +477,7 @@ class Relay:
     async def _replayed(self) -> None:
         """The broker holds what the topics promise again: mark it, record positions again."""
         if self._record_when_replayed:  # a new relay: what it replayed counts as published
-            try:
-                await asyncio.to_thread(self._track, self._record_when_replayed)
-            except IntegrityError:  # the tail recorded this position or a later one first
-                log.debug("relay: position %d already recorded", self._record_when_replayed)
+            await asyncio.to_thread(self.record_at_least, self._record_when_replayed)
             self._record_when_replayed = 0
         await self.watch.put_mark()
         self.last_replay = self.republished - self._republished_before
