@@ -20,6 +20,16 @@ async def wait_for(check: Callable[[], bool], timeout_s: float = 60, what: str =
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def line_with(process: asyncio.subprocess.Process, text: str) -> str:
+    """The first line of the process's output holding `text` (within 60 s)."""
+    assert process.stdout is not None
+    async with asyncio.timeout(60):
+        while line := (await process.stdout.readline()).decode():
+            if text in line:
+                return line
+    raise AssertionError(f"exited with {await process.wait()} before printing {text!r}")
+
+
 async def read_topic(
     broker: str, topics: str | list[str], expect: int, timeout_s: float = 20, linger_s: float = 0
 ) -> list[Any]:

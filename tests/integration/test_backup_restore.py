@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from polling import line_with
 
 import aytada_es.cli as aytada_es
 from aytada_es.application import Studio
@@ -41,15 +42,6 @@ def environment(data_dir: Path, database_url: str) -> dict[str, str]:
     if database_url:
         env["AYTADA_DATABASE_URL"] = database_url
     return env
-
-
-async def line_with(process: asyncio.subprocess.Process, text: str) -> str:
-    assert process.stdout is not None
-    async with asyncio.timeout(60):
-        while line := (await process.stdout.readline()).decode():
-            if text in line:
-                return line
-    raise AssertionError(f"exited with {await process.wait()} before printing {text!r}")
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from polling import wait_for
+from polling import line_with, wait_for
 
 from aytada_es.bootstrap import bootstrap
 from aytada_es.config import Settings
@@ -51,15 +51,6 @@ def children(pid: int) -> dict[int, str]:
             except OSError:
                 continue
     return {child: cmdline.decode(errors="replace") for child, cmdline in found.items()}
-
-
-async def line_with(process: asyncio.subprocess.Process, text: str) -> str:
-    assert process.stdout is not None
-    async with asyncio.timeout(60):
-        while line := (await process.stdout.readline()).decode():
-            if text in line:
-                return line
-    raise AssertionError(f"exited with {await process.wait()} before printing {text!r}")
 
 
 async def test_the_bundled_broker_dies_with_a_serve_killed_by_sigkill(
