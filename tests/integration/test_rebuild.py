@@ -9,6 +9,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from aytada_es.adapters.sealed_text import SEALED, SealedTextMapper, each_string
 from aytada_es.adapters.sql import Transaction
 from aytada_es.adapters.sqlite import notifications_from
@@ -17,6 +19,7 @@ from aytada_es.domain.errors import AytadaError
 from aytada_es.domain.project import Project
 from aytada_es.projections import CardChange, Projection, ReadModelRunner, ReadModels, read_models
 from aytada_es.projections.base import Batch, DomainEvent
+from aytada_es.projections.credits import MOVEMENTS as CREDIT_MOVEMENTS
 from aytada_es.projections.runner import REBUILD_BATCH
 from aytada_es.projections.videos import CHANGES
 from aytada_es.testing.history import project_history, store_history
@@ -213,3 +216,46 @@ def test_the_log_read_as_plain_rows_is_the_log_the_library_reads(studio: Studio)
     for start, limit in ((1, 7), (5, last), (last, 10), (last + 1, 10), (1, 10**6)):
         expected = recorder.select_notifications(start, limit, inclusive_of_start=True)
         assert notifications_from(recorder, start, limit) == expected
+
+
+def _indexes(models: ReadModels) -> set[str]:
+    store = models.store
+    if store.dialect == "postgres":
+        sql = "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?"
+        return {r["name"] for r in store.query(sql, (store.datastore.schema,))}  # type: ignore[union-attr]
+    return {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_a_rebuild_makes_the_plain_indexes_once_at_the_end_even_when_it_fails(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = read_models(studio)
+    live(studio, models, projects=3)
+    before = _indexes(models)
+    plain = {
+        "aytada_credit_movements_by_account",
+        "aytada_assets_by_owner",
+        "aytada_videos_by_owner",
+    }
+    assert plain <= before
+    during: list[set[str]] = []
+    replay = models._replay
+
+    def watched(*args: Any) -> Any:
+        during.append(_indexes(models))
+        return replay(*args)
+
+    monkeypatch.setattr(models, "_replay", watched)
+    models.rebuild()
+    assert during[0].isdisjoint(plain)  # while rows go in, no plain index is kept up to date
+    assert during[0] > set()  # the keys stay: they keep the rows unique
+    assert _indexes(models) == before
+    assert every_row(models)[CREDIT_MOVEMENTS]  # and the rows are there
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(models, "_replay", broken)
+    with pytest.raises(RuntimeError):
+        models.rebuild()
+    assert _indexes(models) == before

@@ -46,20 +46,32 @@ class StoredJSON(JSONTranscoder):
                 return self._typed(value["_type_"], self._restored(value["_data_"]))
             for key, item in value.items():
                 kind = item.__class__
-                if kind is dict or kind is list:
+                if kind is dict:
+                    value[key] = self._item(item)
+                elif kind is list:
                     value[key] = self._restored(item)
                 elif kind is float and not -_BIG < item < _BIG:
                     raise _Overflowed
         elif kind is list:
             for i, item in enumerate(value):
                 kind = item.__class__
-                if kind is dict or kind is list:
+                if kind is dict:
+                    value[i] = self._item(item)
+                elif kind is list:
                     value[i] = self._restored(item)
                 elif kind is float and not -_BIG < item < _BIG:
                     raise _Overflowed
         elif kind is float and not -_BIG < value < _BIG:
             raise _Overflowed
         return value
+
+    def _item(self, item: dict[str, Any]) -> Any:
+        # Most objects inside a state are a typed text (an id, a time): made at once.
+        if len(item) == 2 and "_data_" in item and "_type_" in item:
+            data = item["_data_"]
+            if data.__class__ is str:
+                return self._typed(item["_type_"], data)
+        return self._restored(item)
 
     def _typed(self, name: Any, data: Any) -> Any:
         try:

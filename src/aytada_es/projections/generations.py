@@ -28,6 +28,8 @@ POINTER_DDL = (
 # How often a process re-reads which generation serves.
 REFRESH_S = 0.2
 _INDEX = re.compile(r"(INDEX IF NOT EXISTS )(\w+)")
+# A plain (not unique) index: nothing but queries rely on it.
+_SECONDARY = re.compile(r"\s*CREATE INDEX IF NOT EXISTS (\w+)")
 
 
 def epoch_of(generation: int) -> str:
@@ -43,6 +45,16 @@ def renames(generation: int, tables: Iterable[str]) -> dict[str, str]:
 def ddl_of(generation: int, statement: str) -> str:
     """A DDL statement for a generation: its index names made unique to it too."""
     return statement if generation == 0 else _INDEX.sub(rf"\1\2_g{generation}", statement)
+
+
+def secondary_indexes(generation: int, statements: Iterable[str]) -> list[tuple[str, str]]:
+    """Each plain index these statements create, named for a generation: its name and DDL."""
+    found = []
+    for statement in statements:
+        if match := _SECONDARY.match(statement):
+            name = match[1] if generation == 0 else f"{match[1]}_g{generation}"
+            found.append((name, ddl_of(generation, statement)))
+    return found
 
 
 def serving(store: SQLStore, tx: Transaction | None = None) -> int:

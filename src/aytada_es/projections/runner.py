@@ -39,7 +39,15 @@ from .base import (
 from .credits import CreditStatements
 from .deleted import DeletedProjects
 from .feed import ChangeFeed
-from .generations import POINTER_DDL, REFRESH_S, Follower, ddl_of, epoch_of, lock_serving
+from .generations import (
+    POINTER_DDL,
+    REFRESH_S,
+    Follower,
+    ddl_of,
+    epoch_of,
+    lock_serving,
+    secondary_indexes,
+)
 from .images import MyImages
 from .open_steps import OpenSteps
 from .scripts import MyScripts
@@ -611,32 +619,53 @@ class ReadModelRunner:
                     [(name,) for name in names],
                 )
                 stops.clear(tx, names)
-            total = self.application.recorder.max_notification_id() or 0
-            replayed = 0
-            stopped: dict[str, Stopped] = {}
-            if progress:
-                progress(0, total)
-            while True:
-                try:
-                    # A batch lost to a power cut is replayed: no need to wait for the disk.
-                    done = self._catch_up(limit, leave_out=frozenset(stopped), durable=False)
-                finally:
-                    forget_aggregate_ids()
-                stopped.update((s.name, s) for s in done.stopped)
-                if done.switched:
-                    continue  # a live rebuild switched meanwhile: go on in the serving one
-                if not done.events and not done.stopped:
-                    break
-                replayed += done.events
-                positions = self.positions()
-                reached = min((positions[n] for n in names if n not in stopped), default=total)
-                total = max(total, reached)
-                if progress:
-                    progress(reached, total)
+                # Plain indexes are made once at the end, cheaper than kept row by row.
+                generation = tx.generation
+                indexes = secondary_indexes(
+                    generation, (s for p in self.projections for s in p.ddl)
+                )
+                for index, _ in indexes:
+                    tx.execute(f"DROP INDEX IF EXISTS {self.store.qualified(index)}")
+            try:
+                replayed, stopped = self._replay(names, progress, limit)
+            finally:
+                with self.store.transaction() as tx:
+                    if tx.generation == generation:  # else a live rebuild made it serve no more
+                        for _, statement in indexes:
+                            tx.execute(statement)
         self.applied.advanced()
         if stopped:
-            raise ProjectionFailed(list(stopped.values()))
+            raise ProjectionFailed(stopped)
         return replayed
+
+    def _replay(
+        self, names: list[str], progress: Progress | None, limit: int
+    ) -> tuple[int, list[Stopped]]:
+        """Replay the whole log into the emptied read models: how many events, and the read
+        models that stopped at an event they could not apply."""
+        total = self.application.recorder.max_notification_id() or 0
+        replayed = 0
+        stopped: dict[str, Stopped] = {}
+        if progress:
+            progress(0, total)
+        while True:
+            try:
+                # A batch lost to a power cut is replayed: no need to wait for the disk.
+                done = self._catch_up(limit, leave_out=frozenset(stopped), durable=False)
+            finally:
+                forget_aggregate_ids()
+            stopped.update((s.name, s) for s in done.stopped)
+            if done.switched:
+                continue  # a live rebuild switched meanwhile: go on in the serving one
+            if not done.events and not done.stopped:
+                break
+            replayed += done.events
+            positions = self.positions()
+            reached = min((positions[n] for n in names if n not in stopped), default=total)
+            total = max(total, reached)
+            if progress:
+                progress(reached, total)
+        return replayed, list(stopped.values())
 
 
 class ReadModels(ReadModelRunner):
