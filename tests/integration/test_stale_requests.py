@@ -206,3 +206,32 @@ async def test_the_webhooks_stage_loads_no_project_while_nobody_has_an_endpoint(
     loads = no_loading(monkeypatch, studio)
     assert await WebhookStage().handle(envelope, ctx) == Done()
     assert loads == []
+
+
+async def test_a_replay_of_many_settled_requests_asks_the_store_once(
+    studio: Studio, models: ReadModels, ctx: StageContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = studio.open_account("dan", credits=10_000)[0].id
+    settled, still_open = [], []
+    for i in range(12):
+        project = studio.create_project(owner, title=f"t{i}", format="1:1", brief="", actor="u").id
+        studio.request_ideas(owner, project, count=2, actor="u")
+        (still_open if i % 4 == 0 else settled).append(request_envelope(studio, project))
+        if i % 4:
+            studio.delete_project(owner, project, actor="u")
+    caught_up(models)
+    store = models.open_steps.store
+    queries: list[str] = []
+    query = store.query
+    monkeypatch.setattr(store, "query", lambda sql, *a: queries.append(sql) or query(sql, *a))
+
+    for _ in range(3):  # a republish, and another
+        for envelope in settled:
+            assert await ctx.settled(envelope, Step.IDEAS)
+    assert len(queries) == 1  # one snapshot of every open request answered all 27
+    for envelope in still_open:  # open in the snapshot: asked again, one by one
+        assert not await ctx.settled(envelope, Step.IDEAS)
+    assert len(queries) == 1 + len(still_open)
+    studio.delete_project(owner, still_open[0].project_id, actor="u")
+    caught_up(models)  # settled since the snapshot: the store says so
+    assert await ctx.settled(still_open[0], Step.IDEAS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -13,6 +14,8 @@ from ..domain.steps import SPECS
 from .base import Batch, CardChange, DomainEvent, Projection, aggregate_id
 
 OPEN_STEPS = "aytada_open_steps"
+# How often `settled` may read every open request at once.
+_SNAPSHOT_S = 1.0
 _PIPELINE = tuple(step.value for step in SPECS)
 # What a batch removed of a project's rows from before it.
 _PIPELINE_ROWS, _ALL = "pipeline", "all"
@@ -26,6 +29,15 @@ _SETTLED = (
     Project.StepFailed,
     Project.StepCancelled,
 )
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Every open request, as this read model had them at `position`."""
+
+    position: int
+    open: dict[tuple[str, str], int]  # (project id, step) -> the version of its request
+    taken: float  # time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,9 @@ class OpenSteps(Projection):
         self._wiped: dict[str, str] = {}
         self._rows: dict[tuple[str, str], Row | None] = {}
         self._steps: dict[str, set[str]] = {}
+        # For `settled`, not the batches: every open request at once, taken at most every
+        # _SNAPSHOT_S when asked about a later request (a replay asks about thousands).
+        self._snapshot: _Snapshot | None = None
 
     def begin(self, tx: Transaction, batch: Batch) -> None:
         self._wiped, self._rows, self._steps = {}, {}, {}
@@ -198,8 +213,17 @@ class OpenSteps(Projection):
 
         True only when this read model has applied `position` and holds no row of that request:
         a request it has not seen yet is never called settled. One statement reads the position
-        and the row together, so a rebuild of the read model meanwhile cannot mislead it.
+        and the rows together, so a rebuild of the read model meanwhile cannot mislead it.
         """
+        if self.known_settled(project_id, step, version, position):
+            return True
+        snapshot = self._snapshot
+        if snapshot is None or (
+            snapshot.position < position and time.monotonic() - snapshot.taken >= _SNAPSHOT_S
+        ):
+            self._snapshot = self._take_snapshot()
+            if self.known_settled(project_id, step, version, position):
+                return True
         rows = self.store.query(
             "SELECT (SELECT position FROM {aytada_positions} WHERE name = ?) AS position,"
             " (SELECT version FROM {aytada_open_steps} WHERE project_id = ? AND step = ?)"
@@ -210,6 +234,34 @@ class OpenSteps(Projection):
         if applied is None or int(applied) < position:
             return False
         return open_version is None or int(open_version) != version
+
+    def known_settled(self, project_id: UUID, step: str, version: int, position: int) -> bool:
+        """`settled` as far as the last snapshot of every open request tells, without a query.
+
+        A request settled once stays settled: a snapshot that applied `position` and holds
+        another version or none says so for good. False: it cannot tell.
+        """
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.position < position:
+            return False
+        return snapshot.open.get((str(project_id), str(step))) != version
+
+    def _take_snapshot(self) -> _Snapshot:
+        # One statement: the position and the rows as of the same moment (PostgreSQL's READ
+        # COMMITTED gives each statement a snapshot of its own).
+        rows = self.store.query(
+            "SELECT position, NULL AS project_id, NULL AS step, NULL AS version"
+            " FROM {aytada_positions} WHERE name = ?"
+            " UNION ALL SELECT NULL, project_id, step, version FROM {aytada_open_steps}",
+            (self.name,),
+        )
+        position, open_ = 0, {}
+        for row in rows:
+            if row["project_id"] is None:
+                position = int(row["position"])
+            else:
+                open_[(row["project_id"], row["step"])] = int(row["version"])
+        return _Snapshot(position, open_, time.monotonic())
 
     def active(self) -> tuple[int, set[UUID]]:
         """The position this read model has applied, then the projects with a request in flight.
