@@ -88,7 +88,7 @@ def stage_runner(
             wait_jitter_s=settings.stage_backoff_s,
         ),
         bell=bell,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
+        session_timeout_ms=settings.stage_session_ms,
     )
 
 

@@ -53,8 +53,9 @@ class Settings(BaseModel):
     # The bundled broker is rolled (restarted empty, the window republished) at a quiet moment
     # once its memory passes this many MB (0: never).
     broker_roll_mb: int = Field(128, ge=0, le=1_000_000)
-    # A stage consumer's group session: Tansu holds each join for half of it, so tests shorten it.
-    kafka_session_timeout_ms: int = Field(6000, ge=1500, le=300_000)
+    # A stage consumer's group session; None: 3 s on the bundled broker (which holds each join
+    # for half of it), 6 s on a cluster (Apache Kafka's least by default).
+    kafka_session_timeout_ms: int | None = Field(None, ge=1500, le=300_000)
     elevenlabs_api_key: str | None = None
     shotstack_api_key: str | None = None
     llm_base_url: str | None = None
@@ -285,6 +286,14 @@ class Settings(BaseModel):
     def topic(self, name: str) -> str:
         """A topic's name in this environment (its names: `kafka/topics.py`)."""
         return f"{self.kafka_namespace}{name}"
+
+    @property
+    def stage_session_ms(self) -> int:
+        """A stage consumer's group session: as set, else 3 s on the bundled broker, 6 s on a
+        cluster."""
+        if self.kafka_session_timeout_ms is not None:
+            return self.kafka_session_timeout_ms
+        return 3000 if self.kafka_bootstrap is None else 6000
 
     def stage_group(self, stage: str) -> str:
         """The consumer group of a stage: `aytada.stage.<name>`, namespaced."""
