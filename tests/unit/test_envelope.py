@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -72,3 +73,18 @@ def test_fields_come_in_the_contract_order() -> None:
         b'"project_id":"00000000-0000-0000-0000-000000000001","version":3,'
         b'"type":"IdeasRequested","occurred_at":"2026-11-29T21:00:00+00:00","data":{"count":3}}'
     )
+
+
+def test_values_orjson_refuses_are_written_as_before() -> None:
+    data = {"big": 2**70, "lone": "\ud800", "text": "café"}
+    value = envelope_bytes(
+        "project_id",
+        UUID(int=1),
+        event_id=UUID(int=2),
+        position=7,
+        version=3,
+        type="IdeasRequested",
+        occurred_at=datetime(2026, 11, 29, 21, 0, tzinfo=UTC),
+        data=data,
+    )
+    assert json.loads(value)["data"] == data

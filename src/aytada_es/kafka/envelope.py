@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..notation import json_default
@@ -92,4 +93,7 @@ def envelope_bytes(
         "occurred_at": occurred_at.isoformat(),
         "data": data,
     }
-    return json.dumps(envelope, default=json_default, separators=(",", ":")).encode()
+    try:  # orjson writes ids and times as `json_default` does, and the same JSON otherwise
+        return orjson.dumps(envelope, default=json_default)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate
+        return json.dumps(envelope, default=json_default, separators=(",", ":")).encode()
