@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aytada_es.kafka.envelope import AccountEnvelope, Envelope, envelope_bytes
-from aytada_es.notation import jsonable
+from aytada_es.notation import event_id, event_id_text, jsonable
 
 names = st.text(min_size=1, max_size=8)
 values = st.recursive(
@@ -88,3 +88,10 @@ def test_values_orjson_refuses_are_written_as_before() -> None:
         data=data,
     )
     assert json.loads(value)["data"] == data
+
+
+@given(aggregate=st.uuids(), version=st.integers(1, 2**62))
+def test_the_relays_event_id_is_the_uuid5_every_reader_computes(
+    aggregate: UUID, version: int
+) -> None:
+    assert event_id_text(str(aggregate), version) == str(event_id(aggregate, version))

@@ -69,9 +69,9 @@ class AccountEnvelope(BaseModel):
 
 def envelope_bytes(
     id_field: str,
-    aggregate_id: UUID,
+    aggregate_id: UUID | str,
     *,
-    event_id: UUID,
+    event_id: UUID | str,
     position: int,
     version: int,
     type: str,

@@ -26,7 +26,7 @@ from ..adapters.sql import SQLStore
 from ..application import Studio
 from ..domain.account import Account
 from ..domain.errors import ConfigError
-from ..notation import event_id
+from ..notation import event_id_text
 from ..tables import creating_tables
 from .batches import BatchSender, Outgoing
 from .envelope import envelope_bytes
@@ -178,14 +178,13 @@ class Relay:
         # Personal text stays sealed on the topics: erasing its key erases it there too.
         event = self.studio.sealed_mapper.to_domain_event(notification)
         assert isinstance(event, Aggregate.Event)
-        aggregate_id = notification.originator_id
-        assert isinstance(aggregate_id, UUID)
+        aggregate_id = str(notification.originator_id)
         name = type(event).__name__
         account = isinstance(event, Account.Event)
         value = envelope_bytes(
             "account_id" if account else "project_id",
             aggregate_id,
-            event_id=event_id(aggregate_id, notification.originator_version),
+            event_id=event_id_text(aggregate_id, notification.originator_version),
             position=notification.id,
             version=notification.originator_version,
             type=name,
@@ -193,7 +192,7 @@ class Relay:
             data=self.studio.event_state(event),
         )
         topic = self.account_topic if account else self.project_topic
-        return Outgoing(topic, str(aggregate_id).encode(), value, name)
+        return Outgoing(topic, aggregate_id.encode(), value, name)
 
     def window_starts(self) -> dict[TopicPartition, int] | None:
         """While this relay republishes a replay's window (its active part is out): where the
