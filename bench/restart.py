@@ -5,9 +5,10 @@ Builds once, and then reuses, a SQLite store under var/bench-restart/ of N proje
 through the Studio's own commands (`aytada_es.testing.history`; 20,500 lives make about a million
 events), their times spread over the last D days as a service running that long would have them,
 and the read models caught up (as the `serve` that stored them left them). Each run stores
-`--active` new autopilot projects (their requests not yet published), starts `aytada-es serve`
-with its bundled broker, and prints how long after the start the relay's lag was 0 and every
-active project had moved (a new event stored by a stage), and the broker's memory (RSS) then.
+`--active` new autopilot projects (their requests not yet published; deleted after the run),
+starts `aytada-es serve` with its bundled broker, and prints how long after the start the relay's
+lag was 0 and every active project had moved (a new event stored by a stage), and the broker's
+memory (RSS) then.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ BROKER_GOAL_MB = 150.0
 
 
 def settings_for(projects: int, owners: int, days: int) -> Settings:
-    data_dir = ROOT / "var" / "bench-restart" / f"sqlite-p{projects}o{owners}d{days}-v2"
+    data_dir = ROOT / "var" / "bench-restart" / f"sqlite-p{projects}o{owners}d{days}-v3"
     return Settings.from_env({"AYTADA_DATA_DIR": str(data_dir), "AYTADA_PROVIDERS": "instant"})
 
 
@@ -124,8 +125,8 @@ def left_as_serve_leaves_it(settings: Settings, stored: int) -> None:
         studio.close()
 
 
-def store_active(settings: Settings, count: int) -> list[tuple[UUID, int]]:
-    """New autopilot projects of a new owner: each project's id and version."""
+def store_active(settings: Settings, count: int) -> tuple[UUID, list[tuple[UUID, int]]]:
+    """New autopilot projects of a new owner: the owner, and each project's id and version."""
     studio = Studio(settings.database().eventsourcing_env())
     try:
         name = f"active-{int(time.time() * 1000)}"
@@ -136,7 +137,17 @@ def store_active(settings: Settings, count: int) -> list[tuple[UUID, int]]:
                 owner, title=f"Ad {i}", format="1:1", brief="b", autopilot=True, actor="bench"
             )
             made.append((project.id, studio.project(project.id).version))
-        return made
+        return owner, made
+    finally:
+        studio.close()
+
+
+def delete_active(settings: Settings, owner: UUID, projects: list[tuple[UUID, int]]) -> None:
+    """Delete a run's projects: the next run starts with the history's own requests in flight."""
+    studio = Studio(settings.database().eventsourcing_env())
+    try:
+        for project_id, _ in projects:
+            studio.delete_project(owner, project_id, actor="bench")
     finally:
         studio.close()
 
@@ -180,7 +191,7 @@ def relay_lag(url: str) -> int | None:
 
 def one_run(settings: Settings, active: int, timeout_s: float = 120.0) -> dict[str, float]:
     """Start `serve`; seconds until caught up, and the broker's memory then (and at the end)."""
-    projects = store_active(settings, active)
+    owner, projects = store_active(settings, active)
     # Their requests went out before the restart, as a `serve` that stopped mid-step left them.
     left_as_serve_leaves_it(settings, last_position(settings))
     studio = Studio(settings.database().eventsourcing_env())
@@ -220,6 +231,7 @@ def one_run(settings: Settings, active: int, timeout_s: float = 120.0) -> dict[s
             serve.wait()
         studio.close()
         log.close()
+        delete_active(settings, owner, projects)
 
 
 def relay_alone(settings: Settings) -> tuple[int, float, float]:

@@ -36,7 +36,8 @@ def _result(step: Step, tag: str) -> dict[str, Any]:
     if step is Step.SCRIPT:
         return {"script": {"text": "Buy it now. " * 5, "idea": {"title": "Idea 0"}}}
     if step is Step.SCENES:
-        return {"scenes": [{"index": i, "headline": "h", "duration_s": 3} for i in range(_SCENES)]}
+        scene = {"headline": "h", "visual": "v", "duration_s": 3}  # as providers write them
+        return {"scenes": [{"index": i, **scene} for i in range(_SCENES)]}
     if step is Step.VIDEO:
         return {"duration_s": 3.0 * _SCENES}
     if step is Step.VOICEOVER:
