@@ -49,7 +49,6 @@ from .kafka.topics import TopicNames, ensure_topics
 from .metrics import Metrics
 from .projections.runner import ReadModels, read_models
 from .providers.base import Providers
-from .providers.cloud import cloud_providers
 from .providers.instant import instant_providers
 from .providers.limited import limited_providers
 from .providers.local import local_providers
@@ -141,6 +140,9 @@ def make_providers(
     local = local_providers(assets)
     if settings.providers == "local":
         return local
+    # Loaded only here: the cloud SDKs take 0.2 s to import, at every start that never uses them.
+    from .providers.cloud import cloud_providers
+
     links = AssetLinks(session_key(settings.data_dir, settings.secret_key), settings.public_url)
     cloud = cloud_providers(
         assets,

@@ -157,6 +157,18 @@ def autopilot(studio: Studio, owner: UUID, count: int, title: str) -> list[UUID]
     ]
 
 
+def _story(studio: Studio, ids: list[UUID], relay: Relay, head: int, held: set[int]) -> str:
+    """What happened to these projects, to tell why they moved (a failure's message)."""
+    lines = [f"window {relay.replay_start}..{head}, active {len(relay.replayed_projects)}"]
+    for n in studio.recorder.select_notifications(1, 100_000):
+        if n.originator_id in ids:
+            event = studio.mapper.to_domain_event(n)
+            at = event.timestamp.time()  # type: ignore[attr-defined]
+            mark = "held" if n.id in held else ""
+            lines.append(f"{n.originator_id} {n.id} {type(event).__name__} {at} {mark}")
+    return "\n".join(lines)
+
+
 async def assert_republished_only_what_is_promised(
     system: System, relay: Relay, done_before: list[UUID], in_flight: list[UUID]
 ) -> None:
@@ -187,7 +199,7 @@ async def assert_republished_only_what_is_promised(
         and last not in held
         and max(positions(studio, p)) > head
     ]
-    assert set(woken) <= relay.replayed_projects
+    assert set(woken) <= relay.replayed_projects, _story(studio, woken, relay, head, held)
     # Besides the replay, the topics hold only what the relay's own tail published (events stored
     # while the broker was away, sent as it came back): never a long-finished project's events.
     assert not held & {q for p in done_before for q in positions(studio, p)}
