@@ -53,8 +53,11 @@ class Doorbell:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._last = 0.0
+        # Rung before the first `wait` made the event: that wait returns at once.
+        self._early = False
 
     def ring(self) -> None:
+        self._early = True  # first: a `wait` binding meanwhile sees it, or is bound below
         loop, event = self._loop, self._event
         if loop is not None and event is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -69,6 +72,9 @@ class Doorbell:
         if self._event is None:
             self._loop = asyncio.get_running_loop()
             self._event = asyncio.Event()
+        if self._early:  # rung while unbound (a ring since is also sent to the event)
+            self._early = False
+            self._event.set()
         rung = asyncio.ensure_future(self._event.wait())
         stopped = asyncio.ensure_future(stop.wait())
         try:
@@ -84,5 +90,6 @@ class Doorbell:
             await asyncio.sleep(gap)
         rang = self._event.is_set()
         self._event.clear()
+        self._early = False  # a ring from here on also reaches the event, set again later
         self._last = loop.time()
         return rang

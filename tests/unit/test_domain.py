@@ -672,7 +672,7 @@ def create(**fields: Any) -> Project:
         ({"autopilot": 1}, {"autopilot"}),
         ({"title": "", "format": "4:3", "brief": "x" * 5001}, {"title", "format", "brief"}),
     ],
-    ids=lambda v: repr(v)[:40],
+    ids=lambda v: repr(sorted(v) if isinstance(v, set) else v)[:40],
 )
 def test_a_project_with_bad_fields_is_refused_naming_every_field_at_fault(
     fields: dict[str, Any], at_fault: set[str]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from aytada_es._waiting import wait_or_timeout
+from aytada_es._waiting import Doorbell, wait_or_timeout
 
 
 async def cancelled_as_the_event_is_set(wait: Callable[[asyncio.Event], Awaitable[None]]) -> bool:
@@ -36,3 +36,17 @@ async def test_the_wait_ends_at_the_timeout_or_when_set() -> None:
     began = loop.time()
     await wait_or_timeout(event, 10)
     assert loop.time() - began < 1
+
+
+async def test_a_doorbell_rung_before_anyone_waits_wakes_the_first_wait() -> None:
+    # A save between a relay's empty read and its first wait rang nobody: the relay slept its
+    # whole poll interval (60 s in a test that failed under load).
+    bell, stop = Doorbell(), asyncio.Event()
+    await asyncio.to_thread(bell.ring)  # from the saving thread, before any wait
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    assert await bell.wait(stop, 10)
+    assert loop.time() - began < 1
+    assert not await bell.wait(stop, 0.05)  # the ring is used up: the next one sleeps
+    loop.call_later(0.01, bell.ring)
+    assert await bell.wait(stop, 10)
