@@ -28,10 +28,13 @@ plugins: $(STAMP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELS) $(PLUGINS)
 	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall $(WHEELS)/*.whl
 
-# Our suite, then each plug-in's own suite from its folder, as its developer runs it.
+# Our suite in JOBS processes (pytest-xdist; each test has its own database, topics and files),
+# then each plug-in's own suite from its folder, as its developer runs it.
+JOBS ?= 2
+
 test: $(STAMP) plugins
 	bash scripts/check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(JOBS)
 	for plugin in $(PLUGINS); do (cd $$plugin && $(abspath $(BIN))/python -m pytest -q) || exit 1; done
 
 unit: $(STAMP)
