@@ -56,28 +56,9 @@ def test_an_account_envelope_reads_back_as_its_model(fields: dict[str, Any], acc
     )
 
 
-def test_fields_come_in_the_contract_order() -> None:
-    at = datetime(2026, 11, 29, 21, 0, tzinfo=UTC)
-    value = envelope_bytes(
-        "project_id",
-        UUID(int=1),
-        event_id=UUID(int=2),
-        position=7,
-        version=3,
-        type="IdeasRequested",
-        occurred_at=at,
-        data={"count": 3},
-    )
-    assert value == (
-        b'{"event_id":"00000000-0000-0000-0000-000000000002","position":7,'
-        b'"project_id":"00000000-0000-0000-0000-000000000001","version":3,'
-        b'"type":"IdeasRequested","occurred_at":"2026-11-29T21:00:00+00:00","data":{"count":3}}'
-    )
-
-
-def test_values_orjson_refuses_are_written_as_before() -> None:
-    data = {"big": 2**70, "lone": "\ud800", "text": "café"}
-    value = envelope_bytes(
+def ideas_requested(data: dict[str, Any]) -> bytes:
+    """The envelope of project 1's event 3 at position 7, an IdeasRequested holding `data`."""
+    return envelope_bytes(
         "project_id",
         UUID(int=1),
         event_id=UUID(int=2),
@@ -87,7 +68,19 @@ def test_values_orjson_refuses_are_written_as_before() -> None:
         occurred_at=datetime(2026, 11, 29, 21, 0, tzinfo=UTC),
         data=data,
     )
-    assert json.loads(value)["data"] == data
+
+
+def test_fields_come_in_the_contract_order() -> None:
+    assert ideas_requested({"count": 3}) == (
+        b'{"event_id":"00000000-0000-0000-0000-000000000002","position":7,'
+        b'"project_id":"00000000-0000-0000-0000-000000000001","version":3,'
+        b'"type":"IdeasRequested","occurred_at":"2026-11-29T21:00:00+00:00","data":{"count":3}}'
+    )
+
+
+def test_values_orjson_refuses_are_written_as_before() -> None:
+    data = {"big": 2**70, "lone": "\ud800", "text": "café"}
+    assert json.loads(ideas_requested(data))["data"] == data
 
 
 @given(aggregate=st.uuids(), version=st.integers(1, 2**62))
