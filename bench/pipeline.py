@@ -134,6 +134,7 @@ async def pipeline_rate(
             "AYTADA_PROVIDERS": "instant",
             "AYTADA_KAFKA_BOOTSTRAP": broker,
             "AYTADA_LOG_LEVEL": "WARNING",
+            "AYTADA_PLUGINS": "none",  # the core's stages, as in the one-process phase
         }
         if settings.database_url:
             env["AYTADA_DATABASE_URL"] = settings.database_url

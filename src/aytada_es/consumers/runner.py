@@ -327,6 +327,14 @@ class StageRunner:
                 if not isinstance(outcome, RetryLater):
                     return outcome, ctx
                 if attempt.num < policy.attempts:
+                    log.info(
+                        "stage %s tries %s v%d again (attempt %d failed): %s",
+                        self.stage.name,
+                        envelope.project_id,
+                        envelope.version,
+                        attempt.num,
+                        _short(outcome.reason),
+                    )
                     raise _Again(outcome)
                 log.warning(
                     "stage %s gave up on %s v%d after %d attempts: %s",
