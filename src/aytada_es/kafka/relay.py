@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
 
 from .._waiting import Doorbell, wait_or_timeout
 from ..adapters.sql import SQLStore
+from ..adapters.sqlite import notifications_from
 from ..application import Studio
 from ..domain.account import Account
 from ..domain.errors import ConfigError
@@ -211,7 +212,7 @@ class Relay:
         if self._first:
             return await self._publish_active()
         selected = await asyncio.to_thread(
-            self.studio.recorder.select_notifications, self.position + 1, self.batch
+            notifications_from, self.studio.recorder, self.position + 1, self.batch
         )
         if not selected:
             return 0
