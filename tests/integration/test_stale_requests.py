@@ -235,3 +235,25 @@ async def test_a_replay_of_many_settled_requests_asks_the_store_once(
     studio.delete_project(owner, still_open[0].project_id, actor="u")
     caught_up(models)  # settled since the snapshot: the store says so
     assert await ctx.settled(still_open[0], Step.IDEAS)
+
+
+async def test_a_request_stored_just_now_is_live_and_asks_the_read_model_nothing(
+    studio: Studio, models: ReadModels, ctx: StageContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = studio.open_account("eve", credits=1000)[0].id
+    project = studio.create_project(owner, title="t", format="1:1", brief="", actor="u").id
+    studio.request_ideas(owner, project, count=2, actor="u")
+    old = request_envelope(studio, project)  # stored long ago, as a republished one
+    live = old.model_copy(update={"occurred_at": datetime.now(UTC)})
+    studio.delete_project(owner, project, actor="u")
+    caught_up(models)
+    asked: list[str] = []
+    query = models.open_steps.store.query
+    monkeypatch.setattr(
+        models.open_steps.store, "query", lambda sql, *a: asked.append(sql) or query(sql, *a)
+    )
+    # The stage loads the project anyway for a live request: no query to add before it.
+    assert not await ctx.settled(live, Step.IDEAS)
+    assert asked == []
+    assert await ctx.settled(old, Step.IDEAS)  # settled (deleted): passed over unloaded
+    assert asked

@@ -8,7 +8,7 @@ import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 from uuid import UUID
 
@@ -25,6 +25,8 @@ from ..providers.base import Call, PermanentProviderError, Providers
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# A request stored this recently is live, not republished (see `StageContext.settled`).
+LIVE = timedelta(seconds=10)
 
 
 class StepAbandoned(Exception):
@@ -89,9 +91,13 @@ class StageContext:
         """Whether the request `envelope` carries is settled already, without loading the project.
 
         False when it cannot tell (no `open_steps`, or that read model has not applied the
-        request yet): the stage then loads the project and asks it.
+        request yet), and at once for a request stored in the last `LIVE_S`: that one is live
+        (rarely settled, and the stage needs the project anyway), so asking would only add a
+        query to every step of the pipeline. An older one may be a republished request.
         """
         if self.open_steps is None:
+            return False
+        if datetime.now(UTC) - envelope.occurred_at < LIVE:
             return False
         known = self.open_steps.known_settled(
             envelope.project_id, step, envelope.version, envelope.position
