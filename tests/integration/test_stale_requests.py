@@ -257,3 +257,6 @@ async def test_a_request_stored_just_now_is_live_and_asks_the_read_model_nothing
     assert asked == []
     assert await ctx.settled(old, Step.IDEAS)  # settled (deleted): passed over unloaded
     assert asked
+    # A message whose time names no zone (not the relay's) cannot be told live: it is asked.
+    naive = old.model_copy(update={"occurred_at": datetime.now()})
+    assert await ctx.settled(naive, Step.IDEAS)

@@ -91,13 +91,14 @@ class StageContext:
         """Whether the request `envelope` carries is settled already, without loading the project.
 
         False when it cannot tell (no `open_steps`, or that read model has not applied the
-        request yet), and at once for a request stored in the last `LIVE_S`: that one is live
+        request yet), and at once for a request stored in the last `LIVE`: that one is live
         (rarely settled, and the stage needs the project anyway), so asking would only add a
         query to every step of the pipeline. An older one may be a republished request.
         """
         if self.open_steps is None:
             return False
-        if datetime.now(UTC) - envelope.occurred_at < LIVE:
+        stored_at = envelope.occurred_at
+        if stored_at.tzinfo is not None and datetime.now(UTC) - stored_at < LIVE:
             return False
         known = self.open_steps.known_settled(
             envelope.project_id, step, envelope.version, envelope.position
