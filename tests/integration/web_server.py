@@ -100,15 +100,18 @@ class Site:
         """Wait until no project is active and the read models hold every stored event."""
 
         def quiet() -> bool:
+            # Caught up first, then the statuses: read the other way round, a request applied
+            # between the two reads left a card read as it was before it, and "quiet" too soon.
             models = self.system.read_models
+            if min(models.positions().values()) < self.stored():
+                return False
             rows = models.store.query(
                 "SELECT COUNT(*) AS n FROM {aytada_videos} WHERE status IN ("
                 + ",".join("?" * len(ACTIVE))
                 + ")",
                 tuple(s.value for s in ACTIVE),
             )
-            caught_up = min(models.positions().values()) >= self.stored()
-            return int(rows[0]["n"]) == 0 and caught_up
+            return int(rows[0]["n"]) == 0
 
         await wait_for(lambda: asyncio.to_thread(quiet), timeout_s, "the system to settle")
 
