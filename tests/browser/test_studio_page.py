@@ -93,6 +93,8 @@ def test_refused_steps_are_explained(site: Site, new_page: Any) -> None:
     page = new_page(token, clock=True, block_ws=True)
     page.goto(f"/studio/{stale}")
     expect(page.locator("#studio")).to_have_attribute("data-status", "scenes_ready")
+    # The page's own first reads answered (under load one came back after the render below).
+    page.wait_for_load_state("networkidle")
     # Freeze the page's timers: no reconnect or first-load refresh may learn of the render.
     page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.5)
     site.studio.request_render(owner, stale, actor="user:test")
