@@ -126,7 +126,8 @@ async def test_signed_deliveries_are_retried_after_a_500_and_after_a_restart_wit
     assert len(completed) > refused  # tried again by the new process, and taken
     assert json.loads(completed[-1][1])["data"]["status"] == "completed"
     changes = [json.loads(b)["data"]["status"] for _, b in hooks.of("project.status_changed")]
-    assert changes[0] == "generating_ideas" and "completed" in changes
+    # Not ordered (each delivery is sent and retried on its own): every status is there.
+    assert {"generating_ideas", "ideas_ready", "completed"} <= set(changes)
     done = [d for d in history["deliveries"] if d["event_type"] == "project.completed"]
     assert len(done) == 1 and done[0]["webhook_id"] in tried
     assert done[0]["status"] == "delivered" and done[0]["last_status_code"] == 204
