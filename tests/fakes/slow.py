@@ -9,10 +9,26 @@ from uuid import UUID
 
 from aytada_es.adapters.assets import AssetStore
 from aytada_es.application import Studio
+from aytada_es.config import Settings
 from aytada_es.domain.project import Project
 from aytada_es.domain.steps import Step
 from aytada_es.providers.base import Brief, Call, Providers
 from aytada_es.providers.instant import instant_providers
+
+
+def serve_settings(tmp_path: Path, **more: str) -> Settings:
+    """`serve`'s settings on SQLite for a test that strikes mid-pipeline: instant providers, short
+    stage retries, a relay that checks its broker every 0.3 s; `more` variables on top."""
+    return Settings.from_env(
+        {
+            "AYTADA_DATA_DIR": str(tmp_path / "var"),
+            "AYTADA_PROVIDERS": "instant",
+            "AYTADA_STAGE_BACKOFF_S": "0.01",
+            "AYTADA_STAGE_ATTEMPTS": "3",
+            "AYTADA_RELAY_CHECK_S": "0.3",
+            **more,
+        }
+    )
 
 
 class SlowClips:

@@ -29,6 +29,7 @@ from aytada_es.kafka.topics import (
 )
 from aytada_es.kafka.watch import BrokerWatch
 from fakes.slow import assert_each_step_charged_once, autopilot_projects, slow_providers
+from fakes.slow import serve_settings as serve_settings_for
 
 pytestmark = pytest.mark.kafka
 
@@ -36,15 +37,7 @@ pytestmark = pytest.mark.kafka
 @pytest.fixture
 def serve_settings(tmp_path: Path) -> Settings:
     """SQLite, as `serve` runs with the bundled broker (the chaos test covers PostgreSQL)."""
-    return Settings.from_env(
-        {
-            "AYTADA_DATA_DIR": str(tmp_path / "var"),
-            "AYTADA_PROVIDERS": "instant",
-            "AYTADA_STAGE_BACKOFF_S": "0.01",
-            "AYTADA_STAGE_ATTEMPTS": "3",
-            "AYTADA_RELAY_CHECK_S": "0.3",
-        }
-    )
+    return serve_settings_for(tmp_path)
 
 
 @pytest.fixture

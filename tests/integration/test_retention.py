@@ -25,7 +25,7 @@ from aytada_es.kafka.roll import BrokerRoll
 from aytada_es.kafka.topics import ACCOUNT_EVENTS, PROJECT_EVENTS, admin_client
 from aytada_es.projections.runner import read_models
 from aytada_es.providers.instant import instant_providers
-from fakes.slow import assert_each_step_charged_once, slow_providers
+from fakes.slow import assert_each_step_charged_once, serve_settings, slow_providers
 
 
 def positions(studio: Studio, project_id: UUID) -> list[int]:
@@ -124,18 +124,9 @@ async def test_a_stage_reads_a_project_s_older_history_from_the_event_store(
 # ---- with the bundled broker ---------------------------------------------------------
 
 
-def serve_settings(tmp_path: Path) -> Settings:
+def retention_settings(tmp_path: Path) -> Settings:
     """`serve`'s settings with a one-second retention: what came before is old."""
-    return Settings.from_env(
-        {
-            "AYTADA_DATA_DIR": str(tmp_path / "var"),
-            "AYTADA_PROVIDERS": "instant",
-            "AYTADA_STAGE_BACKOFF_S": "0.01",
-            "AYTADA_STAGE_ATTEMPTS": "3",
-            "AYTADA_RELAY_CHECK_S": "0.3",
-            "AYTADA_TOPIC_RETENTION": "1s",
-        }
-    )
+    return serve_settings(tmp_path, AYTADA_TOPIC_RETENTION="1s")
 
 
 def statuses(studio: Studio, ids: list[UUID]) -> Counter[str]:
@@ -155,6 +146,22 @@ def autopilot(studio: Studio, owner: UUID, count: int, title: str) -> list[UUID]
         ).id
         for i in range(count)
     ]
+
+
+async def assert_made_good(
+    system: System,
+    done_before: list[UUID],
+    in_flight: list[UUID],
+    before: Counter[str],
+    replays: list[Replay],
+) -> None:
+    """After a loss: the relay republished, every project in flight completes, and the topics
+    hold what they promise."""
+    relay = system.relay
+    assert relay is not None
+    await wait_for(lambda: relay.last_replay > 0, 30, "the relay to republish")
+    await assert_in_flight_completes(system, in_flight, before)
+    await assert_republished_only_what_is_promised(system, relay, done_before, in_flight, replays)
 
 
 async def assert_republished_only_what_is_promised(
@@ -204,7 +211,7 @@ async def test_a_restart_mid_pipeline_republishes_the_window_and_the_projects_in
         return replays[-1]
 
     monkeypatch.setattr(Relay, "replay", recorded)
-    settings = serve_settings(tmp_path)
+    settings = retention_settings(tmp_path)
     slow = slow_providers(settings.assets_dir, clip_delay_s=0.2)
     system = bootstrap(settings, providers=slow)  # its own bundled broker, as `serve`
     studio = system.studio
@@ -229,13 +236,7 @@ async def test_a_restart_mid_pipeline_republishes_the_window_and_the_projects_in
                 before = statuses(studio, in_flight)
                 replays.clear()  # the new relay's own, at the start, is not the loss's
                 await asyncio.to_thread(system.broker.restart)
-                relay = system.relay
-                assert relay is not None
-                await wait_for(lambda: relay.last_replay > 0, 30, "the relay to republish")
-                await assert_in_flight_completes(system, in_flight, before)
-                await assert_republished_only_what_is_promised(
-                    system, relay, done_before, in_flight, replays
-                )
+                await assert_made_good(system, done_before, in_flight, before, replays)
             else:
                 before = statuses(studio, in_flight)
         if loss == "serve restarted":
@@ -246,13 +247,7 @@ async def test_a_restart_mid_pipeline_republishes_the_window_and_the_projects_in
                 assert await retention_ms(system, PROJECT_EVENTS) == "1000"
                 assert await retention_ms(system, ACCOUNT_EVENTS) == "1000"
                 await wait_for(lambda: system.relay is not None, what="the relay")
-                relay = system.relay
-                assert relay is not None
-                await wait_for(lambda: relay.last_replay > 0, 30, "the relay to republish")
-                await assert_in_flight_completes(system, in_flight, before)
-                await assert_republished_only_what_is_promised(
-                    system, relay, done_before, in_flight, replays
-                )
+                await assert_made_good(system, done_before, in_flight, before, replays)
         assert sum(before[s] for s in ("completed", "failed")) < len(in_flight)
         assert_each_step_charged_once(system.studio, owner, done_before + in_flight)
     finally:
@@ -323,7 +318,7 @@ async def test_a_store_never_published_here_older_than_the_retention_sends_its_a
     tmp_path: Path,
 ) -> None:
     # As after a restore: the relay's position is not recorded, every event is old.
-    settings = serve_settings(tmp_path)
+    settings = retention_settings(tmp_path)
     with BundledBroker(log_file=tmp_path / "broker.log") as broker:
         system = bootstrap(settings, roles=("relay",), bootstrap_servers=broker.bootstrap)
         try:

@@ -73,7 +73,11 @@ def request_envelope(studio: Studio, project_id: UUID) -> Envelope:
     """The message the relay publishes for the project's current request."""
     request = studio.project(project_id).request
     assert request is not None
-    version = int(request["version"])
+    return envelope_at(studio, project_id, int(request["version"]))
+
+
+def envelope_at(studio: Studio, project_id: UUID, version: int) -> Envelope:
+    """The message of the project's request made at `version`, stored long ago."""
     position = next(
         n.id
         for n in studio.recorder.select_notifications(1, 100_000)
@@ -166,20 +170,7 @@ def request_envelope_of_script(studio: Studio, project_id: UUID) -> Envelope:
         for e in studio.events.get(project_id)
         if isinstance(e, Project.ScriptRequested)
     )
-    position = next(
-        n.id
-        for n in studio.recorder.select_notifications(1, 100_000)
-        if n.originator_id == project_id and n.originator_version == version
-    )
-    return Envelope(
-        event_id=uuid.uuid4(),
-        position=position,
-        project_id=project_id,
-        version=version,
-        type="ScriptRequested",
-        occurred_at=T0,
-        data={},
-    )
+    return envelope_at(studio, project_id, version)
 
 
 async def test_a_request_superseded_or_deleted_is_settled(
