@@ -74,6 +74,10 @@ def test_allowed_hosts_default_to_the_public_urls_host_and_loopback() -> None:
         ("AYTADA_DEADLINE_DEFAULT_S", "1e9"),
         ("AYTADA_KAFKA_SESSION_TIMEOUT_MS", "1000"),
         ("AYTADA_KAFKA_SESSION_TIMEOUT_MS", "3s"),
+        ("AYTADA_TOPIC_RETENTION", "7w"),
+        ("AYTADA_TOPIC_RETENTION", "0"),
+        ("AYTADA_BROKER_ROLL_MB", "-1"),
+        ("AYTADA_BROKER_ROLL_MB", "big"),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(variable: str, value: str) -> None:
