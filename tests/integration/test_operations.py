@@ -64,11 +64,17 @@ async def scrape(url: str) -> Scrape:
 
 
 async def caught_up(site: Site) -> bool:
-    """Every stored event published and applied to every read model."""
+    """Every stored event published and applied to every read model, and no stage busy (the
+    webhooks stage handles a project's last events after its card shows it completed)."""
     now = await scrape(site.url)
     lags = now.by("aytada_projection_lag_events", "projection")
+    busy = [
+        *now.by("aytada_stage_projects_in_progress", "stage").values(),
+        *now.by("aytada_stage_messages_waiting", "stage").values(),
+    ]
     return (
-        now("aytada_relay_lag_events") == 0
+        not any(busy)
+        and now("aytada_relay_lag_events") == 0
         and now("aytada_relay_published_total") == now("aytada_events_stored_total")
         and len(lags) == len(site.system.read_models.projections)
         and not any(lags.values())
