@@ -15,7 +15,9 @@ from uuid import UUID
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
+    LRUCache,
     ProcessingEvent,
+    Repository,
     project_aggregate,
 )
 from eventsourcing.persistence import (
@@ -27,6 +29,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
+from .adapters.aggregate_cache import NewestCache
 from .adapters.chain import ChainedEventStore, ChainMapper
 from .adapters.sealed_text import ERASED, SealedTextMapper
 from .adapters.sql import SQLStore
@@ -144,6 +147,12 @@ class Studio(Application[UUID]):
         transcoder = StoredJSON()
         self.register_transcodings(transcoder)
         return transcoder
+
+    def construct_repository(self) -> Repository[UUID]:
+        repository = super().construct_repository()
+        if isinstance(repository.cache, LRUCache):
+            repository.cache = NewestCache(repository.cache.maxsize)
+        return repository
 
     def construct_event_store(self) -> EventStore[UUID]:
         """Every stored event is sealed into its aggregate's hash chain (adapters/chain.py)."""
@@ -270,6 +279,8 @@ class Studio(Application[UUID]):
         events after all, the save conflicts and the command runs again (see `_refresh`).
         """
         cached = None if at_least is None else self._cached(aggregate_id, at_least)
+        if cached is None and at_least is not None and self.sole_writer:
+            self._refresh([aggregate_id])  # saved by a thread that has not cached it yet
         found = cached if cached is not None else self.repository.get(aggregate_id)
         if (
             isinstance(found, Project)

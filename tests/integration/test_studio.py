@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -635,3 +636,67 @@ def test_a_sole_writer_whose_save_conflicts_catches_up_and_keeps_both_changes(
     reserved = studio.project(project.id).reserved
     assert reserved > 0
     assert studio.account(alice).balance == 150 - reserved
+
+
+class LateCache:
+    """Holds one other thread's cache puts for `key` until `go` is set: its save is committed
+    and not yet cached meanwhile (`saved` is set)."""
+
+    def __init__(self, studio: Studio, key: UUID) -> None:
+        cache = studio.repository.cache
+        assert cache is not None
+        self.put, self.key, self.main = cache.put, key, threading.current_thread()
+        self.saved, self.go = threading.Event(), threading.Event()
+        cache.put = self.slow_put  # type: ignore[method-assign]
+
+    def slow_put(self, key: Any, value: Any) -> Any:
+        if threading.current_thread() is not self.main and key == self.key:
+            self.saved.set()
+            self.go.wait(10)
+        return self.put(key, value)
+
+    def saving(self, command: Any, *args: Any) -> threading.Thread:
+        """Run the command in another thread until it has saved, and not cached, `key`."""
+        thread = threading.Thread(target=command, args=args)
+        thread.start()
+        assert self.saved.wait(10)
+        return thread
+
+
+def test_a_save_that_reaches_the_cache_late_never_hides_a_newer_one(
+    settings: Settings, alice: UUID
+) -> None:
+    trusting = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    try:
+        assert trusting.account(alice).balance == 100  # now cached
+        late = LateCache(trusting, alice)
+        first = late.saving(trusting.grant_credits, "alice", 10)
+        trusting.grant_credits("alice", 5)  # conflicts, catches up, saves the newer version
+        late.go.set()
+        first.join(10)
+        # The first save's older account reached the cache last: it must not replace the newer.
+        assert trusting.account(alice).balance == 115
+        trusting.grant_credits("alice", 1)
+        assert trusting.account(alice).balance == 116
+    finally:
+        trusting.close()
+
+
+def test_a_stage_finds_its_request_saved_by_a_thread_that_has_not_cached_it(
+    settings: Settings, studio: Studio, alice: UUID
+) -> None:
+    trusting = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    try:
+        project = new_project(trusting, alice)
+        late = LateCache(trusting, project.id)
+        saving = late.saving(lambda: trusting.request_ideas(alice, project.id, actor="alice"))
+        try:
+            step, version = current(studio, project.id)  # as the relay read it from the store
+            seen = trusting.project(project.id, at_least=version)
+            assert seen.status is Status.GENERATING_IDEAS
+            assert seen.is_current(step, version)
+        finally:
+            late.go.set()
+            saving.join(10)
+    finally:
+        trusting.close()
