@@ -18,7 +18,7 @@ from ..consumers.stage import Stage
 from ..domain.project import Project
 from ..kafka import clients
 from ..kafka.envelope import TYPE_HEADER
-from ..kafka.lag import group_lags
+from ..kafka.lag import group_lags, log_ends
 from ..kafka.topics import PROJECT_EVENTS
 from ..providers.local import local_providers
 from . import WAIT_S, wait_for
@@ -198,9 +198,9 @@ async def _read_all(bootstrap: str, topic: str) -> list[Any]:
             return records
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = await log_ends(consumer, tps)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 records.extend(batch)
