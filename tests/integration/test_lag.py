@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from aytada_es.kafka import clients
-from aytada_es.kafka.lag import group_lags, log_ends
+from aytada_es.kafka.lag import group_lags, log_bounds
 
 pytestmark = pytest.mark.kafka
 
@@ -50,7 +50,8 @@ async def test_the_last_batch_of_several_messages_counts_whole(broker: str) -> N
     reader = AIOKafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)
     try:
         await clients.start(reader)
-        assert (await log_ends(reader, [tp]))[tp] == last[-1] + 1
+        _, ends = await log_bounds(reader, [tp])
+        assert ends[tp] == last[-1] + 1
     finally:
         await clients.to_the_end(reader.stop())
     await commit(broker, group, tp, last[-1] + 1)

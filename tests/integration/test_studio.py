@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -582,19 +583,25 @@ def test_a_project_read_back_from_the_store_equals_the_one_that_was_saved(
 # ---- several writers on one store ----------------------------------------------------
 
 
-def test_a_sole_writer_whose_cache_went_stale_catches_up_and_runs_the_command(
-    settings: Settings, studio: Studio, alice: UUID
-) -> None:
-    trusting = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+@pytest.fixture
+def trusting(settings: Settings) -> Iterator[Studio]:
+    """Another writer on the same store that trusts its cache, as `serve` does."""
+    app = Studio(settings.database().eventsourcing_env(), sole_writer=True)
     try:
-        project = new_project(trusting, alice)
-        studio.request_ideas(alice, project.id, actor="alice")  # behind the sole writer's back
-        complete(studio, project.id)
-        # The cached project (draft) and account are stale: the save conflicts, the cache
-        # catches up with the store and the command runs again on the current state.
-        trusting.request_script(alice, project.id, idea=0, actor="alice")
+        yield app
     finally:
-        trusting.close()
+        app.close()
+
+
+def test_a_sole_writer_whose_cache_went_stale_catches_up_and_runs_the_command(
+    trusting: Studio, studio: Studio, alice: UUID
+) -> None:
+    project = new_project(trusting, alice)
+    studio.request_ideas(alice, project.id, actor="alice")  # behind the sole writer's back
+    complete(studio, project.id)
+    # The cached project (draft) and account are stale: the save conflicts, the cache
+    # catches up with the store and the command runs again on the current state.
+    trusting.request_script(alice, project.id, idea=0, actor="alice")
     assert studio.project(project.id).status is Status.GENERATING_SCRIPT
     assert event_types(studio, project.id).count("ScriptRequested") == 1
 
@@ -624,15 +631,11 @@ def test_a_stage_working_on_a_request_saved_elsewhere_loads_that_request(
 
 
 def test_a_sole_writer_whose_save_conflicts_catches_up_and_keeps_both_changes(
-    settings: Settings, studio: Studio, alice: UUID
+    trusting: Studio, studio: Studio, alice: UUID
 ) -> None:
-    trusting = Studio(settings.database().eventsourcing_env(), sole_writer=True)
-    try:
-        assert trusting.account(alice).balance == 100  # now cached
-        studio.grant_credits("alice", 50, actor="support")  # behind the sole writer's back
-        project = new_project(trusting, alice, autopilot=True)  # saves the stale account
-    finally:
-        trusting.close()
+    assert trusting.account(alice).balance == 100  # now cached
+    studio.grant_credits("alice", 50, actor="support")  # behind the sole writer's back
+    project = new_project(trusting, alice, autopilot=True)  # saves the stale account
     reserved = studio.project(project.id).reserved
     assert reserved > 0
     assert studio.account(alice).balance == 150 - reserved
@@ -664,39 +667,31 @@ class LateCache:
 
 
 def test_a_save_that_reaches_the_cache_late_never_hides_a_newer_one(
-    settings: Settings, alice: UUID
+    trusting: Studio, alice: UUID
 ) -> None:
-    trusting = Studio(settings.database().eventsourcing_env(), sole_writer=True)
-    try:
-        assert trusting.account(alice).balance == 100  # now cached
-        late = LateCache(trusting, alice)
-        first = late.saving(trusting.grant_credits, "alice", 10)
-        trusting.grant_credits("alice", 5)  # conflicts, catches up, saves the newer version
-        late.go.set()
-        first.join(10)
-        # The first save's older account reached the cache last: it must not replace the newer.
-        assert trusting.account(alice).balance == 115
-        trusting.grant_credits("alice", 1)
-        assert trusting.account(alice).balance == 116
-    finally:
-        trusting.close()
+    assert trusting.account(alice).balance == 100  # now cached
+    late = LateCache(trusting, alice)
+    first = late.saving(trusting.grant_credits, "alice", 10)
+    trusting.grant_credits("alice", 5)  # conflicts, catches up, saves the newer version
+    late.go.set()
+    first.join(10)
+    # The first save's older account reached the cache last: it must not replace the newer.
+    assert trusting.account(alice).balance == 115
+    trusting.grant_credits("alice", 1)
+    assert trusting.account(alice).balance == 116
 
 
 def test_a_stage_finds_its_request_saved_by_a_thread_that_has_not_cached_it(
-    settings: Settings, studio: Studio, alice: UUID
+    trusting: Studio, studio: Studio, alice: UUID
 ) -> None:
-    trusting = Studio(settings.database().eventsourcing_env(), sole_writer=True)
+    project = new_project(trusting, alice)
+    late = LateCache(trusting, project.id)
+    saving = late.saving(lambda: trusting.request_ideas(alice, project.id, actor="alice"))
     try:
-        project = new_project(trusting, alice)
-        late = LateCache(trusting, project.id)
-        saving = late.saving(lambda: trusting.request_ideas(alice, project.id, actor="alice"))
-        try:
-            step, version = current(studio, project.id)  # as the relay read it from the store
-            seen = trusting.project(project.id, at_least=version)
-            assert seen.status is Status.GENERATING_IDEAS
-            assert seen.is_current(step, version)
-        finally:
-            late.go.set()
-            saving.join(10)
+        step, version = current(studio, project.id)  # as the relay read it from the store
+        seen = trusting.project(project.id, at_least=version)
+        assert seen.status is Status.GENERATING_IDEAS
+        assert seen.is_current(step, version)
     finally:
-        trusting.close()
+        late.go.set()
+        saving.join(10)

@@ -30,10 +30,11 @@ async def group_lags(
         return None
 
 
-async def log_ends(
+async def log_bounds(
     reader: AIOKafkaConsumer, tps: list[TopicPartition]
-) -> dict[TopicPartition, int]:
-    """Each partition's end: the offset after its last message (`reader` joins no group).
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """Each partition's first offset, and its end: the offset after its last message
+    (`reader` joins no group).
 
     The bundled broker (Tansu, memory storage) answers a ListOffsets for the latest offset with
     the offset after the *first* message of the partition's last batch: the rest of a batch
@@ -42,10 +43,10 @@ async def log_ends(
     that answers right (Apache Kafka) is left as it answered.
     """
     ends: dict[TopicPartition, int] = dict(await reader.end_offsets(tps))
-    starts = await reader.beginning_offsets(tps)
+    starts: dict[TopicPartition, int] = dict(await reader.beginning_offsets(tps))
     held = [tp for tp in tps if ends[tp] > starts[tp]]
     if not held:
-        return ends
+        return starts, ends
     reader.assign(held)
     for tp in held:
         reader.seek(tp, ends[tp] - 1)
@@ -57,7 +58,7 @@ async def log_ends(
                 held.remove(tp)
         if not held:
             break
-    return ends
+    return starts, ends
 
 
 async def _lags(bootstrap: str, topic: str, groups: list[str]) -> dict[str, int]:
@@ -68,8 +69,7 @@ async def _lags(bootstrap: str, topic: str, groups: list[str]) -> dict[str, int]
         if topic in await reader.topics():
             partitions = reader.partitions_for_topic(topic) or set()
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            ends = await log_ends(reader, tps)
-            starts = await reader.beginning_offsets(tps)
+            starts, ends = await log_bounds(reader, tps)
     lags = {}
     for group in groups:
         lag = 0

@@ -18,7 +18,7 @@ from ..consumers.stage import Stage
 from ..domain.project import Project
 from ..kafka import clients
 from ..kafka.envelope import TYPE_HEADER
-from ..kafka.lag import group_lags, log_ends
+from ..kafka.lag import group_lags, log_bounds
 from ..kafka.topics import PROJECT_EVENTS
 from ..providers.local import local_providers
 from . import WAIT_S, wait_for
@@ -198,7 +198,7 @@ async def _read_all(bootstrap: str, topic: str) -> list[Any]:
             return records
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        ends = await log_ends(consumer, tps)
+        _, ends = await log_bounds(consumer, tps)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
